@@ -1,0 +1,139 @@
+// The staleguard binary: flags, logging, signals, and the thread pool that runs the proxy.
+#include "proxy/asio.hpp"
+
+#include <CLI/CLI.hpp>
+#include <pg_query.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "proxy/server.hpp"
+#include "proxy/settings.hpp"
+#include "proxy/version.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using staleguard::session::Endpoint;
+using staleguard::session::ProxySettings;
+
+Endpoint parse_endpoint_or_exit(const std::string& flag, const std::string& text) {
+    auto endpoint = Endpoint::parse(text);
+    if (!endpoint) {
+        std::cerr << "staleguard: " << flag << " expects HOST:PORT, got '" << text << "'\n";
+        std::exit(2);
+    }
+    return *endpoint;
+}
+
+std::chrono::milliseconds seconds_to_ms(double seconds) {
+    return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"staleguard: a PostgreSQL proxy that gives optimistic locking to any client.\n"
+                 "Point your application at --listen instead of at PostgreSQL."};
+    app.set_version_flag("--version", std::string("staleguard ") + staleguard::kVersion +
+                                          " (SQL parser: libpg_query for PostgreSQL " + PG_VERSION + ")");
+
+    std::string listen = "127.0.0.1:6432";
+    std::string upstream = "127.0.0.1:5432";
+    std::string rules_file;
+    std::string log_level = "info";
+    ProxySettings defaults;
+    std::size_t max_connections = defaults.max_connections;
+    double startup_timeout = 60;
+    double connect_timeout = 10;
+    double shutdown_timeout = 30;
+    std::uint32_t max_message_bytes = defaults.frame_limits.max_message_length;
+    unsigned threads = 0;
+
+    app.add_option("--listen", listen, "Address to accept clients on, HOST:PORT")->capture_default_str();
+    app.add_option("--upstream", upstream, "PostgreSQL server to forward to, HOST:PORT")->capture_default_str();
+    app.add_option("--rules", rules_file, "Rule file (YAML) naming the protected tables")->check(CLI::ExistingFile);
+    app.add_option("--log-level", log_level, "Log level")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+        ->capture_default_str();
+    app.add_option("--max-connections", max_connections,
+                   "Client connections at once; more are refused with SQLSTATE 53300")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--startup-timeout", startup_timeout,
+                   "Seconds a client may take from connect to the end of authentication")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--connect-timeout", connect_timeout, "Seconds to wait for the upstream server to accept")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--shutdown-timeout", shutdown_timeout,
+                   "Seconds busy sessions get to finish after SIGINT/SIGTERM before they are closed")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    app.add_option("--max-message-bytes", max_message_bytes,
+                   "Largest message a client may send; larger ones are refused with SQLSTATE 08P01")
+        ->check(CLI::Range(5u, 0x3fffffffu))
+        ->capture_default_str();
+    app.add_option("--threads", threads, "Worker threads (0 = one per core)")->capture_default_str();
+
+    CLI11_PARSE(app, argc, argv);
+
+    auto logger = spdlog::stderr_color_mt("staleguard");
+    spdlog::set_default_logger(logger);
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+    spdlog::set_level(spdlog::level::from_str(log_level));
+
+    ProxySettings settings;
+    settings.listen = parse_endpoint_or_exit("--listen", listen);
+    settings.upstream = parse_endpoint_or_exit("--upstream", upstream);
+    settings.rules_file = rules_file;
+    settings.max_connections = max_connections;
+    settings.startup_timeout = seconds_to_ms(startup_timeout);
+    settings.upstream_connect_timeout = seconds_to_ms(connect_timeout);
+    settings.shutdown_timeout = seconds_to_ms(shutdown_timeout);
+    settings.frame_limits.max_message_length = max_message_bytes;
+    settings.threads = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
+
+    asio::io_context io(static_cast<int>(settings.threads));
+    staleguard::session::Server server(io, settings);
+    try {
+        server.start();
+    } catch (const std::exception& e) {
+        spdlog::error("cannot listen on {}: {}", settings.listen.to_string(), e.what());
+        return 1;
+    }
+
+    int signals_seen = 0;
+    auto signal_strand = asio::make_strand(io);
+    asio::signal_set signals(signal_strand, SIGINT, SIGTERM);
+    // First signal: stop accepting and let sessions end at rest. A second one: close them now.
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int signal_number) {
+            if (ec) return;
+            static_cast<void>(signal_number);
+            if (server.session_count() > 0 && signals_seen++ > 0) {
+                spdlog::warn("second signal: closing every session now");
+                server.force_shutdown();
+            } else {
+                spdlog::info("received {}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+                server.begin_shutdown();
+            }
+            signals.async_wait(on_signal);
+        };
+    server.on_drained([&] { asio::post(signal_strand, [&] { signals.cancel(); }); });
+    signals.async_wait(on_signal);
+
+    std::vector<std::thread> workers;
+    for (unsigned i = 1; i < settings.threads; ++i) workers.emplace_back([&io] { io.run(); });
+    io.run();
+    for (auto& worker : workers) worker.join();
+    spdlog::info("staleguard stopped");
+    return 0;
+}

@@ -1,0 +1,128 @@
+// Accept loop, session registry and two-stage shutdown.
+#include "proxy/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+#include "proxy/session.hpp"
+
+namespace staleguard::session {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+Server::Server(asio::io_context& io, ProxySettings settings)
+    : io_(io), settings_(std::move(settings)), acceptor_(asio::make_strand(io)), force_timer_(acceptor_.get_executor()) {}
+
+void Server::start() {
+    tcp::resolver resolver(io_);
+    auto results = resolver.resolve(settings_.listen.host, std::to_string(settings_.listen.port),
+                                    tcp::resolver::passive);
+    if (results.empty()) throw std::runtime_error("cannot resolve listen address " + settings_.listen.to_string());
+    const tcp::endpoint endpoint = results.begin()->endpoint();
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+    spdlog::info("staleguard listening on {} (upstream {})", settings_.listen.to_string(),
+                 settings_.upstream.to_string());
+    asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+}
+
+asio::awaitable<void> Server::accept_loop() {
+    for (;;) {
+        boost::system::error_code ec;
+        tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+            // Out of descriptors and similar: keep serving the sessions we have.
+            spdlog::error("accept failed: {}", ec.message());
+            asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
+            co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            continue;
+        }
+        std::shared_ptr<Session> session;
+        {
+            std::lock_guard lock(mutex_);
+            if (shutting_down_) co_return;
+            const bool over_capacity = sessions_.size() >= settings_.max_connections;
+            const std::uint64_t id = next_session_id_++;
+            session = std::make_shared<Session>(std::move(socket), *this, id, over_capacity);
+            sessions_.emplace(id, session);
+        }
+        session->start();
+    }
+}
+
+void Server::session_ended(std::uint64_t id) {
+    {
+        std::lock_guard lock(mutex_);
+        sessions_.erase(id);
+    }
+    maybe_finish_shutdown();
+}
+
+std::size_t Server::session_count() const {
+    std::lock_guard lock(mutex_);
+    return sessions_.size();
+}
+
+void Server::begin_shutdown() {
+    {
+        std::lock_guard lock(mutex_);
+        if (shutting_down_) return;
+        shutting_down_ = true;
+    }
+    const auto live = live_sessions();
+    spdlog::info("shutting down: no new connections; {} session(s) end at their next ReadyForQuery (at most {} ms)",
+                 live.size(), settings_.shutdown_timeout.count());
+    for (auto& session : live) session->request_shutdown();
+    // The acceptor and the force timer live on one strand; every touch of them goes through it.
+    asio::post(acceptor_.get_executor(), [this] {
+        boost::system::error_code ec;
+        acceptor_.close(ec);
+        force_timer_.expires_after(settings_.shutdown_timeout);
+        force_timer_.async_wait([this](const boost::system::error_code& wait_ec) {
+            if (wait_ec) return;
+            const auto remaining = live_sessions();
+            if (!remaining.empty())
+                spdlog::warn("shutdown timeout: closing {} busy session(s)", remaining.size());
+            for (auto& session : remaining) session->force_stop("shutdown timeout");
+        });
+        // Sessions that ended before the timer was armed found nothing to cancel.
+        {
+            std::lock_guard lock(mutex_);
+            if (drained_) force_timer_.cancel();
+        }
+    });
+    maybe_finish_shutdown();
+}
+
+void Server::maybe_finish_shutdown() {
+    {
+        std::lock_guard lock(mutex_);
+        if (!shutting_down_ || !sessions_.empty() || drained_) return;
+        drained_ = true;
+    }
+    // With no session left, nothing must keep the io_context running until the timeout.
+    asio::post(acceptor_.get_executor(), [this] {
+        force_timer_.cancel();
+        if (on_drained_) on_drained_();
+    });
+}
+
+std::vector<std::shared_ptr<Session>> Server::live_sessions() const {
+    std::vector<std::shared_ptr<Session>> live;
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, weak] : sessions_)
+        if (auto session = weak.lock()) live.push_back(std::move(session));
+    return live;
+}
+
+void Server::force_shutdown() {
+    begin_shutdown();
+    for (auto& session : live_sessions()) session->force_stop("forced shutdown");
+}
+
+}  // namespace staleguard::session

@@ -1,0 +1,58 @@
+// The listener: accepts clients, owns the registry of live sessions, enforces the connection
+// cap, and runs the two-stage shutdown (stop accepting, end sessions at rest, then force).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/asio.hpp"
+#include "proxy/settings.hpp"
+
+namespace staleguard::session {
+
+class Session;
+
+class Server {
+public:
+    Server(boost::asio::io_context& io, ProxySettings settings);
+
+    // Binds the listening socket (throws on failure: start-up errors are fatal) and accepts.
+    void start();
+    // Thread-safe and idempotent.
+    void begin_shutdown();
+    // Thread-safe: the second signal does not wait for sessions to reach rest.
+    void force_shutdown();
+    // Called once, from a worker thread, when shutdown has begun and no session is left.
+    void on_drained(std::function<void()> callback) { on_drained_ = std::move(callback); }
+
+    const ProxySettings& settings() const { return settings_; }
+    boost::asio::io_context& io() { return io_; }
+    boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+
+    void session_ended(std::uint64_t id);
+    std::size_t session_count() const;
+
+private:
+    boost::asio::awaitable<void> accept_loop();
+    void maybe_finish_shutdown();
+    std::vector<std::shared_ptr<Session>> live_sessions() const;
+
+    boost::asio::io_context& io_;
+    ProxySettings settings_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::steady_timer force_timer_;
+
+    mutable std::mutex mutex_;
+    std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
+    std::uint64_t next_session_id_ = 1;
+    bool shutting_down_ = false;
+    bool drained_ = false;
+    std::function<void()> on_drained_;
+};
+
+}  // namespace staleguard::session

@@ -1,0 +1,467 @@
+// Session lifecycle: startup exchange, upstream connect, the two forwarding pumps, and shutdown.
+#include "proxy/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <variant>
+
+#include "proxy/codec/backend_messages.hpp"
+#include "proxy/codec/frontend_messages.hpp"
+#include "proxy/codec/message_tag.hpp"
+#include "proxy/codec/startup_messages.hpp"
+#include "proxy/server.hpp"
+
+namespace staleguard::session {
+
+namespace {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using boost::system::error_code;
+
+// What PostgreSQL answers an SSLRequest or GSSENCRequest it will not honour.
+constexpr std::uint8_t kRefuseEncryption = 'N';
+// A client may ask for GSS encryption, then TLS, then start: more requests are a violation.
+constexpr int kMaxEncryptionRequests = 2;
+
+std::vector<std::uint8_t> fatal(std::string_view sqlstate, std::string_view message) {
+    return wire::ErrorResponse::make(sqlstate, message, {}, "FATAL").encode();
+}
+
+bool is_fatal_error(const wire::Frame& frame) {
+    auto error = wire::ErrorResponse::decode(frame);
+    if (!error) return false;
+    auto severity = error->get(wire::field::SeverityNonLocalized);
+    if (severity.empty()) severity = error->get(wire::field::Severity);
+    return severity == "FATAL" || severity == "PANIC";
+}
+
+std::string describe(const error_code& ec) { return ec.message(); }
+
+asio::mutable_buffer as_buffer(std::span<std::uint8_t> bytes) { return {bytes.data(), bytes.size()}; }
+
+}  // namespace
+
+Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over_capacity)
+    : server_(server),
+      settings_(server.settings()),
+      id_(id),
+      over_capacity_(over_capacity),
+      strand_(asio::make_strand(server.io().get_executor())),
+      client_(std::move(client)),
+      upstream_(strand_),
+      startup_timer_(strand_),
+      client_in_(settings_.read_chunk),
+      server_in_(settings_.read_chunk),
+      client_reader_(settings_.frame_limits),
+      server_reader_(wire::FrameLimits{}),
+      opened_at_(std::chrono::steady_clock::now()) {
+    error_code ec;
+    auto remote = client_.remote_endpoint(ec);
+    client_address_ = ec ? std::string("unknown") : remote.address().to_string() + ":" + std::to_string(remote.port());
+    client_.set_option(tcp::no_delay(true), ec);
+}
+
+Session::~Session() = default;
+
+std::string Session::prefix() const { return "[s" + std::to_string(id_) + " " + client_address_ + "]"; }
+
+void Session::start() {
+    auto self = shared_from_this();
+    asio::co_spawn(strand_, [self]() { return self->run(); }, asio::detached);
+}
+
+void Session::request_shutdown() {
+    asio::post(strand_, [self = shared_from_this()] {
+        self->shutting_down_ = true;
+        if (!self->conversation_.startup_complete()) {
+            self->note_end("shutdown during startup");
+            self->close_upstream();
+            self->close_client();
+        } else if (self->conversation_.at_rest()) {
+            self->end_at_rest();
+        }
+    });
+}
+
+void Session::force_stop(std::string reason) {
+    asio::post(strand_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
+        self->note_end(std::move(reason));
+        self->close_upstream();
+        self->close_client();
+    });
+}
+
+void Session::note_end(std::string reason) {
+    if (end_reason_.empty()) end_reason_ = std::move(reason);
+}
+
+void Session::set_final_client_message(std::vector<std::uint8_t> bytes) {
+    if (!final_client_message_) final_client_message_ = std::move(bytes);
+}
+
+void Session::fail_protocol(std::string message) {
+    spdlog::warn("{} protocol violation: {}", prefix(), message);
+    set_final_client_message(fatal("08P01", "invalid frontend message: " + message));
+    note_end("protocol violation: " + message);
+}
+
+// At a ReadyForQuery with nothing outstanding the client can be told and the server released
+// without either of them being mid-conversation.
+void Session::end_at_rest() {
+    note_end("proxy shutting down");
+    set_final_client_message(fatal("57P01", "terminating connection because staleguard is shutting down"));
+    close_upstream();
+}
+
+void Session::close_upstream() {
+    error_code ec;
+    upstream_.shutdown(tcp::socket::shutdown_both, ec);
+    upstream_.close(ec);
+}
+
+void Session::close_client() {
+    error_code ec;
+    client_.shutdown(tcp::socket::shutdown_both, ec);
+    client_.close(ec);
+}
+
+awaitable<void> Session::write_final_and_close_client() {
+    if (final_client_message_ && client_.is_open()) {
+        error_code ec;
+        co_await asio::async_write(client_, asio::buffer(*final_client_message_),
+                                   asio::redirect_error(use_awaitable, ec));
+    }
+    close_client();
+}
+
+void Session::pump_finished() {
+    if (--pumps_running_ > 0) return;
+    startup_timer_.cancel();
+    auto duration = std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_at_).count();
+    if (logged_open_) {
+        spdlog::info("{} session closed user={} database={} duration={:.3f}s bytes_in={} bytes_out={} reason={}",
+                     prefix(), user_, database_, duration, bytes_from_client_, bytes_from_server_,
+                     end_reason_.empty() ? "unknown" : end_reason_);
+    } else {
+        spdlog::debug("{} connection closed before a session started: {}", prefix(),
+                      end_reason_.empty() ? "unknown" : end_reason_);
+    }
+    server_.session_ended(id_);
+}
+
+awaitable<void> Session::watch_startup() {
+    startup_timer_.expires_after(settings_.startup_timeout);
+    error_code ec;
+    co_await startup_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (ec || conversation_.startup_complete()) co_return;
+    spdlog::warn("{} startup did not finish within {} ms", prefix(), settings_.startup_timeout.count());
+    note_end("startup timeout");
+    close_upstream();
+    close_client();
+}
+
+awaitable<std::optional<wire::Frame>> Session::read_startup_frame() {
+    for (;;) {
+        auto outcome = client_reader_.next(client_in_.readable(), wire::FramePhase::Startup);
+        if (outcome.is_frame()) co_return outcome.frame;
+        if (outcome.is_error()) {
+            spdlog::warn("{} invalid startup packet: {}", prefix(), outcome.error);
+            set_final_client_message(fatal("08P01", "invalid startup packet: " + outcome.error));
+            note_end("invalid startup packet");
+            co_return std::nullopt;
+        }
+        std::size_t want = outcome.needed > client_in_.size() ? outcome.needed - client_in_.size() : 1;
+        error_code ec;
+        std::size_t n = co_await client_.async_read_some(
+            as_buffer(client_in_.prepare(std::max(want, std::size_t{512}))),
+            asio::redirect_error(use_awaitable, ec));
+        if (ec) {
+            note_end(client_in_.empty() ? "client disconnected during startup"
+                                        : "client disconnected mid-message during startup");
+            co_return std::nullopt;
+        }
+        client_in_.commit(n);
+        bytes_from_client_ += n;
+    }
+}
+
+awaitable<void> Session::run() {
+    pumps_running_ = 1;
+    asio::co_spawn(strand_, [self = shared_from_this()] { return self->watch_startup(); }, asio::detached);
+
+    int encryption_requests = 0;
+    std::optional<wire::StartupMessage> startup;
+    while (!startup) {
+        auto frame = co_await read_startup_frame();
+        if (!frame) break;
+        auto packet = wire::decode_startup_packet(*frame);
+        if (!packet) {
+            spdlog::warn("{} invalid startup packet: {}", prefix(), packet.error().message);
+            set_final_client_message(fatal("08P01", "invalid startup packet: " + packet.error().message));
+            note_end("invalid startup packet");
+            break;
+        }
+        const std::size_t frame_size = frame->bytes.size();
+        if (std::holds_alternative<wire::CancelRequest>(*packet)) {
+            std::vector<std::uint8_t> bytes(frame->bytes.begin(), frame->bytes.end());
+            client_in_.consume(frame_size);
+            co_await forward_cancel(std::move(bytes));
+            note_end("cancel request forwarded");
+            break;
+        }
+        if (std::holds_alternative<wire::SslRequest>(*packet) ||
+            std::holds_alternative<wire::GssEncRequest>(*packet)) {
+            client_in_.consume(frame_size);
+            // Bytes sent before our answer would be read as plaintext although the client
+            // may believe them encrypted (CVE-2021-23214): refuse, as PostgreSQL does.
+            if (!client_in_.empty() || ++encryption_requests > kMaxEncryptionRequests) {
+                set_final_client_message(fatal("08P01", "unexpected data after encryption request"));
+                note_end("protocol violation: data after encryption request");
+                break;
+            }
+            error_code ec;
+            co_await asio::async_write(client_, asio::buffer(&kRefuseEncryption, 1),
+                                       asio::redirect_error(use_awaitable, ec));
+            if (ec) {
+                note_end("client disconnected during startup");
+                break;
+            }
+            continue;
+        }
+        startup = std::get<wire::StartupMessage>(std::move(*packet));
+        user_ = std::string(startup->parameter("user"));
+        auto database = startup->parameter("database");
+        database_ = std::string(database.empty() ? startup->parameter("user") : database);
+    }
+
+    if (startup && over_capacity_) {
+        spdlog::warn("{} refused: max-connections {} reached", prefix(), settings_.max_connections);
+        set_final_client_message(fatal("53300", "sorry, too many clients already (staleguard max-connections " +
+                                                    std::to_string(settings_.max_connections) + ")"));
+        note_end("too many clients");
+        startup.reset();
+    }
+    if (startup && !co_await connect_upstream()) startup.reset();
+
+    if (!startup) {
+        co_await write_final_and_close_client();
+        close_upstream();
+        pump_finished();
+        co_return;
+    }
+
+    // The startup packet goes to the server exactly as the client sent it, so that protocol
+    // version negotiation and every parameter are the server's business.
+    const auto startup_bytes = client_in_.readable().first(
+        client_reader_.next(client_in_.readable(), wire::FramePhase::Startup).frame.bytes.size());
+    error_code ec;
+    co_await asio::async_write(upstream_, asio::buffer(startup_bytes.data(), startup_bytes.size()),
+                               asio::redirect_error(use_awaitable, ec));
+    client_in_.consume(startup_bytes.size());
+    if (ec) {
+        note_end("upstream write failed: " + describe(ec));
+        set_final_client_message(fatal("08006", "lost connection to upstream server: " + describe(ec)));
+        co_await write_final_and_close_client();
+        close_upstream();
+        pump_finished();
+        co_return;
+    }
+    logged_open_ = true;
+    spdlog::info("{} session opened user={} database={}", prefix(), user_, database_);
+
+    ++pumps_running_;
+    server_pump_running_ = true;
+    asio::co_spawn(strand_, [self = shared_from_this()] { return self->pump_server_to_client(); },
+                   asio::detached);
+    co_await pump_client_to_server();
+}
+
+awaitable<bool> Session::connect_upstream() {
+    const auto& target = settings_.upstream;
+    error_code ec;
+    tcp::resolver resolver(strand_);
+    asio::steady_timer deadline(strand_);
+    deadline.expires_after(settings_.upstream_connect_timeout);
+    // The handler may run after this frame is gone (a cancel that comes too late), so it shares
+    // ownership of what it touches instead of referring to locals.
+    auto timed_out = std::make_shared<bool>(false);
+    deadline.async_wait([self = shared_from_this(), timed_out](const error_code& wait_ec) {
+        if (wait_ec) return;
+        *timed_out = true;
+        error_code ignored;
+        self->upstream_.close(ignored);
+    });
+    auto endpoints = co_await resolver.async_resolve(target.host, std::to_string(target.port),
+                                                     asio::redirect_error(use_awaitable, ec));
+    if (!ec) co_await asio::async_connect(upstream_, endpoints, asio::redirect_error(use_awaitable, ec));
+    deadline.cancel();
+    if (!ec && !*timed_out) {
+        upstream_.set_option(tcp::no_delay(true), ec);
+        co_return true;
+    }
+    std::string why = *timed_out ? "timed out" : describe(ec);
+    spdlog::warn("{} could not connect to upstream {}: {}", prefix(), target.to_string(), why);
+    set_final_client_message(
+        fatal("08006", "staleguard could not connect to upstream server " + target.to_string() + ": " + why));
+    note_end("upstream unreachable");
+    co_return false;
+}
+
+awaitable<void> Session::forward_cancel(std::vector<std::uint8_t> packet) {
+    // The client holds the server's own BackendKeyData, so the request goes upstream verbatim and
+    // the server finds the backend (and checks the key) itself.
+    if (!co_await connect_upstream()) {
+        final_client_message_.reset();  // a cancel request never gets an answer
+        co_return;
+    }
+    error_code ec;
+    co_await asio::async_write(upstream_, asio::buffer(packet), asio::redirect_error(use_awaitable, ec));
+    spdlog::debug("{} cancel request forwarded{}", prefix(), ec ? ": " + describe(ec) : "");
+    close_upstream();
+}
+
+awaitable<void> Session::pump_client_to_server() {
+    for (;;) {
+        auto data = client_in_.readable();
+        std::size_t offset = 0;
+        bool violation = false;
+        bool terminate = false;
+        std::size_t want = 1;
+        while (offset < data.size()) {
+            auto outcome = client_reader_.next(data.subspan(offset), wire::FramePhase::Tagged);
+            if (outcome.needs_more()) {
+                if (outcome.needed > 0) want = outcome.needed - (data.size() - offset);
+                break;
+            }
+            if (outcome.is_error()) {
+                fail_protocol(outcome.error);
+                violation = true;
+                break;
+            }
+            const auto& frame = outcome.frame;
+            if (auto valid = wire::validate_frontend_frame(frame); !valid) {
+                fail_protocol(valid.error().message);
+                violation = true;
+                break;
+            }
+            spdlog::trace("{} client → {} ({} bytes)", prefix(), wire::frontend_tag_name(frame.tag), frame.bytes.size());
+            conversation_.on_frontend(frame.tag);
+            offset += frame.bytes.size();
+            if (frame.tag == 'X') {
+                terminate = true;
+                break;
+            }
+        }
+        // Frames are forwarded as they came: one write for every complete frame of this read.
+        if (offset > 0) {
+            error_code ec;
+            co_await asio::async_write(upstream_, asio::buffer(data.data(), offset),
+                                       asio::redirect_error(use_awaitable, ec));
+            client_in_.consume(offset);
+            if (ec) {
+                note_end("upstream write failed: " + describe(ec));
+                break;
+            }
+        }
+        if (violation) {
+            close_upstream();
+            break;
+        }
+        if (terminate) {
+            note_end("client terminated");
+            break;
+        }
+        client_in_.shrink_to(settings_.read_chunk);
+        error_code ec;
+        std::size_t n = co_await client_.async_read_some(
+            as_buffer(client_in_.prepare(std::max(want, settings_.read_chunk))),
+            asio::redirect_error(use_awaitable, ec));
+        if (ec) {
+            note_end(client_in_.empty() ? "client disconnected" : "client disconnected mid-message");
+            close_upstream();
+            break;
+        }
+        client_in_.commit(n);
+        bytes_from_client_ += n;
+    }
+    if (!server_pump_running_) {
+        co_await write_final_and_close_client();
+        close_upstream();
+    }
+    pump_finished();
+}
+
+awaitable<void> Session::pump_server_to_client() {
+    for (;;) {
+        auto data = server_in_.readable();
+        std::size_t offset = 0;
+        bool broken = false;
+        bool at_rest_after_write = false;
+        std::size_t want = 1;
+        while (offset < data.size()) {
+            auto outcome = server_reader_.next(data.subspan(offset), wire::FramePhase::Tagged);
+            if (outcome.needs_more()) {
+                if (outcome.needed > 0) want = outcome.needed - (data.size() - offset);
+                break;
+            }
+            if (outcome.is_error() || !wire::is_backend_tag(outcome.frame.tag)) {
+                std::string why = outcome.is_error() ? outcome.error : "unknown message type from server";
+                spdlog::error("{} invalid message from server: {}", prefix(), why);
+                set_final_client_message(fatal("08P01", "staleguard received an invalid message from the server"));
+                note_end("invalid message from server");
+                broken = true;
+                break;
+            }
+            const auto& frame = outcome.frame;
+            spdlog::trace("{} server → {} ({} bytes)", prefix(), wire::backend_tag_name(frame.tag), frame.bytes.size());
+            if (frame.tag == 'E' && is_fatal_error(frame)) server_sent_fatal_ = true;
+            const bool was_complete = conversation_.startup_complete();
+            conversation_.on_backend(frame.tag, frame.payload);
+            if (!was_complete && conversation_.startup_complete()) startup_timer_.cancel();
+            offset += frame.bytes.size();
+            if (frame.tag == 'Z' && shutting_down_ && conversation_.at_rest()) {
+                at_rest_after_write = true;
+                break;
+            }
+        }
+        if (offset > 0) {
+            error_code ec;
+            co_await asio::async_write(client_, asio::buffer(data.data(), offset),
+                                       asio::redirect_error(use_awaitable, ec));
+            server_in_.consume(offset);
+            if (ec) {
+                note_end("client write failed: " + describe(ec));
+                close_upstream();
+                break;
+            }
+        }
+        if (broken) break;
+        if (at_rest_after_write) {
+            end_at_rest();
+            break;
+        }
+        server_in_.shrink_to(settings_.read_chunk);
+        error_code ec;
+        std::size_t n = co_await upstream_.async_read_some(
+            as_buffer(server_in_.prepare(std::max(want, settings_.read_chunk))),
+            asio::redirect_error(use_awaitable, ec));
+        if (ec) {
+            if (conversation_.state() != ConversationState::Terminated && !server_sent_fatal_ &&
+                end_reason_.empty()) {
+                set_final_client_message(fatal("08006", "server closed the connection unexpectedly"));
+                spdlog::warn("{} server closed the connection: {}", prefix(), describe(ec));
+            }
+            note_end(server_sent_fatal_ ? "server ended the session" : "server closed the connection");
+            break;
+        }
+        server_in_.commit(n);
+        bytes_from_server_ += n;
+    }
+    close_upstream();
+    server_pump_running_ = false;
+    co_await write_final_and_close_client();
+    pump_finished();
+}
+
+}  // namespace staleguard::session

@@ -1,0 +1,95 @@
+// One client connection and its own upstream connection: the startup exchange, then two pumps
+// (client→server, server→client) on one strand that forward frames and keep the Conversation.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/asio.hpp"
+#include "proxy/byte_buffer.hpp"
+#include "proxy/codec/frame.hpp"
+#include "proxy/conversation.hpp"
+#include "proxy/settings.hpp"
+
+namespace staleguard::session {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+class Server;
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket client, Server& server, std::uint64_t id, bool over_capacity);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    void start();
+    // Thread-safe. Ends the session at its next ReadyForQuery (now, when it is at rest).
+    void request_shutdown();
+    // Thread-safe. Ends the session now.
+    void force_stop(std::string reason);
+
+    std::uint64_t id() const { return id_; }
+
+private:
+    using Strand = asio::strand<asio::any_io_executor>;
+
+    asio::awaitable<void> run();
+    // Reads one startup-phase frame into client_in_; nullopt when the session must end.
+    asio::awaitable<std::optional<wire::Frame>> read_startup_frame();
+    asio::awaitable<bool> connect_upstream();
+    asio::awaitable<void> forward_cancel(std::vector<std::uint8_t> packet);
+    asio::awaitable<void> pump_client_to_server();
+    asio::awaitable<void> pump_server_to_client();
+    asio::awaitable<void> watch_startup();
+
+    // The first reason given wins; it is what the close log line says.
+    void note_end(std::string reason);
+    // A message for the client that the server→client pump writes last, before it closes.
+    void set_final_client_message(std::vector<std::uint8_t> bytes);
+    void fail_protocol(std::string message);
+    void end_at_rest();
+    void close_upstream();
+    void close_client();
+    asio::awaitable<void> write_final_and_close_client();
+    void pump_finished();
+
+    std::string prefix() const;
+
+    Server& server_;
+    const ProxySettings& settings_;
+    const std::uint64_t id_;
+    const bool over_capacity_;
+    Strand strand_;
+    tcp::socket client_;
+    tcp::socket upstream_;
+    asio::steady_timer startup_timer_;
+    ByteBuffer client_in_;
+    ByteBuffer server_in_;
+    wire::FrameReader client_reader_;
+    wire::FrameReader server_reader_;
+    Conversation conversation_;
+
+    std::string client_address_;
+    std::string user_;
+    std::string database_;
+    std::chrono::steady_clock::time_point opened_at_;
+    std::uint64_t bytes_from_client_ = 0;
+    std::uint64_t bytes_from_server_ = 0;
+    std::string end_reason_;
+    std::optional<std::vector<std::uint8_t>> final_client_message_;
+    bool server_pump_running_ = false;
+    bool server_sent_fatal_ = false;
+    bool shutting_down_ = false;
+    bool logged_open_ = false;
+    int pumps_running_ = 0;
+};
+
+}  // namespace staleguard::session
