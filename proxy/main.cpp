@@ -13,7 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/rule_runtime.hpp"
 #include "proxy/server.hpp"
+#include "rules/rule_loader.hpp"
+#include "rules/schema_check.hpp"
 #include "proxy/settings.hpp"
 #include "proxy/version.hpp"
 
@@ -30,6 +33,33 @@ Endpoint parse_endpoint_or_exit(const std::string& flag, const std::string& text
         std::exit(2);
     }
     return *endpoint;
+}
+
+// --check-rules: validate a rule file, and with --upstream the live database it protects.
+int check_rules(const std::string& path, const std::string& conninfo) {
+    auto loaded = staleguard::rules::load_rule_file(path);
+    if (!loaded) {
+        for (const auto& problem : loaded.problems) std::cout << problem.to_string() << "\n";
+        std::cout << path << ": " << loaded.problems.size() << " problem(s); the file would be refused\n";
+        return 1;
+    }
+    std::cout << path << ": valid, " << loaded.rules->tables.size() << " protected table(s)\n";
+    if (conninfo.empty()) return 0;
+    auto report = staleguard::rules::check_rules_against_database(*loaded.rules, conninfo);
+    for (const auto& warning : report.warnings) std::cout << "warning: " << warning << "\n";
+    for (const auto& problem : report.problems) std::cout << "error: " << problem << "\n";
+    std::cout << (report.ok() ? "database matches the rules\n" : "database does not match the rules\n");
+    return report.ok() ? 0 : 1;
+}
+
+// libpq keyword/value quoting: single quotes around values, with \ and ' escaped.
+std::string conninfo_value(const std::string& value) {
+    std::string out = "'";
+    for (char c : value) {
+        if (c == '\\' || c == '\'') out += '\\';
+        out += c;
+    }
+    return out + "'";
 }
 
 std::chrono::milliseconds seconds_to_ms(double seconds) {
@@ -83,7 +113,33 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--threads", threads, "Worker threads (0 = one per core)")->capture_default_str();
 
+    std::string check_rules_file;
+    std::string check_user;
+    std::string check_dbname;
+    std::string check_conninfo;
+    app.add_option("--check-rules", check_rules_file,
+                   "Validate a rule file and exit 0 (valid) or 1; with --upstream also check the live database")
+        ->group("Rule check");
+    app.add_option("-U,--username", check_user, "With --check-rules: database user for the live check")
+        ->group("Rule check");
+    app.add_option("-d,--dbname", check_dbname, "With --check-rules: database for the live check")
+        ->group("Rule check");
+    app.add_option("--conninfo", check_conninfo,
+                   "With --check-rules: a libpq connection string for the live check (instead of --upstream)")
+        ->group("Rule check");
+
     CLI11_PARSE(app, argc, argv);
+
+    if (!check_rules_file.empty()) {
+        std::string conninfo = check_conninfo;
+        if (conninfo.empty() && app.count("--upstream") > 0) {
+            const auto target = parse_endpoint_or_exit("--upstream", upstream);
+            conninfo = "host=" + conninfo_value(target.host) + " port=" + std::to_string(target.port);
+            if (!check_user.empty()) conninfo += " user=" + conninfo_value(check_user);
+            if (!check_dbname.empty()) conninfo += " dbname=" + conninfo_value(check_dbname);
+        }
+        return check_rules(check_rules_file, conninfo);
+    }
 
     auto logger = spdlog::stderr_color_mt("staleguard");
     spdlog::set_default_logger(logger);
@@ -101,8 +157,11 @@ int main(int argc, char** argv) {
     settings.frame_limits.max_message_length = max_message_bytes;
     settings.threads = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
 
+    staleguard::session::RuleRuntime rules(settings.rules_file);
+    if (!rules.load()) return 1;
+
     asio::io_context io(static_cast<int>(settings.threads));
-    staleguard::session::Server server(io, settings);
+    staleguard::session::Server server(io, settings, rules);
     try {
         server.start();
     } catch (const std::exception& e) {
@@ -113,6 +172,7 @@ int main(int argc, char** argv) {
     int signals_seen = 0;
     auto signal_strand = asio::make_strand(io);
     asio::signal_set signals(signal_strand, SIGINT, SIGTERM);
+    asio::signal_set reload_signal(signal_strand, SIGHUP);
     // First signal: stop accepting and let sessions end at rest. A second one: close them now.
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int signal_number) {
@@ -126,9 +186,30 @@ int main(int argc, char** argv) {
                 server.begin_shutdown();
             }
             signals.async_wait(on_signal);
+
+    std::function<void(const boost::system::error_code&, int)> on_reload = [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        spdlog::info("received SIGHUP: reloading {}", settings.rules_file.empty() ? "(no rule file)" : settings.rules_file);
+        rules.load();
+        reload_signal.async_wait(on_reload);
+    };
+    reload_signal.async_wait(on_reload);
         };
-    server.on_drained([&] { asio::post(signal_strand, [&] { signals.cancel(); }); });
+    server.on_drained([&] {
+        asio::post(signal_strand, [&] {
+            signals.cancel();
+            reload_signal.cancel();
+        });
+    });
     signals.async_wait(on_signal);
+
+    std::function<void(const boost::system::error_code&, int)> on_reload = [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        spdlog::info("received SIGHUP: reloading {}", settings.rules_file.empty() ? "(no rule file)" : settings.rules_file);
+        rules.load();
+        reload_signal.async_wait(on_reload);
+    };
+    reload_signal.async_wait(on_reload);
 
     std::vector<std::thread> workers;
     for (unsigned i = 1; i < settings.threads; ++i) workers.emplace_back([&io] { io.run(); });

@@ -12,8 +12,8 @@ namespace staleguard::session {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-Server::Server(asio::io_context& io, ProxySettings settings)
-    : io_(io), settings_(std::move(settings)), acceptor_(asio::make_strand(io)), force_timer_(acceptor_.get_executor()) {}
+Server::Server(asio::io_context& io, ProxySettings settings, RuleRuntime& rules)
+    : io_(io), settings_(std::move(settings)), rules_(rules), acceptor_(asio::make_strand(io)), force_timer_(acceptor_.get_executor()) {}
 
 void Server::start() {
     tcp::resolver resolver(io_);

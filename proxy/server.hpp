@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proxy/asio.hpp"
+#include "proxy/rule_runtime.hpp"
 #include "proxy/settings.hpp"
 
 namespace staleguard::session {
@@ -19,7 +20,7 @@ class Session;
 
 class Server {
 public:
-    Server(boost::asio::io_context& io, ProxySettings settings);
+    Server(boost::asio::io_context& io, ProxySettings settings, RuleRuntime& rules);
 
     // Binds the listening socket (throws on failure: start-up errors are fatal) and accepts.
     void start();
@@ -31,6 +32,7 @@ public:
     void on_drained(std::function<void()> callback) { on_drained_ = std::move(callback); }
 
     const ProxySettings& settings() const { return settings_; }
+    const RuleRuntime& rules() const { return rules_; }
     boost::asio::io_context& io() { return io_; }
     boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
 
@@ -44,6 +46,7 @@ private:
 
     boost::asio::io_context& io_;
     ProxySettings settings_;
+    RuleRuntime& rules_;
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::steady_timer force_timer_;
 

@@ -55,6 +55,7 @@ Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over
       server_in_(settings_.read_chunk),
       client_reader_(settings_.frame_limits),
       server_reader_(wire::FrameLimits{}),
+      wake_timer_(strand_),
       opened_at_(std::chrono::steady_clock::now()) {
     error_code ec;
     auto remote = client_.remote_endpoint(ec);
@@ -233,6 +234,7 @@ awaitable<void> Session::run() {
         user_ = std::string(startup->parameter("user"));
         auto database = startup->parameter("database");
         database_ = std::string(database.empty() ? startup->parameter("user") : database);
+        guard_.set_role(user_);
     }
 
     if (startup && over_capacity_) {
@@ -322,11 +324,11 @@ awaitable<void> Session::forward_cancel(std::vector<std::uint8_t> packet) {
 }
 
 awaitable<void> Session::pump_client_to_server() {
+    OutgoingBatch batch;
     for (;;) {
         auto data = client_in_.readable();
         std::size_t offset = 0;
-        bool violation = false;
-        bool terminate = false;
+        bool stop = false;
         std::size_t want = 1;
         while (offset < data.size()) {
             auto outcome = client_reader_.next(data.subspan(offset), wire::FramePhase::Tagged);
@@ -336,40 +338,33 @@ awaitable<void> Session::pump_client_to_server() {
             }
             if (outcome.is_error()) {
                 fail_protocol(outcome.error);
-                violation = true;
+                stop = true;
                 break;
             }
             const auto& frame = outcome.frame;
             if (auto valid = wire::validate_frontend_frame(frame); !valid) {
                 fail_protocol(valid.error().message);
-                violation = true;
+                stop = true;
                 break;
             }
             spdlog::trace("{} client → {} ({} bytes)", prefix(), wire::frontend_tag_name(frame.tag), frame.bytes.size());
-            conversation_.on_frontend(frame.tag);
+            if (!co_await handle_client_frame(frame, batch)) {
+                stop = true;
+                break;
+            }
             offset += frame.bytes.size();
             if (frame.tag == 'X') {
-                terminate = true;
+                note_end("client terminated");
+                stop = true;
                 break;
             }
         }
-        // Frames are forwarded as they came: one write for every complete frame of this read.
-        if (offset > 0) {
-            error_code ec;
-            co_await asio::async_write(upstream_, asio::buffer(data.data(), offset),
-                                       asio::redirect_error(use_awaitable, ec));
-            client_in_.consume(offset);
-            if (ec) {
-                note_end("upstream write failed: " + describe(ec));
-                break;
-            }
-        }
-        if (violation) {
-            close_upstream();
-            break;
-        }
-        if (terminate) {
-            note_end("client terminated");
+        // Everything decided for this read goes upstream in one gather-write; forwarded frames are
+        // views into the read buffer, so it is consumed only afterwards.
+        const bool written = co_await flush_upstream(batch);
+        client_in_.consume(offset);
+        if (!written || stop) {
+            if (!end_reason_.empty() && end_reason_.starts_with("protocol violation")) close_upstream();
             break;
         }
         client_in_.shrink_to(settings_.read_chunk);
@@ -392,7 +387,179 @@ awaitable<void> Session::pump_client_to_server() {
     pump_finished();
 }
 
+std::uint64_t Session::record_upstream(char tag, ResponseRoute route) {
+    const std::uint64_t correlation = next_correlation_++;
+    conversation_.on_frontend(tag, correlation);
+    const bool plain = !route.hide_completion && !route.hide_no_data && !route.hide_everything &&
+                       !route.check && !route.replacement_error;
+    if (!plain) routes_.emplace(correlation, std::move(route));
+    return correlation;
+}
+
+void Session::send(OutgoingBatch& batch, char tag, std::vector<std::uint8_t> bytes, ResponseRoute route) {
+    record_upstream(tag, std::move(route));
+    batch.add_owned(std::move(bytes));
+}
+
+void Session::forward(OutgoingBatch& batch, const wire::Frame& frame, ResponseRoute route) {
+    record_upstream(frame.tag, std::move(route));
+    batch.add_view(frame.bytes);
+}
+
+awaitable<bool> Session::flush_upstream(OutgoingBatch& batch) {
+    if (batch.empty()) co_return true;
+    error_code ec;
+    co_await asio::async_write(upstream_, batch.buffers(), asio::redirect_error(use_awaitable, ec));
+    batch.clear();
+    if (ec) {
+        note_end("upstream write failed: " + describe(ec));
+        co_return false;
+    }
+    co_return true;
+}
+
+awaitable<void> Session::wait_for_server(const std::function<bool()>& done) {
+    while (!done() && server_pump_running_) {
+        client_pump_waiting_ = true;
+        wake_timer_.expires_at(asio::steady_timer::time_point::max());
+        error_code ec;
+        co_await wake_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+        client_pump_waiting_ = false;
+    }
+}
+
+awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingBatch& batch) {
+    switch (frame.tag) {
+        case 'Q': {
+            auto rewriter = server_.rules().current();
+            if (rewriter->rules().empty()) break;
+            const auto query = wire::Query::decode(frame).value();
+            if (!rewriter->may_need_rewrite(query.sql)) break;
+            if (!co_await flush_upstream(batch)) co_return false;
+            co_await look_up_schemas(*rewriter, query.sql);
+            auto plan = guard_.plan_query(*rewriter, query.sql);
+            switch (plan.kind) {
+                case QueryPlan::Kind::Forward:
+                    forward(batch, frame);
+                    co_return true;
+                case QueryPlan::Kind::Replace:
+                    spdlog::debug("{} rewrote query: {} => {}", prefix(), query.sql, plan.sql);
+                    send(batch, 'Q', wire::Query{plan.sql}.encode(),
+                         ResponseRoute::error_replaced_by(std::move(plan.replacement_error)));
+                    co_return true;
+                case QueryPlan::Kind::Translate:
+                    co_await run_translated(plan, batch);
+                    co_return true;
+            }
+            break;
+        }
+        case 'P': {
+            auto rewriter = server_.rules().current();
+            if (rewriter->rules().empty()) break;
+            const auto parse = wire::Parse::decode(frame).value();
+            if (!rewriter->may_need_rewrite(parse.query)) break;
+            if (!co_await flush_upstream(batch)) co_return false;
+            co_await look_up_schemas(*rewriter, parse.query);
+            auto plan = guard_.plan_parse(*rewriter, parse);
+            if (!plan.sql) break;
+            spdlog::debug("{} rewrote statement \"{}\": {} => {}", prefix(), parse.statement, parse.query, *plan.sql);
+            send(batch, 'P', wire::Parse{parse.statement, *plan.sql, parse.parameter_types}.encode(),
+                 ResponseRoute::error_replaced_by(std::move(plan.replacement_error)));
+            co_return true;
+        }
+        case 'B':
+            guard_.on_bind(wire::Bind::decode(frame).value());
+            break;
+        case 'C':
+            guard_.on_close(wire::Close::decode(frame).value());
+            break;
+        case 'E': {
+            auto check = guard_.on_execute(wire::Execute::decode(frame).value());
+            if (!check) break;
+            const std::uint64_t correlation = record_upstream('E', ResponseRoute::checked(*check));
+            batch.add_view(frame.bytes);
+            co_await check_write(correlation, *check, batch);
+            co_return true;
+        }
+        default:
+            break;
+    }
+    forward(batch, frame);
+    co_return true;
+}
+
+awaitable<bool> Session::check_write(std::uint64_t correlation, const WriteCheck& check, OutgoingBatch& batch) {
+    // The server holds its answer until Sync or Flush; the verdict must come before the Sync.
+    batch.add_owned(wire::Flush{}.encode());
+    if (!co_await flush_upstream(batch)) co_return false;
+    co_await wait_for_server([&] {
+        return (verdict_ && verdict_->correlation == correlation) || !routes_.contains(correlation);
+    });
+    if (!verdict_ || verdict_->correlation != correlation || !verdict_->stale) co_return false;
+    const std::uint64_t rows = verdict_->rows;
+    spdlog::info("{} stale write to {} ({})=({}) user={} database={}: {} of {} row(s) matched", prefix(),
+                 check.table, check.key_columns, check.key_values, user_, database_, rows, check.expected_rows);
+    wire::Bind raise;
+    raise.statement = kMissingStatement;
+    send(batch, 'B', raise.encode(),
+         ResponseRoute::error_replaced_by(stale_write_error(check, rows).encode()));
+    co_return true;
+}
+
+awaitable<void> Session::run_translated(const QueryPlan& plan, OutgoingBatch& batch) {
+    // The statements of one Query string run as one extended-protocol batch: one implicit
+    // transaction, as the simple protocol gives, but with a point after each checked statement
+    // at which the proxy can still make the server fail the whole batch.
+    for (const auto& statement : plan.statements) {
+        send(batch, 'P', wire::Parse{"", statement.sql, {}}.encode(), ResponseRoute::completion_hidden());
+        send(batch, 'B', wire::Bind{}.encode(), ResponseRoute::completion_hidden());
+        send(batch, 'D', wire::Describe{wire::ObjectKind::Portal, ""}.encode(), ResponseRoute::no_data_hidden());
+        if (!statement.check) {
+            send(batch, 'E', wire::Execute{}.encode());
+            continue;
+        }
+        const std::uint64_t correlation = record_upstream('E', ResponseRoute::checked(statement.check));
+        batch.add_owned(wire::Execute{}.encode());
+        co_await check_write(correlation, *statement.check, batch);
+        // Stale, or failed on its own: the server skips the rest of the batch either way.
+        if (!verdict_ || verdict_->correlation != correlation || verdict_->stale) break;
+    }
+    send(batch, 'S', wire::Sync{}.encode());
+}
+
+awaitable<void> Session::look_up_schemas(const parser::Rewriter& rewriter, std::string_view sql) {
+    // Only a server at rest can be asked without the client noticing; otherwise the guard falls
+    // back on the search_path it has followed.
+    if (!conversation_.at_rest() || conversation_.transaction_status() == wire::TransactionStatus::Failed)
+        co_return;
+    auto names = guard_.names_to_look_up(rewriter, sql);
+    if (names.empty()) co_return;
+    std::string list;
+    for (const auto& name : names) {
+        if (!list.empty()) list += ", ";
+        list += "E'";
+        for (char c : name) {
+            if (c == '\\' || c == '\'') list += c;
+            list += c;
+        }
+        list += "'";
+    }
+    const std::string lookup =
+        "SELECT x.name, n.nspname FROM pg_catalog.unnest(ARRAY[" + list +
+        "]::pg_catalog.text[]) AS x(name) LEFT JOIN pg_catalog.pg_class c ON c.oid = "
+        "pg_catalog.to_regclass(pg_catalog.quote_ident(x.name)) LEFT JOIN pg_catalog.pg_namespace n ON "
+        "n.oid = c.relnamespace";
+    OutgoingBatch batch;
+    const std::uint64_t correlation = record_upstream('Q', ResponseRoute::internal());
+    batch.add_owned(wire::Query{lookup}.encode());
+    if (!co_await flush_upstream(batch)) co_return;
+    co_await wait_for_server([&] { return !routes_.contains(correlation); });
+    for (const auto& name : names)
+        if (!guard_.search_path_known_for(name)) guard_.remember_lookup(name, std::nullopt);
+}
+
 awaitable<void> Session::pump_server_to_client() {
+    OutgoingBatch batch;
     for (;;) {
         auto data = server_in_.readable();
         std::size_t offset = 0;
@@ -417,7 +584,7 @@ awaitable<void> Session::pump_server_to_client() {
             spdlog::trace("{} server → {} ({} bytes)", prefix(), wire::backend_tag_name(frame.tag), frame.bytes.size());
             if (frame.tag == 'E' && is_fatal_error(frame)) server_sent_fatal_ = true;
             const bool was_complete = conversation_.startup_complete();
-            conversation_.on_backend(frame.tag, frame.payload);
+            route_server_frame(frame, batch);
             if (!was_complete && conversation_.startup_complete()) startup_timer_.cancel();
             offset += frame.bytes.size();
             if (frame.tag == 'Z' && shutting_down_ && conversation_.at_rest()) {
@@ -425,17 +592,19 @@ awaitable<void> Session::pump_server_to_client() {
                 break;
             }
         }
-        if (offset > 0) {
+        if (client_pump_waiting_) wake_timer_.cancel();
+        if (!batch.empty()) {
             error_code ec;
-            co_await asio::async_write(client_, asio::buffer(data.data(), offset),
-                                       asio::redirect_error(use_awaitable, ec));
-            server_in_.consume(offset);
+            co_await asio::async_write(client_, batch.buffers(), asio::redirect_error(use_awaitable, ec));
+            batch.clear();
             if (ec) {
+                server_in_.consume(offset);
                 note_end("client write failed: " + describe(ec));
                 close_upstream();
                 break;
             }
         }
+        server_in_.consume(offset);
         if (broken) break;
         if (at_rest_after_write) {
             end_at_rest();
@@ -460,8 +629,64 @@ awaitable<void> Session::pump_server_to_client() {
     }
     close_upstream();
     server_pump_running_ = false;
+    wake_timer_.cancel();
     co_await write_final_and_close_client();
     pump_finished();
+}
+
+}  // namespace staleguard::session
+
+namespace staleguard::session {
+
+void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch) {
+    // A response belongs to the oldest outstanding request; asynchronous messages to nobody.
+    const bool asynchronous = frame.tag == 'A' || frame.tag == 'N' || frame.tag == 'S';
+    ResponseRoute* route = nullptr;
+    std::uint64_t front_correlation = 0;
+    if (!asynchronous && !conversation_.pending().empty()) {
+        front_correlation = conversation_.pending().front().correlation;
+        if (auto found = routes_.find(front_correlation); found != routes_.end()) route = &found->second;
+    }
+    bool pass = true;
+    std::optional<std::vector<std::uint8_t>> replacement;
+    if (route) {
+        if (route->hide_everything) {
+            pass = false;
+            if (frame.tag == 'D') {
+                if (auto row = wire::DataRow::decode(frame); row && row->columns.size() == 2 && row->columns[0]) {
+                    auto text = [](const wire::Bytes& bytes) {
+                        return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+                    };
+                    guard_.remember_lookup(text(*row->columns[0]),
+                                           row->columns[1] ? std::optional<std::string>(text(*row->columns[1]))
+                                                           : std::nullopt);
+                }
+            }
+        } else if ((frame.tag == '1' || frame.tag == '2') && route->hide_completion) {
+            pass = false;
+        } else if (frame.tag == 'n' && route->hide_no_data) {
+            pass = false;
+        } else if (frame.tag == 'E' && route->replacement_error) {
+            replacement = *route->replacement_error;
+        } else if (frame.tag == 'C' && route->check) {
+            const auto complete = wire::CommandComplete::decode(frame);
+            const std::uint64_t rows = complete ? complete->row_count().value_or(0) : 0;
+            const bool stale = rows < route->check->expected_rows;
+            verdict_ = Verdict{front_correlation, stale, rows};
+            // A stale write's CommandComplete never reaches the client: the error takes its place.
+            if (stale) pass = false;
+        }
+    }
+    conversation_.on_backend(frame.tag, frame.payload);
+    if (frame.tag == 'Z') guard_.on_ready_for_query(conversation_.transaction_status());
+    // Requests are answered in order: once one is done, every route up to it is finished.
+    if (!routes_.empty() && !asynchronous) {
+        const auto& pending = conversation_.pending();
+        const std::uint64_t oldest_open = pending.empty() ? next_correlation_ : pending.front().correlation;
+        routes_.erase(routes_.begin(), routes_.lower_bound(oldest_open));
+    }
+    if (replacement) batch.add_owned(std::move(*replacement));
+    else if (pass) batch.add_view(frame.bytes);
 }
 
 }  // namespace staleguard::session

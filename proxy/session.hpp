@@ -5,6 +5,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,7 +16,9 @@
 #include "proxy/byte_buffer.hpp"
 #include "proxy/codec/frame.hpp"
 #include "proxy/conversation.hpp"
+#include "proxy/outgoing_batch.hpp"
 #include "proxy/settings.hpp"
+#include "proxy/statement_guard.hpp"
 
 namespace staleguard::session {
 
@@ -50,6 +54,25 @@ private:
     asio::awaitable<void> pump_server_to_client();
     asio::awaitable<void> watch_startup();
 
+    // Client → server: decides what one validated client frame becomes upstream. May write the
+    // batch and wait for the server (a checked write, a schema lookup). False ends the session.
+    asio::awaitable<bool> handle_client_frame(const wire::Frame& frame, OutgoingBatch& batch);
+    // Records a message about to go upstream in the conversation, with how to route its responses.
+    void send(OutgoingBatch& batch, char tag, std::vector<std::uint8_t> bytes, ResponseRoute route = {});
+    void forward(OutgoingBatch& batch, const wire::Frame& frame, ResponseRoute route = {});
+    std::uint64_t record_upstream(char tag, ResponseRoute route);
+    asio::awaitable<bool> flush_upstream(OutgoingBatch& batch);
+    asio::awaitable<void> run_translated(const QueryPlan& plan, OutgoingBatch& batch);
+    // Sends Flush, then waits for the verdict on the checked Execute `correlation`; on a stale
+    // write, adds the message that makes the server fail the batch. True when the write was stale.
+    asio::awaitable<bool> check_write(std::uint64_t correlation, const WriteCheck& check, OutgoingBatch& batch);
+    asio::awaitable<void> look_up_schemas(const parser::Rewriter& rewriter, std::string_view sql);
+    // Waits on the strand until the server→client pump reports progress.
+    asio::awaitable<void> wait_for_server(const std::function<bool()>& done);
+
+    // Server → client: what one server frame becomes for the client.
+    void route_server_frame(const wire::Frame& frame, OutgoingBatch& batch);
+
     // The first reason given wins; it is what the close log line says.
     void note_end(std::string reason);
     // A message for the client that the server→client pump writes last, before it closes.
@@ -76,6 +99,17 @@ private:
     wire::FrameReader client_reader_;
     wire::FrameReader server_reader_;
     Conversation conversation_;
+    StatementGuard guard_;
+    std::map<std::uint64_t, ResponseRoute> routes_;  // by correlation; absent = pass through
+    std::uint64_t next_correlation_ = 1;
+    struct Verdict {
+        std::uint64_t correlation = 0;
+        bool stale = false;
+        std::uint64_t rows = 0;
+    };
+    std::optional<Verdict> verdict_;
+    asio::steady_timer wake_timer_;
+    bool client_pump_waiting_ = false;
 
     std::string client_address_;
     std::string user_;

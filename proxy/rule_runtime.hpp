@@ -1,0 +1,39 @@
+// The rules in force, shared by every session: loaded at start, swapped whole on reload (SIGHUP).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "parser/rewrite.hpp"
+
+namespace staleguard::session {
+
+class RuleRuntime {
+public:
+    // An empty path means no rules: every statement passes through untouched.
+    explicit RuleRuntime(std::string path) : path_(std::move(path)) {}
+
+    // Loads the file. On any problem the rules in force stay as they were, every problem is
+    // logged as FILE:LINE:COLUMN: message, and false comes back.
+    bool load();
+
+    // The rules for statements that arrive from now on; a session keeps its snapshot for the
+    // statement (and its prepared statements) it is working on.
+    std::shared_ptr<const parser::Rewriter> current() const;
+
+    const std::string& path() const { return path_; }
+    std::uint64_t reloads_ok() const { return reloads_ok_; }
+    std::uint64_t reloads_failed() const { return reloads_failed_; }
+
+private:
+    std::string path_;
+    mutable std::mutex mutex_;
+    std::shared_ptr<const parser::Rewriter> rewriter_;
+    std::atomic<std::uint64_t> reloads_ok_{0};
+    std::atomic<std::uint64_t> reloads_failed_{0};
+};
+
+}  // namespace staleguard::session
