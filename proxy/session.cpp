@@ -61,11 +61,10 @@ Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over
     auto remote = client_.remote_endpoint(ec);
     client_address_ = ec ? std::string("unknown") : remote.address().to_string() + ":" + std::to_string(remote.port());
     client_.set_option(tcp::no_delay(true), ec);
+    prefix_ = "[s" + std::to_string(id_) + " " + client_address_ + "]";
 }
 
 Session::~Session() = default;
-
-std::string Session::prefix() const { return "[s" + std::to_string(id_) + " " + client_address_ + "]"; }
 
 void Session::start() {
     auto self = shared_from_this();

@@ -84,7 +84,7 @@ private:
     asio::awaitable<void> write_final_and_close_client();
     void pump_finished();
 
-    std::string prefix() const;
+    const std::string& prefix() const { return prefix_; }
 
     Server& server_;
     const ProxySettings& settings_;
@@ -112,6 +112,7 @@ private:
     bool client_pump_waiting_ = false;
 
     std::string client_address_;
+    std::string prefix_;  // "[s17 127.0.0.1:5555]": every log line of the session starts with it
     std::string user_;
     std::string database_;
     std::chrono::steady_clock::time_point opened_at_;
