@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -160,8 +161,18 @@ int main(int argc, char** argv) {
     staleguard::session::RuleRuntime rules(settings.rules_file);
     if (!rules.load()) return 1;
 
-    asio::io_context io(static_cast<int>(settings.threads));
-    staleguard::session::Server server(io, settings, rules);
+    // One single-threaded io_context per worker: sessions never migrate between threads.
+    std::vector<std::unique_ptr<asio::io_context>> contexts;
+    std::vector<asio::io_context*> context_pointers;
+    for (unsigned i = 0; i < settings.threads; ++i) {
+        contexts.push_back(std::make_unique<asio::io_context>(1));
+        context_pointers.push_back(contexts.back().get());
+    }
+    asio::io_context& io = *contexts.front();
+    // Keeps every worker running while it has no session; released once shutdown has drained.
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
+    for (auto& context : contexts) keep_running.push_back(asio::make_work_guard(*context));
+    staleguard::session::Server server(context_pointers, settings, rules);
     try {
         server.start();
     } catch (const std::exception& e) {
@@ -199,6 +210,7 @@ int main(int argc, char** argv) {
         asio::post(signal_strand, [&] {
             signals.cancel();
             reload_signal.cancel();
+            for (auto& guard : keep_running) guard.reset();
         });
     });
     signals.async_wait(on_signal);
@@ -212,7 +224,7 @@ int main(int argc, char** argv) {
     reload_signal.async_wait(on_reload);
 
     std::vector<std::thread> workers;
-    for (unsigned i = 1; i < settings.threads; ++i) workers.emplace_back([&io] { io.run(); });
+    for (unsigned i = 1; i < settings.threads; ++i) workers.emplace_back([&contexts, i] { contexts[i]->run(); });
     io.run();
     for (auto& worker : workers) worker.join();
     spdlog::info("staleguard stopped");

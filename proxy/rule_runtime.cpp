@@ -27,6 +27,7 @@ bool RuleRuntime::load() {
     {
         std::lock_guard lock(mutex_);
         rewriter_ = std::move(next);
+        generation_.fetch_add(1, std::memory_order_release);
     }
     ++reloads_ok_;
     return true;

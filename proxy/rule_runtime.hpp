@@ -23,6 +23,9 @@ public:
     // The rules for statements that arrive from now on; a session keeps its snapshot for the
     // statement (and its prepared statements) it is working on.
     std::shared_ptr<const parser::Rewriter> current() const;
+    // Bumped by every successful load: a session compares it (one atomic load per statement)
+    // and takes the mutex for a new snapshot only when it changed.
+    std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
     const std::string& path() const { return path_; }
     std::uint64_t reloads_ok() const { return reloads_ok_; }
@@ -32,6 +35,7 @@ private:
     std::string path_;
     mutable std::mutex mutex_;
     std::shared_ptr<const parser::Rewriter> rewriter_;
+    std::atomic<std::uint64_t> generation_{0};
     std::atomic<std::uint64_t> reloads_ok_{0};
     std::atomic<std::uint64_t> reloads_failed_{0};
 };

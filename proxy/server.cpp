@@ -12,11 +12,15 @@ namespace staleguard::session {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-Server::Server(asio::io_context& io, ProxySettings settings, RuleRuntime& rules)
-    : io_(io), settings_(std::move(settings)), rules_(rules), acceptor_(asio::make_strand(io)), force_timer_(acceptor_.get_executor()) {}
+Server::Server(std::vector<asio::io_context*> contexts, ProxySettings settings, RuleRuntime& rules)
+    : contexts_(std::move(contexts)),
+      settings_(std::move(settings)),
+      rules_(rules),
+      acceptor_(asio::make_strand(*contexts_.front())),
+      force_timer_(acceptor_.get_executor()) {}
 
 void Server::start() {
-    tcp::resolver resolver(io_);
+    tcp::resolver resolver(io());
     auto results = resolver.resolve(settings_.listen.host, std::to_string(settings_.listen.port),
                                     tcp::resolver::passive);
     if (results.empty()) throw std::runtime_error("cannot resolve listen address " + settings_.listen.to_string());
@@ -33,7 +37,8 @@ void Server::start() {
 asio::awaitable<void> Server::accept_loop() {
     for (;;) {
         boost::system::error_code ec;
-        tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+        asio::io_context& home = *contexts_[next_context_++ % contexts_.size()];
+        tcp::socket socket = co_await acceptor_.async_accept(home, asio::redirect_error(asio::use_awaitable, ec));
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
             // Out of descriptors and similar: keep serving the sessions we have.

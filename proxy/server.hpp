@@ -20,7 +20,9 @@ class Session;
 
 class Server {
 public:
-    Server(boost::asio::io_context& io, ProxySettings settings, RuleRuntime& rules);
+    // One io_context per worker thread: a session lives on one of them (round robin) for its whole
+    // life, so its two sockets never hand work across threads. The first also runs the acceptor.
+    Server(std::vector<boost::asio::io_context*> contexts, ProxySettings settings, RuleRuntime& rules);
 
     // Binds the listening socket (throws on failure: start-up errors are fatal) and accepts.
     void start();
@@ -33,7 +35,7 @@ public:
 
     const ProxySettings& settings() const { return settings_; }
     const RuleRuntime& rules() const { return rules_; }
-    boost::asio::io_context& io() { return io_; }
+    boost::asio::io_context& io() { return *contexts_.front(); }
     boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
 
     void session_ended(std::uint64_t id);
@@ -44,7 +46,8 @@ private:
     void maybe_finish_shutdown();
     std::vector<std::shared_ptr<Session>> live_sessions() const;
 
-    boost::asio::io_context& io_;
+    std::vector<boost::asio::io_context*> contexts_;
+    std::size_t next_context_ = 0;  // touched by the accept loop only
     ProxySettings settings_;
     RuleRuntime& rules_;
     boost::asio::ip::tcp::acceptor acceptor_;

@@ -40,6 +40,19 @@ std::string describe(const error_code& ec) { return ec.message(); }
 
 asio::mutable_buffer as_buffer(std::span<std::uint8_t> bytes) { return {bytes.data(), bytes.size()}; }
 
+// Waits until the socket is readable, then reads what is there. A plain async_read_some first
+// tries a read that, right after forwarding a request, almost always fails with EAGAIN: in a
+// request/response exchange that doubles the read system calls.
+awaitable<std::size_t> read_available(tcp::socket& socket, asio::mutable_buffer buffer, error_code& ec) {
+    for (;;) {
+        co_await socket.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return 0;
+        std::size_t n = socket.read_some(buffer, ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+        co_return n;
+    }
+}
+
 }  // namespace
 
 Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over_capacity)
@@ -47,7 +60,7 @@ Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over
       settings_(server.settings()),
       id_(id),
       over_capacity_(over_capacity),
-      strand_(asio::make_strand(server.io().get_executor())),
+      strand_(asio::make_strand(client.get_executor())),
       client_(std::move(client)),
       upstream_(strand_),
       startup_timer_(strand_),
@@ -61,6 +74,7 @@ Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over
     auto remote = client_.remote_endpoint(ec);
     client_address_ = ec ? std::string("unknown") : remote.address().to_string() + ":" + std::to_string(remote.port());
     client_.set_option(tcp::no_delay(true), ec);
+    client_.non_blocking(true, ec);
     prefix_ = "[s" + std::to_string(id_) + " " + client_address_ + "]";
 }
 
@@ -299,6 +313,7 @@ awaitable<bool> Session::connect_upstream() {
     deadline.cancel();
     if (!ec && !*timed_out) {
         upstream_.set_option(tcp::no_delay(true), ec);
+        upstream_.non_blocking(true, ec);
         co_return true;
     }
     std::string why = *timed_out ? "timed out" : describe(ec);
@@ -368,9 +383,7 @@ awaitable<void> Session::pump_client_to_server() {
         }
         client_in_.shrink_to(settings_.read_chunk);
         error_code ec;
-        std::size_t n = co_await client_.async_read_some(
-            as_buffer(client_in_.prepare(std::max(want, settings_.read_chunk))),
-            asio::redirect_error(use_awaitable, ec));
+        std::size_t n = co_await read_available(client_, as_buffer(client_in_.prepare(std::max(want, settings_.read_chunk))), ec);
         if (ec) {
             note_end(client_in_.empty() ? "client disconnected" : "client disconnected mid-message");
             close_upstream();
@@ -430,7 +443,7 @@ awaitable<void> Session::wait_for_server(const std::function<bool()>& done) {
 awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingBatch& batch) {
     switch (frame.tag) {
         case 'Q': {
-            auto rewriter = server_.rules().current();
+            const auto rewriter = current_rules();
             if (rewriter->rules().empty()) break;
             const auto query = wire::Query::decode(frame).value();
             if (!rewriter->may_need_rewrite(query.sql)) break;
@@ -453,7 +466,7 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
             break;
         }
         case 'P': {
-            auto rewriter = server_.rules().current();
+            const auto rewriter = current_rules();
             if (rewriter->rules().empty()) break;
             const auto parse = wire::Parse::decode(frame).value();
             if (!rewriter->may_need_rewrite(parse.query)) break;
@@ -485,6 +498,15 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
     }
     forward(batch, frame);
     co_return true;
+}
+
+const std::shared_ptr<const parser::Rewriter>& Session::current_rules() {
+    const std::uint64_t generation = server_.rules().generation();
+    if (!rewriter_ || generation != rules_generation_) {
+        rewriter_ = server_.rules().current();
+        rules_generation_ = generation;
+    }
+    return rewriter_;
 }
 
 awaitable<bool> Session::check_write(std::uint64_t correlation, const WriteCheck& check, OutgoingBatch& batch) {
@@ -611,9 +633,7 @@ awaitable<void> Session::pump_server_to_client() {
         }
         server_in_.shrink_to(settings_.read_chunk);
         error_code ec;
-        std::size_t n = co_await upstream_.async_read_some(
-            as_buffer(server_in_.prepare(std::max(want, settings_.read_chunk))),
-            asio::redirect_error(use_awaitable, ec));
+        std::size_t n = co_await read_available(upstream_, as_buffer(server_in_.prepare(std::max(want, settings_.read_chunk))), ec);
         if (ec) {
             if (conversation_.state() != ConversationState::Terminated && !server_sent_fatal_ &&
                 end_reason_.empty()) {

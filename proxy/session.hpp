@@ -70,6 +70,7 @@ private:
     // Waits on the strand until the server→client pump reports progress.
     asio::awaitable<void> wait_for_server(const std::function<bool()>& done);
 
+    const std::shared_ptr<const parser::Rewriter>& current_rules();
     // Server → client: what one server frame becomes for the client.
     void route_server_frame(const wire::Frame& frame, OutgoingBatch& batch);
 
@@ -112,7 +113,10 @@ private:
     bool client_pump_waiting_ = false;
 
     std::string client_address_;
-    std::string prefix_;  // "[s17 127.0.0.1:5555]": every log line of the session starts with it
+    std::string prefix_;
+    // The rules this session applies; refreshed when the runtime's generation moves (SIGHUP).
+    std::shared_ptr<const parser::Rewriter> rewriter_;
+    std::uint64_t rules_generation_ = 0;  // "[s17 127.0.0.1:5555]": every log line of the session starts with it
     std::string user_;
     std::string database_;
     std::chrono::steady_clock::time_point opened_at_;
