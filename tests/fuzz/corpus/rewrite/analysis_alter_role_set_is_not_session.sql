@@ -1,0 +1,1 @@
+ALTER ROLE app SET search_path TO x

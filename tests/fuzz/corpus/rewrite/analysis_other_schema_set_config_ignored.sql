@@ -1,0 +1,1 @@
+SELECT myschema.set_config('search_path', 'x', false)

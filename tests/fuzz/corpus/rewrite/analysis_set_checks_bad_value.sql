@@ -1,0 +1,1 @@
+SET staleguard.enabled = 'perhaps'

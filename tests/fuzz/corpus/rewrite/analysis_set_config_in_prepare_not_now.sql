@@ -1,0 +1,1 @@
+PREPARE p AS SELECT set_config('search_path', 'x', false)

@@ -1,0 +1,1 @@
+SELECT 1 FROM (SELECT set_config('search_path', 'x', false)) s

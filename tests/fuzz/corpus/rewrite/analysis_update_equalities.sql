@@ -1,0 +1,1 @@
+UPDATE t SET a = 1 WHERE id IN (1, $2) AND v = '3'::int AND x > 1 AND 5 = y

@@ -1,0 +1,1 @@
+UPDATE t SET a = s.a FROM s WHERE t.id = s.id RETURNING t.*

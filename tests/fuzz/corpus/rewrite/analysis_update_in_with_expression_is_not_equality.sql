@@ -1,0 +1,1 @@
+UPDATE t SET a = 1 WHERE id IN (1, 1 + 1)

@@ -1,0 +1,1 @@
+UPDATE t SET (a, b) = (1, 2), c = DEFAULT, (d, e) = (SELECT 1, 2)

@@ -1,0 +1,1 @@
+UPDATE t SET a = 1 WHERE id NOT IN (1, 2)

@@ -1,0 +1,1 @@
+UPDATE ONLY app.Accounts AS x SET a = 1 WHERE x.id = 2

@@ -1,0 +1,1 @@
+UPDATE "App"."Accounts" SET "A" = 1

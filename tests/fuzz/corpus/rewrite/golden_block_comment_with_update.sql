@@ -1,0 +1,1 @@
+/* UPDATE accounts SET a = 1 */ SELECT 1

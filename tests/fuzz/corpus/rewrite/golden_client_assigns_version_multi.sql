@@ -1,0 +1,1 @@
+UPDATE accounts SET (balance, version) = (1, 4) WHERE id = 1

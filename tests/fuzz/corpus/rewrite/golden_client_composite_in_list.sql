@@ -1,0 +1,1 @@
+UPDATE order_lines SET qty = 2 WHERE line_no IN (1, 2) AND order_id = $1 AND version = $2

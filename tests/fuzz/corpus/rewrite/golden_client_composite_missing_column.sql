@@ -1,0 +1,1 @@
+UPDATE order_lines SET qty = 2 WHERE order_id = 10 AND version = 4

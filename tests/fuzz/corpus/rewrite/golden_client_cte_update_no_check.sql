@@ -1,0 +1,1 @@
+WITH u AS (UPDATE accounts SET balance = 1 WHERE id = 1 AND version = 3 RETURNING id) SELECT * FROM u

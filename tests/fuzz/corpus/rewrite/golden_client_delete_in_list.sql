@@ -1,0 +1,1 @@
+DELETE FROM accounts WHERE id IN (4, 5) AND version = 1

@@ -1,0 +1,1 @@
+DELETE FROM accounts a USING users u WHERE a.id = 7 AND a.version = 2 AND u.id = a.owner

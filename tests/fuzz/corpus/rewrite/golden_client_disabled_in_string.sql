@@ -1,0 +1,1 @@
+SET staleguard.enabled = off; UPDATE accounts SET balance = 1 WHERE id = 1 AND version = 3

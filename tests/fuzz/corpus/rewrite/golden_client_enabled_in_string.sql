@@ -1,0 +1,1 @@
+SET staleguard.enabled TO on; DELETE FROM accounts WHERE id = 1 AND version = 3

@@ -1,0 +1,1 @@
+UPDATE accounts SET last_seen = now(), balance = 1 WHERE id = 1 AND version = 2

@@ -1,0 +1,1 @@
+UPDATE accounts SET balance = 0 WHERE id IN (1, 2, 3) AND version = 5

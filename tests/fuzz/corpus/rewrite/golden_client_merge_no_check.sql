@@ -1,0 +1,1 @@
+MERGE INTO accounts a USING s ON a.id = s.id AND a.version = 3 WHEN MATCHED THEN UPDATE SET balance = 0

@@ -1,0 +1,1 @@
+UPDATE accounts a SET balance = 1 FROM users u WHERE u.id = 1 AND u.version = 3 AND a.owner = u.id

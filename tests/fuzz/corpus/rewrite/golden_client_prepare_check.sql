@@ -1,0 +1,1 @@
+PREPARE upd AS UPDATE accounts SET balance = $1 WHERE id = $2 AND version = $3

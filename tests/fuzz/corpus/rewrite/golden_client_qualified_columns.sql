@@ -1,0 +1,1 @@
+UPDATE accounts SET balance = 1 WHERE accounts.id = 1 AND accounts.version = 3

@@ -1,0 +1,1 @@
+UPDATE accounts SET balance = 1 WHERE 3 = version AND 1 = id

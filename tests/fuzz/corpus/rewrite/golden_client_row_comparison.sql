@@ -1,0 +1,1 @@
+UPDATE order_lines SET qty = 2 WHERE (order_id, line_no, version) = (1, 2, 3)

@@ -1,0 +1,1 @@
+UPDATE public.accounts SET balance = 1 WHERE public.accounts.id = 1 AND version = 3

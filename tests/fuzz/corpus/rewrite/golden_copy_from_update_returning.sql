@@ -1,0 +1,1 @@
+COPY (UPDATE accounts SET balance = 0 RETURNING id) TO STDOUT

@@ -1,0 +1,1 @@
+CREATE TABLE accounts_archive (id int)

@@ -1,0 +1,1 @@
+WITH d AS (DELETE FROM accounts WHERE id = 1 RETURNING id) UPDATE accounts SET balance = 0 WHERE id IN (SELECT id FROM d)

@@ -1,0 +1,1 @@
+WITH accounts AS (SELECT 1 AS id) UPDATE users SET x = 1 FROM accounts WHERE users.id = accounts.id

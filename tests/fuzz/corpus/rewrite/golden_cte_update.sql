@@ -1,0 +1,1 @@
+WITH u AS (UPDATE accounts SET balance = 0 RETURNING id) SELECT * FROM u

@@ -1,0 +1,1 @@
+WITH u AS (UPDATE accounts SET balance = 0 RETURNING id) INSERT INTO log SELECT id FROM u

@@ -1,0 +1,1 @@
+DO $$ BEGIN UPDATE accounts SET balance = 0; END $$

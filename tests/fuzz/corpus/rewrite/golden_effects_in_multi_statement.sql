@@ -1,0 +1,1 @@
+SET search_path TO app; SELECT 1; RESET search_path

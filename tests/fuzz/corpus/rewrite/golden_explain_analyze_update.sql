@@ -1,0 +1,1 @@
+EXPLAIN ANALYZE UPDATE accounts SET balance = 0

@@ -1,0 +1,1 @@
+CREATE PROCEDURE zero() BEGIN ATOMIC UPDATE accounts SET balance = 0; END

@@ -1,0 +1,1 @@
+CREATE FUNCTION zero() RETURNS void AS $$ UPDATE accounts SET balance = 0 $$ LANGUAGE sql

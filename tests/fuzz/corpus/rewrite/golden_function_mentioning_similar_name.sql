@@ -1,0 +1,1 @@
+CREATE FUNCTION accounts_total() RETURNS bigint AS $$ SELECT count(*) FROM accounts_archive $$ LANGUAGE sql

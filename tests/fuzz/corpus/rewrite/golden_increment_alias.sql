@@ -1,0 +1,1 @@
+UPDATE accounts a SET balance = 1 WHERE a.id = 1

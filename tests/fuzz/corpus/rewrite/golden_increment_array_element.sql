@@ -1,0 +1,1 @@
+UPDATE accounts SET tags[1] = 'x'

@@ -1,0 +1,1 @@
+UPDATE accounts AS acc SET balance = 1

@@ -1,0 +1,1 @@
+UPDATE accounts /* why */ SET balance = 1 -- trailing

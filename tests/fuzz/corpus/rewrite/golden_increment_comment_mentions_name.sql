@@ -1,0 +1,2 @@
+-- accounts
+UPDATE accounts SET balance = 1;

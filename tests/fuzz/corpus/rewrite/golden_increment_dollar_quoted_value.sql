@@ -1,0 +1,1 @@
+UPDATE accounts SET note = $$it's$$ WHERE id = 1

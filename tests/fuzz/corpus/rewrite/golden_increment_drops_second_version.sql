@@ -1,0 +1,1 @@
+UPDATE accounts SET version = 1, balance = 2, version = 3

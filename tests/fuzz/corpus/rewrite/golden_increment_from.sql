@@ -1,0 +1,1 @@
+UPDATE accounts SET balance = t.amount FROM transfers t WHERE t.account = accounts.id

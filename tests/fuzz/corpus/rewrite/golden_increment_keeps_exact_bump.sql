@@ -1,0 +1,1 @@
+update accounts set version = accounts.version + 1 -- ours

@@ -1,0 +1,2 @@
+
+	 UPDATE accounts SET balance = 1

@@ -1,0 +1,1 @@
+/* job 7 */ UPDATE accounts SET balance = 1

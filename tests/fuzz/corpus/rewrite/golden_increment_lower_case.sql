@@ -1,0 +1,1 @@
+update accounts set balance=balance-10 where id=1

@@ -1,0 +1,1 @@
+UPDATE accounts SET (version) = ROW(7), a = 1

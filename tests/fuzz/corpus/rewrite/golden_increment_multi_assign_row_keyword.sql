@@ -1,0 +1,1 @@
+UPDATE accounts SET (a, version, b) = ROW(1, 7, 3)

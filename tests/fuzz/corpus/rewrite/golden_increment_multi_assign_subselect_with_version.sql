@@ -1,0 +1,1 @@
+UPDATE accounts SET (a, version) = (SELECT 1, 2) WHERE id = 1

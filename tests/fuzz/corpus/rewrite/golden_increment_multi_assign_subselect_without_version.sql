@@ -1,0 +1,1 @@
+UPDATE accounts SET (a, b) = (SELECT 1, 2)

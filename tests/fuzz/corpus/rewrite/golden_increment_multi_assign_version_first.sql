@@ -1,0 +1,1 @@
+UPDATE accounts SET (version, a) = (7, 1) WHERE id = 1

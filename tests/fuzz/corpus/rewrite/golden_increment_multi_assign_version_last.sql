@@ -1,0 +1,1 @@
+UPDATE accounts SET (a, version) = (1, 7)

@@ -1,0 +1,1 @@
+UPDATE accounts SET (a, b) = (1, 2)

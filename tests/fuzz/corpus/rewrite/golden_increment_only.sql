@@ -1,0 +1,1 @@
+UPDATE ONLY accounts SET balance = 1

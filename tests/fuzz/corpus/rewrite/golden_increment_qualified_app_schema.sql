@@ -1,0 +1,1 @@
+UPDATE app.accounts SET balance = 1

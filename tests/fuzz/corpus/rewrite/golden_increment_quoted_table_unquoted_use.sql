@@ -1,0 +1,1 @@
+UPDATE Accounts SET balance = 1

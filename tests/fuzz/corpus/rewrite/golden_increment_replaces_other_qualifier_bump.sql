@@ -1,0 +1,1 @@
+UPDATE accounts a SET version = accounts.version + 1

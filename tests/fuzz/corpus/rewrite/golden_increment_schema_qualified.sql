@@ -1,0 +1,1 @@
+UPDATE public.accounts SET balance = 1

@@ -1,0 +1,1 @@
+UPDATE public.accounts x SET balance = 1

@@ -1,0 +1,1 @@
+UPDATE accounts SET balance = 0 WHERE id IN (SELECT id FROM accounts WHERE balance < 0)

@@ -1,0 +1,1 @@
+UPDATE ACCOUNTS SET Balance = 1

@@ -1,0 +1,1 @@
+UPDATE accounts SET balance = 0 WHERE CURRENT OF c

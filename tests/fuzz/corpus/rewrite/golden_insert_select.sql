@@ -1,0 +1,1 @@
+INSERT INTO accounts SELECT * FROM staging

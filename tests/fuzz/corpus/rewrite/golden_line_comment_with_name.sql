@@ -1,0 +1,2 @@
+-- touches accounts
+SELECT 1

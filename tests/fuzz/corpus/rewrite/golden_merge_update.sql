@@ -1,0 +1,1 @@
+MERGE INTO accounts a USING incoming s ON a.id = s.id WHEN MATCHED THEN UPDATE SET balance = s.balance WHEN NOT MATCHED THEN INSERT (id, balance) VALUES (s.id, s.balance)

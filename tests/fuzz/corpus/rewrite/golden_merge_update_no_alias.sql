@@ -1,0 +1,1 @@
+MERGE INTO accounts USING incoming s ON accounts.id = s.id WHEN MATCHED AND s.balance > 0 THEN UPDATE SET balance = s.balance WHEN MATCHED THEN DELETE

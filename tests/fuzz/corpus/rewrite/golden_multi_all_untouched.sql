@@ -1,0 +1,1 @@
+select 1; SELECT * from accounts; insert into accounts values (1)

@@ -1,0 +1,2 @@
+select 1;; /* a */ UPDATE accounts SET a = 1 /* b */ ; -- c
+ select $$;$$

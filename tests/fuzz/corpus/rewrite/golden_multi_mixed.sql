@@ -1,0 +1,1 @@
+SELECT  1 ; UPDATE accounts SET balance = 1 ;select 'x'

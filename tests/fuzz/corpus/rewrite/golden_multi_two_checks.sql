@@ -1,0 +1,1 @@
+UPDATE accounts SET balance = 1 WHERE id = 1 AND version = 3; DELETE FROM accounts WHERE id = 2 AND version = 1

@@ -1,0 +1,1 @@
+UPDATE orders SET total = 1 WHERE id = 5 AND version = 2; UPDATE accounts SET balance = 1

@@ -1,0 +1,1 @@
+update accounts set a=1;update accounts set b=2

@@ -1,0 +1,1 @@
+INSERT INTO accounts VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET balance = 3 WHERE accounts.version = 3

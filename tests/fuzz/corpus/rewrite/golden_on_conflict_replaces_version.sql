@@ -1,0 +1,1 @@
+INSERT INTO accounts VALUES (1, 2, 1) ON CONFLICT (id) DO UPDATE SET version = excluded.version

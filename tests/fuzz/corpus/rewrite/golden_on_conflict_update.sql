@@ -1,0 +1,1 @@
+INSERT INTO accounts (id, balance) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET balance = excluded.balance

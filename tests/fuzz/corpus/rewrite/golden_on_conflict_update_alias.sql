@@ -1,0 +1,1 @@
+INSERT INTO accounts AS a VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET balance = a.balance + 1 WHERE a.id > 0

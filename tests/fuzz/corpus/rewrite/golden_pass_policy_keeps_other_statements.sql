@@ -1,0 +1,1 @@
+UPDATE accounts SET (a, version) = (SELECT 1, 2); UPDATE accounts SET balance = 1

@@ -1,0 +1,1 @@
+PREPARE p(int, bigint) AS UPDATE accounts SET balance = $2 WHERE id = $1

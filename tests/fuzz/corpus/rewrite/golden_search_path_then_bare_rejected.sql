@@ -1,0 +1,1 @@
+SET search_path TO app; UPDATE accounts SET balance = 1

@@ -1,0 +1,1 @@
+SET search_path TO app; UPDATE public.accounts SET balance = 1

@@ -1,0 +1,1 @@
+SET LOCAL staleguard.enabled = off

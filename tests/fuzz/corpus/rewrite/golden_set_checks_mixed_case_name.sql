@@ -1,0 +1,1 @@
+SET StaleGuard.Enabled = off

@@ -1,0 +1,1 @@
+set staleguard.enabled = true

@@ -1,0 +1,1 @@
+CREATE VIEW v AS SELECT set_config('search_path', 'app', false)

@@ -1,0 +1,1 @@
+SELECT 'UPDATE accounts SET balance = 0'

@@ -1,0 +1,1 @@
+SELECT $x$UPDATE accounts SET a = 1; $x$ AS sql

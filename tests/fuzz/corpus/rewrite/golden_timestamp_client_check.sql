@@ -1,0 +1,1 @@
+UPDATE accounts SET balance = 1 WHERE id = 1 AND updated_at = '2024-05-01 10:00:00+00'

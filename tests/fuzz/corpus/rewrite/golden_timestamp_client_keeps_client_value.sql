@@ -1,0 +1,1 @@
+UPDATE accounts SET balance = 1, updated_at = now() WHERE id = $1 AND updated_at = $2

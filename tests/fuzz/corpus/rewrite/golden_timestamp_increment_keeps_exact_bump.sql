@@ -1,0 +1,1 @@
+UPDATE accounts SET updated_at = clock_timestamp()

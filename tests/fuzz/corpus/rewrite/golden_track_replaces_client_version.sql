@@ -1,0 +1,1 @@
+UPDATE accounts SET version = version + 1 WHERE id = 1

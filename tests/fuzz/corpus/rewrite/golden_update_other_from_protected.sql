@@ -1,0 +1,1 @@
+UPDATE users SET x = a.balance FROM accounts a WHERE users.id = a.id

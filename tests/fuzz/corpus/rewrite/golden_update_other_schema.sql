@@ -1,0 +1,1 @@
+UPDATE archive.accounts SET balance = 0

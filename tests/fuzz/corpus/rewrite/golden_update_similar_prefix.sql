@@ -1,0 +1,1 @@
+update my_accounts set balance = 0

@@ -1,0 +1,1 @@
+UPDATE accounts_archive SET balance = 0
