@@ -1,0 +1,549 @@
+// Reads a YAML rule file into a RuleSet, or reports every problem in it with its position.
+#include "rules/rule_loader.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <exception>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <system_error>
+#include <utility>
+
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+#include "rules/identifier.hpp"
+
+namespace staleguard::rules {
+namespace {
+
+constexpr std::array<std::string_view, 4> root_keys{"sqlstate", "unanalysable", "max_tracked_rows", "tables"};
+constexpr std::array<std::string_view, 11> table_keys{"name",   "key",   "version", "kind",         "mode",     "unread",
+                                                      "delete", "watch", "ignore",  "bypass_roles", "bumped_by"};
+
+template <class E>
+struct EnumSpelling {
+    std::string_view word;
+    E value;
+};
+
+constexpr std::array<EnumSpelling<VersionKind>, 3> kind_spellings{
+    {{"counter", VersionKind::Counter}, {"timestamp", VersionKind::Timestamp}, {"xmin", VersionKind::Xmin}}};
+constexpr std::array<EnumSpelling<Mode>, 3> mode_spellings{
+    {{"track", Mode::Track}, {"client", Mode::Client}, {"increment", Mode::Increment}}};
+constexpr std::array<EnumSpelling<UnreadPolicy>, 2> unread_spellings{
+    {{"allow", UnreadPolicy::Allow}, {"reject", UnreadPolicy::Reject}}};
+constexpr std::array<EnumSpelling<DeletePolicy>, 2> delete_spellings{
+    {{"check", DeletePolicy::Check}, {"allow", DeletePolicy::Allow}}};
+constexpr std::array<EnumSpelling<UnanalysablePolicy>, 2> unanalysable_spellings{
+    {{"reject", UnanalysablePolicy::Reject}, {"pass", UnanalysablePolicy::Pass}}};
+constexpr std::array<EnumSpelling<BumpedBy>, 2> bumped_by_spellings{
+    {{"staleguard", BumpedBy::Staleguard}, {"trigger", BumpedBy::Trigger}}};
+
+template <class Words>
+std::string join(const Words& words) {
+    std::string joined;
+    for (const auto& word : words) {
+        if (!joined.empty()) {
+            joined += ", ";
+        }
+        joined += word;
+    }
+    return joined;
+}
+
+std::string describe_type(const YAML::Node& node) {
+    switch (node.Type()) {
+        case YAML::NodeType::Scalar: return "a scalar";
+        case YAML::NodeType::Sequence: return "a list";
+        case YAML::NodeType::Map: return "a map";
+        case YAML::NodeType::Null:
+        case YAML::NodeType::Undefined: break;
+    }
+    return "nothing";
+}
+
+std::string quoted_text(std::string_view text) { return "'" + printable(text) + "'"; }
+
+// Keeps only where a document starts; the nodes themselves are built by YAML::Load.
+class DocumentStartRecorder : public YAML::EventHandler {
+public:
+    YAML::Mark start = YAML::Mark::null_mark();
+
+    void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+};
+
+// One `key: value` pair of a YAML map whose key is known.
+struct MapEntry {
+    std::string key;
+    YAML::Node key_node;
+    YAML::Node value;
+};
+
+class RuleFileReader {
+public:
+    explicit RuleFileReader(std::string_view display_name) : file_(display_name) {}
+
+    RuleLoadResult read(std::string_view text) {
+        if (text.size() > max_rule_file_bytes) {
+            problems_.push_back(RuleProblem{file_, 0, 0,
+                                            "rule file is larger than " + std::to_string(max_rule_file_bytes) + " bytes"});
+            return finish(RuleSet{});
+        }
+        YAML::Node root;
+        try {
+            if (!has_single_document(text)) {
+                return finish(RuleSet{});
+            }
+            root = YAML::Load(std::string(text));
+        } catch (const YAML::ParserException& error) {
+            add_problem(error.mark, "YAML syntax error: " + printable(error.msg));
+            return finish(RuleSet{});
+        } catch (const std::exception& error) {
+            add_problem(YAML::Mark::null_mark(), "cannot read YAML: " + printable(error.what()));
+            return finish(RuleSet{});
+        }
+        RuleSet rules;
+        try {
+            read_root(root, rules);
+        } catch (const std::exception& error) {
+            // yaml-cpp node access is not documented as nothrow; keep the promise that nothing escapes.
+            add_problem(YAML::Mark::null_mark(), "cannot read YAML: " + printable(error.what()));
+        }
+        return finish(std::move(rules));
+    }
+
+private:
+    RuleLoadResult finish(RuleSet rules) {
+        std::stable_sort(problems_.begin(), problems_.end(), [](const RuleProblem& a, const RuleProblem& b) {
+            return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+        });
+        RuleLoadResult result;
+        if (problems_.empty()) {
+            result.rules = std::move(rules);
+        }
+        result.problems = std::move(problems_);
+        return result;
+    }
+
+    void add_problem(const YAML::Mark& mark, std::string message) {
+        // A missing mark still gets a position so that every problem line has the same shape.
+        const int line = mark.is_null() ? 1 : mark.line + 1;
+        const int column = mark.is_null() ? 1 : mark.column + 1;
+        problems_.push_back(RuleProblem{file_, line, column, std::move(message)});
+    }
+
+    // An empty value (`mode:`) has no position of its own: yaml-cpp gives it the next token's,
+    // often on another line, so the key's position stands in.
+    static YAML::Mark mark_of(const MapEntry& entry) {
+        const YAML::Mark mark = entry.value.Mark();
+        return mark.is_null() || entry.value.IsNull() ? entry.key_node.Mark() : mark;
+    }
+
+    // yaml-cpp 0.7 never consumes a stray top-level ',' and reports an empty document for it again
+    // and again, so YAML::LoadAll loops until memory runs out (yaml-cpp issue #1040). Documents are
+    // counted here instead, stopping at the third or at the first one that made no progress.
+    bool has_single_document(std::string_view text) {
+        std::istringstream stream{std::string(text)};
+        YAML::Parser parser(stream);
+        std::vector<YAML::Mark> starts;
+        while (starts.size() < 3) {
+            DocumentStartRecorder recorder;
+            if (!parser.HandleNextDocument(recorder)) {
+                break;
+            }
+            if (!starts.empty() && recorder.start.pos == starts.back().pos) {
+                const auto at = static_cast<std::size_t>(std::max(recorder.start.pos, 0));
+                const std::string token = at < text.size() ? std::string(1, text[at]) : std::string("end of input");
+                add_problem(recorder.start, "YAML syntax error: unexpected " + quoted_text(token));
+                return false;
+            }
+            starts.push_back(recorder.start);
+        }
+        if (starts.size() > 1) {
+            add_problem(starts[1], "rule file has more than one YAML document");
+            return false;
+        }
+        return true;
+    }
+
+    void read_root(const YAML::Node& root, RuleSet& rules) {
+        if (!root.IsDefined() || root.IsNull()) {
+            add_problem(YAML::Mark::null_mark(), "rule file is empty; it needs at least a 'tables' list");
+            return;
+        }
+        if (!root.IsMap()) {
+            add_problem(root.Mark(), "rule file must be a map with a 'tables' key, got " + describe_type(root));
+            return;
+        }
+        bool saw_tables = false;
+        for (const MapEntry& entry : map_entries(root, root_keys, "")) {
+            if (entry.key == "sqlstate") {
+                read_sqlstate(entry, rules);
+            } else if (entry.key == "unanalysable") {
+                read_enum(entry, unanalysable_spellings, rules.unanalysable);
+            } else if (entry.key == "max_tracked_rows") {
+                read_max_tracked_rows(entry, rules);
+            } else if (entry.key == "tables") {
+                saw_tables = true;
+                read_tables(entry, rules);
+            }
+        }
+        if (!saw_tables) {
+            add_problem(root.Mark(), "missing 'tables': list the tables to protect");
+        }
+    }
+
+    // The entries of `map` with known keys; unknown, duplicate and non-scalar keys are problems.
+    template <class Keys>
+    std::vector<MapEntry> map_entries(const YAML::Node& map, const Keys& valid_keys, std::string_view where) {
+        std::vector<MapEntry> entries;
+        std::map<std::string, int> first_line_of_key;
+        for (auto it = map.begin(); it != map.end(); ++it) {
+            const YAML::Node key_node = it->first;
+            if (!key_node.IsScalar()) {
+                add_problem(key_node.Mark(), "keys must be plain names, got " + describe_type(key_node));
+                continue;
+            }
+            const std::string& key = key_node.Scalar();
+            if (std::find(valid_keys.begin(), valid_keys.end(), key) == valid_keys.end()) {
+                add_problem(key_node.Mark(), "unknown key " + quoted_text(key) + std::string(where) +
+                                                 "; valid keys: " + join(valid_keys));
+                continue;
+            }
+            const auto [first, inserted] = first_line_of_key.emplace(key, key_node.Mark().line + 1);
+            if (!inserted) {
+                add_problem(key_node.Mark(), "duplicate key " + quoted_text(key) + " (first at line " +
+                                                 std::to_string(first->second) + ")");
+                continue;
+            }
+            entries.push_back(MapEntry{key, key_node, it->second});
+        }
+        return entries;
+    }
+
+    const std::string* scalar_of(const MapEntry& entry) {
+        if (!entry.value.IsScalar()) {
+            add_problem(mark_of(entry), quoted_text(entry.key) + " must be a scalar, got " + describe_type(entry.value));
+            return nullptr;
+        }
+        return &entry.value.Scalar();
+    }
+
+    template <class E, std::size_t N>
+    bool read_enum(const MapEntry& entry, const std::array<EnumSpelling<E>, N>& spellings, E& out) {
+        const std::string* word = scalar_of(entry);
+        if (word == nullptr) {
+            return false;
+        }
+        for (const auto& spelling : spellings) {
+            if (spelling.word == *word) {
+                out = spelling.value;
+                return true;
+            }
+        }
+        std::vector<std::string_view> words;
+        for (const auto& spelling : spellings) {
+            words.push_back(spelling.word);
+        }
+        add_problem(mark_of(entry), "unknown " + entry.key + " value " + quoted_text(*word) + "; valid values: " + join(words));
+        return false;
+    }
+
+    void read_sqlstate(const MapEntry& entry, RuleSet& rules) {
+        const std::string* code = scalar_of(entry);
+        if (code == nullptr) {
+            return;
+        }
+        const bool well_formed = code->size() == 5 && std::all_of(code->begin(), code->end(), [](char c) {
+                                     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+                                 });
+        if (!well_formed) {
+            add_problem(mark_of(entry), "sqlstate must be 5 characters from 0-9 and A-Z, got " + quoted_text(*code));
+            return;
+        }
+        // Classes 00, 01 and 02 mean success, warning and no data: a client would not see a failure.
+        if (code->starts_with("00") || code->starts_with("01") || code->starts_with("02")) {
+            add_problem(mark_of(entry), "sqlstate " + quoted_text(*code) + " is not an error (classes 00, 01 and 02 are "
+                                        "success, warning and no data)");
+            return;
+        }
+        rules.sqlstate = *code;
+    }
+
+    void read_max_tracked_rows(const MapEntry& entry, RuleSet& rules) {
+        const std::string* text = scalar_of(entry);
+        if (text == nullptr) {
+            return;
+        }
+        std::size_t value = 0;
+        const char* begin = text->data();
+        const char* end = begin + text->size();
+        const bool all_digits = !text->empty() && std::all_of(begin, end, [](char c) { return c >= '0' && c <= '9'; });
+        const auto [stop, error] = std::from_chars(begin, end, value);
+        if (!all_digits || error != std::errc{} || stop != end || value == 0) {
+            const std::string why = error == std::errc::result_out_of_range ? "is too large" : "must be a positive integer";
+            add_problem(mark_of(entry), "max_tracked_rows " + why + ", got " + quoted_text(*text));
+            return;
+        }
+        rules.max_tracked_rows = value;
+    }
+
+    void read_tables(const MapEntry& entry, RuleSet& rules) {
+        if (!entry.value.IsSequence()) {
+            add_problem(mark_of(entry), "'tables' must be a list, got " + describe_type(entry.value));
+            return;
+        }
+        // Every valid name counts, even in an entry with other problems, so that a duplicate is
+        // reported in the same run rather than after the first problem is fixed.
+        std::vector<std::pair<QualifiedName, int>> first_line_of_table;
+        for (const YAML::Node& table_node : entry.value) {
+            if (!table_node.IsMap()) {
+                add_problem(table_node.Mark().is_null() ? entry.key_node.Mark() : table_node.Mark(),
+                            "each entry of 'tables' must be a map, got " + describe_type(table_node));
+                continue;
+            }
+            TableEntry table = read_table(table_node);
+            if (!table.valid_name) {
+                continue;
+            }
+            const auto earlier = std::find_if(first_line_of_table.begin(), first_line_of_table.end(),
+                                              [&table](const auto& seen) { return seen.first == *table.valid_name; });
+            if (earlier != first_line_of_table.end()) {
+                add_problem(table.name_mark, "duplicate table " + printable(table.valid_name->to_string()) +
+                                                 " (first defined at line " + std::to_string(earlier->second) + ")");
+                continue;
+            }
+            first_line_of_table.emplace_back(*table.valid_name, table.name_mark.line + 1);
+            if (table.rule) {
+                rules.tables.push_back(std::move(*table.rule));
+            }
+        }
+    }
+
+    // A list of identifiers: a list of scalars, each a valid single identifier, none repeated.
+    // Returns false (after reporting) if anything is wrong; `marks` gets each element's position.
+    bool read_identifier_list(const MapEntry& entry, std::string_view what, std::vector<std::string>& out,
+                              std::vector<YAML::Mark>* marks = nullptr) {
+        if (!entry.value.IsSequence()) {
+            add_problem(mark_of(entry), quoted_text(entry.key) + " must be a list, got " + describe_type(entry.value));
+            return false;
+        }
+        bool all_valid = true;
+        std::vector<std::string> names;
+        for (const YAML::Node& element : entry.value) {
+            const YAML::Mark mark = element.Mark().is_null() ? mark_of(entry) : element.Mark();
+            if (!element.IsScalar()) {
+                add_problem(mark, "entries of " + quoted_text(entry.key) + " must be scalars, got " + describe_type(element));
+                all_valid = false;
+                continue;
+            }
+            auto name = parse_identifier(element.Scalar());
+            if (!name) {
+                add_problem(mark, "invalid " + std::string(what) + " " + quoted_text(element.Scalar()) + ": " +
+                                      name.error().message);
+                all_valid = false;
+                continue;
+            }
+            if (std::find(names.begin(), names.end(), name.value()) != names.end()) {
+                add_problem(mark, "duplicate " + std::string(what) + " " + printable(quote_identifier(name.value())));
+                all_valid = false;
+                continue;
+            }
+            names.push_back(std::move(name).value());
+            if (marks != nullptr) {
+                marks->push_back(mark);
+            }
+        }
+        out = std::move(names);
+        return all_valid;
+    }
+
+    struct TableEntry {
+        std::optional<TableRule> rule;  // present when the entry has no problem
+        std::optional<QualifiedName> valid_name;
+        YAML::Mark name_mark;
+    };
+
+    TableEntry read_table(const YAML::Node& table_node) {
+        const std::size_t problems_before = problems_.size();
+        TableEntry table;
+        TableRule rule;
+        std::optional<MapEntry> name_entry, key_entry, version_entry, kind_entry, watch_entry, ignore_entry;
+        std::vector<YAML::Mark> key_marks;
+        std::optional<VersionKind> explicit_kind;
+        std::optional<std::string> explicit_version;
+
+        for (const MapEntry& entry : map_entries(table_node, table_keys, " in table entry")) {
+            if (entry.key == "name") {
+                name_entry = entry;
+                if (const std::string* text = scalar_of(entry)) {
+                    auto name = parse_qualified_name(*text);
+                    if (name) {
+                        rule.table = name.value();
+                        table.valid_name = std::move(name).value();
+                    } else {
+                        add_problem(mark_of(entry), "invalid table name " + quoted_text(*text) + ": " + name.error().message);
+                    }
+                }
+            } else if (entry.key == "key") {
+                key_entry = entry;
+                if (read_identifier_list(entry, "key column", rule.key, &key_marks) && rule.key.empty()) {
+                    add_problem(mark_of(entry), "'key' is empty; a table needs at least one key column");
+                }
+            } else if (entry.key == "version") {
+                version_entry = entry;
+                if (const std::string* text = scalar_of(entry)) {
+                    auto column = parse_identifier(*text);
+                    if (column) {
+                        explicit_version = std::move(column).value();
+                    } else {
+                        add_problem(mark_of(entry),
+                                    "invalid version column " + quoted_text(*text) + ": " + column.error().message);
+                    }
+                }
+            } else if (entry.key == "kind") {
+                kind_entry = entry;
+                VersionKind kind{};
+                if (read_enum(entry, kind_spellings, kind)) {
+                    explicit_kind = kind;
+                }
+            } else if (entry.key == "mode") {
+                read_enum(entry, mode_spellings, rule.mode);
+            } else if (entry.key == "unread") {
+                read_enum(entry, unread_spellings, rule.unread);
+            } else if (entry.key == "delete") {
+                read_enum(entry, delete_spellings, rule.on_delete);
+            } else if (entry.key == "bumped_by") {
+                read_enum(entry, bumped_by_spellings, rule.bumped_by);
+            } else if (entry.key == "watch") {
+                watch_entry = entry;
+                if (read_identifier_list(entry, "watch column", rule.watch) && rule.watch.empty()) {
+                    add_problem(mark_of(entry), "'watch' is empty; leave it out to guard every UPDATE");
+                }
+            } else if (entry.key == "ignore") {
+                ignore_entry = entry;
+                if (read_identifier_list(entry, "ignore column", rule.ignore) && rule.ignore.empty()) {
+                    add_problem(mark_of(entry), "'ignore' is empty; leave it out to guard every UPDATE");
+                }
+            } else if (entry.key == "bypass_roles") {
+                read_identifier_list(entry, "bypass role", rule.bypass_roles);
+            }
+        }
+
+        if (!name_entry) {
+            add_problem(table_node.Mark(), "table entry has no 'name'");
+        } else {
+            table.name_mark = mark_of(*name_entry);
+        }
+        if (watch_entry && ignore_entry) {
+            const MapEntry& later = watch_entry->key_node.Mark().pos > ignore_entry->key_node.Mark().pos ? *watch_entry
+                                                                                                        : *ignore_entry;
+            add_problem(later.key_node.Mark(), "'watch' and 'ignore' cannot be used together");
+        }
+        resolve_version(rule, explicit_version, explicit_kind, version_entry, kind_entry);
+        if (rule.kind != VersionKind::Xmin && key_entry) {
+            for (std::size_t i = 0; i < rule.key.size() && i < key_marks.size(); ++i) {
+                if (rule.key[i] == rule.version_column && !explicit_version) {
+                    add_problem(key_marks[i], "key column " + printable(quote_identifier(rule.key[i])) +
+                                                  " is also the (default) version column; name another 'version'");
+                }
+            }
+        }
+        if (explicit_version && version_entry && rule.kind != VersionKind::Xmin &&
+            std::find(rule.key.begin(), rule.key.end(), rule.version_column) != rule.key.end()) {
+            add_problem(mark_of(*version_entry),
+                        "version column " + printable(quote_identifier(rule.version_column)) + " is also a key column");
+        }
+        if (problems_.size() == problems_before && name_entry) {
+            table.rule = std::move(rule);
+        }
+        return table;
+    }
+
+    // `version: xmin` implies kind xmin; any other pairing of xmin with a real column is a contradiction.
+    void resolve_version(TableRule& rule, const std::optional<std::string>& explicit_version,
+                         const std::optional<VersionKind>& explicit_kind, const std::optional<MapEntry>& version_entry,
+                         const std::optional<MapEntry>& kind_entry) {
+        const bool version_is_xmin = explicit_version && *explicit_version == "xmin";
+        if (explicit_kind == VersionKind::Xmin) {
+            if (explicit_version && !version_is_xmin) {
+                add_problem(mark_of(*version_entry), "kind xmin uses the system column xmin, but version names column " +
+                                                         printable(quote_identifier(*explicit_version)) +
+                                                         "; leave 'version' out or set it to xmin");
+                return;
+            }
+            rule.kind = VersionKind::Xmin;
+            rule.version_column = "xmin";
+            return;
+        }
+        if (version_is_xmin) {
+            if (explicit_kind) {
+                const std::string kind_word = *explicit_kind == VersionKind::Counter ? "counter" : "timestamp";
+                add_problem(mark_of(*kind_entry), "kind " + kind_word +
+                                                      " cannot use version xmin, which PostgreSQL maintains itself; "
+                                                      "leave 'kind' out or set it to xmin");
+                return;
+            }
+            rule.kind = VersionKind::Xmin;
+            rule.version_column = "xmin";
+            return;
+        }
+        if (explicit_kind) {
+            rule.kind = *explicit_kind;
+        }
+        if (explicit_version) {
+            rule.version_column = *explicit_version;
+        }
+    }
+
+    std::string file_;
+    std::vector<RuleProblem> problems_;
+};
+
+}  // namespace
+
+std::string RuleProblem::to_string() const {
+    if (line <= 0) {
+        return file + ": " + message;
+    }
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+RuleLoadResult load_rule_file(const std::string& path) {
+    std::ifstream stream(path, std::ios::binary);
+    if (!stream) {
+        std::error_code cause(errno, std::generic_category());
+        return RuleLoadResult{std::nullopt, {RuleProblem{path, 0, 0, "cannot open rule file: " + cause.message()}}};
+    }
+    // Read at most one byte past the limit so that a huge file is refused without loading it all.
+    std::string text(max_rule_file_bytes + 1, '\0');
+    stream.read(text.data(), static_cast<std::streamsize>(text.size()));
+    if (stream.bad()) {
+        return RuleLoadResult{std::nullopt, {RuleProblem{path, 0, 0, "cannot read rule file"}}};
+    }
+    text.resize(static_cast<std::size_t>(stream.gcount()));
+    return load_rule_text(text, path);
+}
+
+RuleLoadResult load_rule_text(std::string_view text, std::string_view display_name) {
+    try {
+        return RuleFileReader(display_name).read(text);
+    } catch (const std::exception& error) {
+        return RuleLoadResult{std::nullopt, {RuleProblem{std::string(display_name), 0, 0,
+                                                         std::string("cannot load rule file: ") + error.what()}}};
+    }
+}
+
+}  // namespace staleguard::rules

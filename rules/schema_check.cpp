@@ -1,0 +1,299 @@
+// Checks a loaded rule set against a live database: tables, columns, version types, key uniqueness.
+#include "rules/schema_check.hpp"
+
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <vector>
+
+#include <libpq-fe.h>
+
+#include "rules/identifier.hpp"
+
+namespace staleguard::rules {
+namespace {
+
+struct ConnectionCloser {
+    void operator()(PGconn* connection) const { PQfinish(connection); }
+};
+struct ResultClearer {
+    void operator()(PGresult* result) const { PQclear(result); }
+};
+using Connection = std::unique_ptr<PGconn, ConnectionCloser>;
+using QueryResult = std::unique_ptr<PGresult, ResultClearer>;
+
+// Names are passed as parameters, never pasted into SQL: they come from a file and may hold quotes.
+constexpr const char* find_table_sql =
+    "SELECT c.oid::text, c.relkind::text FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = $1 AND c.relname = $2";
+
+// Domains count as their base type: a `version_counter` domain over bigint is still a counter.
+constexpr const char* columns_sql =
+    "SELECT a.attname, "
+    "       pg_catalog.format_type(a.atttypid, a.atttypmod), "
+    "       bt.typname, "
+    "       a.attnotnull::text "
+    "FROM pg_catalog.pg_attribute a "
+    "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+    "JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
+    "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped";
+
+// Usable unique indexes only: valid, not partial, no expressions; INCLUDE columns do not count.
+constexpr const char* unique_indexes_sql =
+    "SELECT i.indexrelid::text, i.indisprimary::text, a.attname "
+    "FROM pg_catalog.pg_index i "
+    "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+    "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+    "WHERE i.indrelid = $1::oid AND i.indisunique AND i.indisvalid AND i.indpred IS NULL "
+    "  AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts";
+
+constexpr const char* user_triggers_sql =
+    "SELECT count(*)::text FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid AND NOT tgisinternal";
+
+constexpr const char* role_exists_sql = "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1";
+
+constexpr std::array<std::string_view, 4> counter_types{"int2", "int4", "int8", "numeric"};
+constexpr std::array<std::string_view, 2> timestamp_types{"timestamptz", "timestamp"};
+
+std::string trimmed(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+        text.pop_back();
+    }
+    return text;
+}
+
+std::string relkind_name(std::string_view relkind) {
+    if (relkind == "v") return "a view";
+    if (relkind == "m") return "a materialized view";
+    if (relkind == "f") return "a foreign table";
+    if (relkind == "i" || relkind == "I") return "an index";
+    if (relkind == "S") return "a sequence";
+    if (relkind == "c") return "a composite type";
+    if (relkind == "t") return "a TOAST table";
+    return "not a table (relkind " + std::string(relkind) + ")";
+}
+
+struct ColumnInfo {
+    std::string display_type;  // as PostgreSQL prints it, for messages
+    std::string base_type;     // pg_type.typname after resolving domains
+    bool not_null = false;
+};
+
+class CatalogReader {
+public:
+    CatalogReader(PGconn* connection, SchemaCheckReport& report) : connection_(connection), report_(report) {}
+
+    // Rows of a parameterised catalog query, or nullopt after recording the failure.
+    std::optional<QueryResult> query(const char* sql, std::initializer_list<const char*> parameters,
+                                     std::string_view what) {
+        const std::vector<const char*> values(parameters);
+        QueryResult result(PQexecParams(connection_, sql, static_cast<int>(values.size()), nullptr, values.data(),
+                                        nullptr, nullptr, 0));
+        if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+            report_.problems.push_back("catalog query for " + std::string(what) +
+                                       " failed: " + trimmed(PQerrorMessage(connection_)));
+            return std::nullopt;
+        }
+        return result;
+    }
+
+    void check_table(const TableRule& rule) {
+        const std::string table = printable(rule.table.to_string());
+        auto found = query(find_table_sql, {rule.table.schema.c_str(), rule.table.name.c_str()}, table);
+        if (!found) {
+            return;
+        }
+        if (PQntuples(found->get()) == 0) {
+            report_.problems.push_back(table + ": table does not exist");
+            return;
+        }
+        const std::string oid = PQgetvalue(found->get(), 0, 0);
+        const std::string relkind = PQgetvalue(found->get(), 0, 1);
+        if (relkind != "r" && relkind != "p") {
+            report_.problems.push_back(table + ": is " + relkind_name(relkind) + ", not a table");
+            return;
+        }
+        auto columns = read_columns(oid, table);
+        if (!columns) {
+            return;
+        }
+        bool key_exists = true;
+        for (const std::string& key_column : rule.key) {
+            if (!columns->contains(key_column)) {
+                key_exists = false;
+                report_.problems.push_back(table + ": key column " + printable(quote_identifier(key_column)) +
+                                           " does not exist");
+            }
+        }
+        check_version_column(rule, *columns, table);
+        if (key_exists) {
+            check_key_is_unique(rule, oid, *columns, table);
+        }
+        if (rule.bumped_by == BumpedBy::Trigger) {
+            check_has_triggers(oid, table);
+        }
+        for (const std::string& column : rule.watch) {
+            warn_if_missing(*columns, column, "watch", table);
+        }
+        for (const std::string& column : rule.ignore) {
+            warn_if_missing(*columns, column, "ignore", table);
+        }
+    }
+
+    void check_roles(const RuleSet& rules) {
+        std::set<std::string> roles;
+        for (const TableRule& rule : rules.tables) {
+            roles.insert(rule.bypass_roles.begin(), rule.bypass_roles.end());
+        }
+        for (const std::string& role : roles) {
+            const std::string shown = printable(quote_identifier(role));
+            auto found = query(role_exists_sql, {role.c_str()}, "role " + shown);
+            if (found && PQntuples(found->get()) == 0) {
+                report_.warnings.push_back("bypass role " + shown + " does not exist");
+            }
+        }
+    }
+
+private:
+    std::optional<std::map<std::string, ColumnInfo>> read_columns(const std::string& oid, const std::string& table) {
+        auto result = query(columns_sql, {oid.c_str()}, table);
+        if (!result) {
+            return std::nullopt;
+        }
+        std::map<std::string, ColumnInfo> columns;
+        for (int row = 0; row < PQntuples(result->get()); ++row) {
+            columns[PQgetvalue(result->get(), row, 0)] =
+                ColumnInfo{PQgetvalue(result->get(), row, 1), PQgetvalue(result->get(), row, 2),
+                           std::string_view(PQgetvalue(result->get(), row, 3)) == "true"};
+        }
+        return columns;
+    }
+
+    void check_version_column(const TableRule& rule, const std::map<std::string, ColumnInfo>& columns,
+                              const std::string& table) {
+        if (rule.kind == VersionKind::Xmin) {
+            return;  // a system column every table has
+        }
+        const std::string shown = printable(quote_identifier(rule.version_column));
+        const auto column = columns.find(rule.version_column);
+        if (column == columns.end()) {
+            report_.problems.push_back(table + ": version column " + shown + " does not exist");
+            return;
+        }
+        const std::string_view base = column->second.base_type;
+        if (rule.kind == VersionKind::Counter &&
+            std::find(counter_types.begin(), counter_types.end(), base) == counter_types.end()) {
+            report_.problems.push_back(table + ": version column " + shown + " has type " +
+                                       column->second.display_type +
+                                       "; kind counter needs smallint, integer, bigint or numeric");
+        }
+        if (rule.kind == VersionKind::Timestamp &&
+            std::find(timestamp_types.begin(), timestamp_types.end(), base) == timestamp_types.end()) {
+            report_.problems.push_back(table + ": version column " + shown + " has type " +
+                                       column->second.display_type +
+                                       "; kind timestamp needs timestamp with or without time zone");
+        }
+        if (!column->second.not_null) {
+            report_.warnings.push_back(table + ": version column " + shown +
+                                       " allows NULL; a NULL version never matches a check");
+        }
+    }
+
+    void check_key_is_unique(const TableRule& rule, const std::string& oid,
+                             const std::map<std::string, ColumnInfo>& columns, const std::string& table) {
+        auto result = query(unique_indexes_sql, {oid.c_str()}, table);
+        if (!result) {
+            return;
+        }
+        struct IndexColumns {
+            bool primary = false;
+            std::set<std::string> columns;
+        };
+        std::map<std::string, IndexColumns> indexes;
+        for (int row = 0; row < PQntuples(result->get()); ++row) {
+            auto& index = indexes[PQgetvalue(result->get(), row, 0)];
+            index.primary = std::string_view(PQgetvalue(result->get(), row, 1)) == "true";
+            index.columns.insert(PQgetvalue(result->get(), row, 2));
+        }
+        const std::set<std::string> key(rule.key.begin(), rule.key.end());
+        bool unique = false;
+        bool primary = false;
+        for (const auto& [index_oid, index] : indexes) {
+            if (index.columns == key) {
+                unique = true;
+                primary = primary || index.primary;
+            }
+        }
+        std::string key_list;
+        for (const std::string& column : rule.key) {
+            key_list += (key_list.empty() ? "" : ", ") + printable(quote_identifier(column));
+        }
+        if (!unique) {
+            report_.warnings.push_back(table + ": key (" + key_list +
+                                       ") is neither the primary key nor covered by a unique index or constraint "
+                                       "on exactly those columns; a check may match several rows");
+            return;
+        }
+        // A unique index lets several rows share a NULL key, so such rows cannot be told apart.
+        const bool nullable = std::any_of(rule.key.begin(), rule.key.end(), [&columns](const std::string& column) {
+            const auto found = columns.find(column);
+            return found != columns.end() && !found->second.not_null;
+        });
+        if (!primary && nullable) {
+            report_.warnings.push_back(table + ": key (" + key_list +
+                                       ") is unique but allows NULL; rows with a NULL key cannot be told apart");
+        }
+    }
+
+    void check_has_triggers(const std::string& oid, const std::string& table) {
+        auto result = query(user_triggers_sql, {oid.c_str()}, table);
+        if (result && std::string_view(PQgetvalue(result->get(), 0, 0)) == "0") {
+            report_.warnings.push_back(table + ": bumped_by trigger, but the table has no triggers");
+        }
+    }
+
+    void warn_if_missing(const std::map<std::string, ColumnInfo>& columns, const std::string& column,
+                         std::string_view list, const std::string& table) {
+        if (!columns.contains(column)) {
+            report_.warnings.push_back(table + ": " + std::string(list) + " column " +
+                                       printable(quote_identifier(column)) + " does not exist");
+        }
+    }
+
+    PGconn* connection_;
+    SchemaCheckReport& report_;
+};
+
+}  // namespace
+
+SchemaCheckReport check_rules_against_database(const RuleSet& rules, const std::string& conninfo) {
+    SchemaCheckReport report;
+    Connection connection(PQconnectdb(conninfo.c_str()));
+    if (!connection) {
+        report.problems.push_back("cannot connect to database: out of memory");
+        return report;
+    }
+    if (PQstatus(connection.get()) != CONNECTION_OK) {
+        report.problems.push_back("cannot connect to database: " + trimmed(PQerrorMessage(connection.get())));
+        return report;
+    }
+    try {
+        CatalogReader reader(connection.get(), report);
+        for (const TableRule& rule : rules.tables) {
+            reader.check_table(rule);
+        }
+        reader.check_roles(rules);
+    } catch (const std::exception& error) {
+        report.problems.push_back(std::string("schema check failed: ") + error.what());
+    }
+    return report;
+}
+
+}  // namespace staleguard::rules
