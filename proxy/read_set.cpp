@@ -194,12 +194,12 @@ void ReadSet::forget(std::string_view table, std::span<const std::string_view> k
 }
 
 void ReadSet::clear() {
-    // Swapping with empty containers gives the memory back, which clear() would keep.
-    slots_ = {};
-    index_ = {};
-    arena_ = {};
-    table_ids_ = {};
-    scratch_ = {};
+    // Moving empty containers in gives the memory back, which their clear() would keep.
+    slots_ = std::vector<Slot>();
+    index_ = std::vector<std::uint32_t>();
+    arena_ = std::vector<std::uint8_t>();
+    table_ids_ = decltype(table_ids_)();
+    scratch_ = std::string();
     identity_size_ = 0;
     live_arena_bytes_ = 0;
     size_ = 0;
