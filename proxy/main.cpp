@@ -19,6 +19,7 @@
 #include "rules/rule_loader.hpp"
 #include "rules/schema_check.hpp"
 #include "proxy/settings.hpp"
+#include "proxy/worker_thread.hpp"
 #include "proxy/version.hpp"
 
 namespace {
@@ -223,10 +224,19 @@ int main(int argc, char** argv) {
     };
     reload_signal.async_wait(on_reload);
 
-    std::vector<std::thread> workers;
-    for (unsigned i = 1; i < settings.threads; ++i) workers.emplace_back([&contexts, i] { contexts[i]->run(); });
-    io.run();
-    for (auto& worker : workers) worker.join();
+    // Every io_context runs on a worker with a large stack (see worker_thread.hpp); the main
+    // thread, whose stack size was fixed at exec, only waits.
+    {
+        std::vector<std::unique_ptr<staleguard::session::WorkerThread>> workers;
+        try {
+            for (auto& context : contexts)
+                workers.push_back(std::make_unique<staleguard::session::WorkerThread>([&context] { context->run(); }));
+        } catch (const std::exception& e) {
+            spdlog::error("{}", e.what());
+            for (auto& context : contexts) context->stop();
+            return 1;
+        }
+    }
     spdlog::info("staleguard stopped");
     return 0;
 }

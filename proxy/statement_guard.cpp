@@ -324,6 +324,27 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
     return plan;
 }
 
+namespace {
+
+// The elements of an IN-list template "(1, $2, 'a, b')": split at commas outside quotes.
+std::vector<std::string_view> split_in_list(std::string_view list) {
+    std::vector<std::string_view> elements;
+    if (list.size() < 2 || list.front() != '(' || list.back() != ')') return elements;
+    list = list.substr(1, list.size() - 2);
+    bool quoted = false;
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= list.size(); ++i) {
+        if (i < list.size() && list[i] == '\'') quoted = !quoted;
+        if (i == list.size() || (list[i] == ',' && !quoted)) {
+            elements.push_back(trim(list.substr(start, i - start)));
+            start = i + 1;
+        }
+    }
+    return elements;
+}
+
+}  // namespace
+
 void StatementGuard::on_bind(const wire::Bind& bind) {
     const std::string portal(bind.portal);
     auto statement = statements_.find(std::string(bind.statement));
@@ -333,6 +354,16 @@ void StatementGuard::on_bind(const wire::Bind& bind) {
     }
     WriteCheck check = statement->second->check;
     const auto& types = statement->second->parameter_types;
+    const bool single_key = check.key_columns.find(',') == std::string::npos;
+    if (single_key && check.expected_rows > 1 && check.key_values.find('$') != std::string::npos) {
+        // `id IN ($1, $2)` bound to equal values updates one row: count the distinct values bound.
+        std::vector<std::string> values;
+        for (auto element : split_in_list(check.key_values)) {
+            auto value = substitute_parameters(element, bind, types);
+            if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(std::move(value));
+        }
+        if (!values.empty()) check.expected_rows = values.size();
+    }
     check.key_values = substitute_parameters(check.key_values, bind, types);
     check.expected_version = substitute_parameters(check.expected_version, bind, types);
     portals_[portal] = std::move(check);
