@@ -403,7 +403,8 @@ std::uint64_t Session::record_upstream(char tag, ResponseRoute route) {
     const std::uint64_t correlation = next_correlation_++;
     conversation_.on_frontend(tag, correlation);
     const bool plain = !route.hide_completion && !route.hide_no_data && !route.hide_everything &&
-                       !route.check && !route.replacement_error;
+                       !route.check && !route.replacement_error && route.position_shift == 0 &&
+                       !route.drop_position;
     if (!plain) routes_.emplace(correlation, std::move(route));
     return correlation;
 }
@@ -454,11 +455,13 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
                 case QueryPlan::Kind::Forward:
                     forward(batch, frame);
                     co_return true;
-                case QueryPlan::Kind::Replace:
+                case QueryPlan::Kind::Replace: {
                     spdlog::debug("{} rewrote query: {} => {}", prefix(), query.sql, plan.sql);
-                    send(batch, 'Q', wire::Query{plan.sql}.encode(),
-                         ResponseRoute::error_replaced_by(std::move(plan.replacement_error)));
+                    auto route = ResponseRoute::error_replaced_by(std::move(plan.replacement_error));
+                    route.drop_position = true;
+                    send(batch, 'Q', wire::Query{plan.sql}.encode(), std::move(route));
                     co_return true;
+                }
                 case QueryPlan::Kind::Translate:
                     co_await run_translated(plan, batch);
                     co_return true;
@@ -475,8 +478,9 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
             auto plan = guard_.plan_parse(*rewriter, parse);
             if (!plan.sql) break;
             spdlog::debug("{} rewrote statement \"{}\": {} => {}", prefix(), parse.statement, parse.query, *plan.sql);
-            send(batch, 'P', wire::Parse{parse.statement, *plan.sql, parse.parameter_types}.encode(),
-                 ResponseRoute::error_replaced_by(std::move(plan.replacement_error)));
+            auto route = ResponseRoute::error_replaced_by(std::move(plan.replacement_error));
+            route.drop_position = true;
+            send(batch, 'P', wire::Parse{parse.statement, *plan.sql, parse.parameter_types}.encode(), std::move(route));
             co_return true;
         }
         case 'B':
@@ -532,14 +536,20 @@ awaitable<void> Session::run_translated(const QueryPlan& plan, OutgoingBatch& ba
     // transaction, as the simple protocol gives, but with a point after each checked statement
     // at which the proxy can still make the server fail the whole batch.
     for (const auto& statement : plan.statements) {
-        send(batch, 'P', wire::Parse{"", statement.sql, {}}.encode(), ResponseRoute::completion_hidden());
+        // Parse and Execute errors carry positions within this statement alone.
+        auto positioned = [&](ResponseRoute route) {
+            if (statement.offset_in_query) route.position_shift = static_cast<std::int64_t>(*statement.offset_in_query);
+            else route.drop_position = true;
+            return route;
+        };
+        send(batch, 'P', wire::Parse{"", statement.sql, {}}.encode(), positioned(ResponseRoute::completion_hidden()));
         send(batch, 'B', wire::Bind{}.encode(), ResponseRoute::completion_hidden());
         send(batch, 'D', wire::Describe{wire::ObjectKind::Portal, ""}.encode(), ResponseRoute::no_data_hidden());
         if (!statement.check) {
-            send(batch, 'E', wire::Execute{}.encode());
+            send(batch, 'E', wire::Execute{}.encode(), positioned(ResponseRoute{}));
             continue;
         }
-        const std::uint64_t correlation = record_upstream('E', ResponseRoute::checked(statement.check));
+        const std::uint64_t correlation = record_upstream('E', positioned(ResponseRoute::checked(statement.check)));
         batch.add_owned(wire::Execute{}.encode());
         co_await check_write(correlation, *statement.check, batch);
         // Stale, or failed on its own: the server skips the rest of the batch either way.
@@ -657,6 +667,29 @@ awaitable<void> Session::pump_server_to_client() {
 
 namespace staleguard::session {
 
+namespace {
+
+// The server's ErrorResponse with its position moved into the client's text (or dropped).
+std::optional<std::vector<std::uint8_t>> with_client_position(const wire::Frame& frame, const ResponseRoute& route) {
+    auto error = wire::ErrorResponse::decode(frame);
+    if (!error) return std::nullopt;
+    auto& fields = error->fields;
+    for (auto it = fields.begin(); it != fields.end(); ++it) {
+        if (it->first != wire::field::Position) continue;
+        if (route.drop_position) {
+            fields.erase(it);
+        } else {
+            std::int64_t position = 0;
+            for (char c : it->second) position = position * 10 + (c >= '0' && c <= '9' ? c - '0' : 0);
+            it->second = std::to_string(position + route.position_shift);
+        }
+        break;
+    }
+    return error->encode();
+}
+
+}  // namespace
+
 void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch) {
     // A response belongs to the oldest outstanding request; asynchronous messages to nobody.
     const bool asynchronous = frame.tag == 'A' || frame.tag == 'N' || frame.tag == 'S';
@@ -687,6 +720,8 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
             pass = false;
         } else if (frame.tag == 'E' && route->replacement_error) {
             replacement = *route->replacement_error;
+        } else if (frame.tag == 'E' && (route->drop_position || route->position_shift != 0)) {
+            replacement = with_client_position(frame, *route);
         } else if (frame.tag == 'C' && route->check) {
             const auto complete = wire::CommandComplete::decode(frame);
             const std::uint64_t rows = complete ? complete->row_count().value_or(0) : 0;

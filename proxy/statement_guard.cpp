@@ -284,11 +284,19 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
     // A statement can need a check without a change of text: in client mode, an UPDATE that
     // assigns the version itself is sent as written but its row count still decides.
     bool any_check = false;
+    std::size_t cursor = 0;
     for (const auto& statement : result.statements) {
         auto check = usable_check(rewriter, statement);
         any_check = any_check || check.has_value();
-        plan.statements.push_back(
-            StatementPlan{statement.sql, check ? std::optional<WriteCheck>(check->check) : std::nullopt});
+        std::optional<std::size_t> offset;
+        if (!statement.rewritten) {
+            if (auto found = sql.find(statement.sql, cursor); found != std::string_view::npos) {
+                offset = found;
+                cursor = found + statement.sql.size();
+            }
+        }
+        plan.statements.push_back(StatementPlan{
+            statement.sql, check ? std::optional<WriteCheck>(check->check) : std::nullopt, offset});
     }
     if (any_check) {
         plan.kind = QueryPlan::Kind::Translate;

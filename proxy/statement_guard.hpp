@@ -50,6 +50,11 @@ struct ResponseRoute {
     bool hide_everything = false;  // the proxy's own lookup query
     std::optional<WriteCheck> check;                         // a checked Execute
     std::optional<std::vector<std::uint8_t>> replacement_error;  // shown instead of the server's error
+    // The server counts error positions in the text it was sent. Where that text is the client's
+    // own, shifted, the position is moved back into the client's string; where staleguard rewrote
+    // it, the position is dropped: no caret is better than a caret in the wrong place.
+    std::int64_t position_shift = 0;
+    bool drop_position = false;
 
     static ResponseRoute completion_hidden() {
         ResponseRoute route;
@@ -81,6 +86,8 @@ struct ResponseRoute {
 struct StatementPlan {
     std::string sql;
     std::optional<WriteCheck> check;
+    // Where `sql` starts in the client's string when it was sent as written; nullopt when rewritten.
+    std::optional<std::size_t> offset_in_query;
 };
 
 struct QueryPlan {
