@@ -149,7 +149,7 @@ ParseOutcome<std::vector<StatementSlice>> split(std::string_view sql) {
     return slices;
 }
 
-ParseOutcome<std::vector<Token>> scan(std::string_view sql) {
+ParseOutcome<std::vector<NumberedToken>> scan_numbered(std::string_view sql) {
     if (sql.find('\0') != std::string_view::npos) return nul_byte_error(sql);
     const std::string terminated(sql);
     const ScanOwner result(pg_query_scan(terminated.c_str()));
@@ -157,7 +157,7 @@ ParseOutcome<std::vector<Token>> scan(std::string_view sql) {
     const ScanTree tree(pg_query__scan_result__unpack(nullptr, result->pbuf.len,
                                                       reinterpret_cast<const uint8_t*>(result->pbuf.data)));
     if (!tree) return ParseError{"cannot unpack the scan result", 0};
-    std::vector<Token> tokens;
+    std::vector<NumberedToken> tokens;
     tokens.reserve(tree->n_tokens);
     for (std::size_t i = 0; i < tree->n_tokens; ++i) {
         const PgQuery__ScanToken& token = *tree->tokens[i];
@@ -167,8 +167,18 @@ ParseOutcome<std::vector<Token>> scan(std::string_view sql) {
         } else if (token.token == PG_QUERY__TOKEN__ASCII_59) {
             kind = TokenKind::Semicolon;
         }
-        tokens.push_back({static_cast<std::size_t>(token.start), static_cast<std::size_t>(token.end), kind});
+        tokens.push_back({{static_cast<std::size_t>(token.start), static_cast<std::size_t>(token.end), kind},
+                          static_cast<int>(token.token)});
     }
+    return tokens;
+}
+
+ParseOutcome<std::vector<Token>> scan(std::string_view sql) {
+    auto numbered = scan_numbered(sql);
+    if (!numbered.ok()) return numbered.error();
+    std::vector<Token> tokens;
+    tokens.reserve(numbered.value().size());
+    for (const NumberedToken& token : numbered.value()) tokens.push_back(token.token);
     return tokens;
 }
 
@@ -189,6 +199,14 @@ std::string statement_shape(ParseTree& tree, std::size_t index) {
     PgQuery__RawStmt& statement = *tree.get()->stmts[index];
     zero_locations(statement.base, max_tree_depth);
     return pack_statement(*tree.get(), index);
+}
+
+bool same_statement(const ParseTree& left, std::size_t left_index, const ParseTree& right, std::size_t right_index) {
+    if (left_index >= left.statement_count() || right_index >= right.statement_count()) return false;
+    const PgQuery__RawStmt* a = left.get()->stmts[left_index];
+    const PgQuery__RawStmt* b = right.get()->stmts[right_index];
+    if (a == nullptr || b == nullptr) return a == b;
+    return same_ignoring_locations(a->base, b->base);
 }
 
 }  // namespace staleguard::parser

@@ -74,6 +74,13 @@ struct Token {
     friend bool operator==(const Token&, const Token&) = default;
 };
 
+// A token with libpg_query's number for what it is (a PgQuery__Token value: IDENT, a keyword...),
+// for passes that decide from keywords alone.
+struct NumberedToken {
+    Token token;
+    int number = 0;
+};
+
 // A query string with a NUL byte cannot be handed to the C API (nor sent in a Query message).
 ParseOutcome<ParseTree> parse(std::string_view sql);
 ParseOutcome<std::string> deparse(const ParseTree& tree);
@@ -81,6 +88,7 @@ ParseOutcome<std::string> deparse(const ParseTree& tree);
 ParseOutcome<std::string> deparse_statement(const ParseTree& tree, std::size_t index);
 ParseOutcome<std::vector<StatementSlice>> split(std::string_view sql);
 ParseOutcome<std::vector<Token>> scan(std::string_view sql);
+ParseOutcome<std::vector<NumberedToken>> scan_numbered(std::string_view sql);
 // The slice of each statement in the tree, in order; a length of 0 from the parser ("rest of
 // string") is made explicit.
 std::vector<StatementSlice> statement_slices(const ParseTree& tree, std::size_t sql_length);
@@ -88,5 +96,9 @@ std::vector<StatementSlice> statement_slices(const ParseTree& tree, std::size_t 
 // thing give the same bytes, however they were spelt. Zeroes the locations in `tree` itself
 // (copying the tree would cost more than parsing it), so slice the string before calling.
 std::string statement_shape(ParseTree& tree, std::size_t index);
+// Whether statement `left_index` of `left` and statement `right_index` of `right` are the same
+// tree apart from locations: what comparing their shapes tells, without packing anything or
+// touching either tree. False when either index is out of range.
+bool same_statement(const ParseTree& left, std::size_t left_index, const ParseTree& right, std::size_t right_index);
 
 }  // namespace staleguard::parser

@@ -16,4 +16,10 @@ inline constexpr int max_tree_depth = 2000;
 // member of a oneof), in field order.
 void for_each_child_message(ProtobufCMessage& message, const std::function<void(ProtobufCMessage&)>& visit);
 
+// Whether two message trees hold the same values, field by field through the descriptors, with
+// every field named `location`, `stmt_location` or `stmt_len` left out: two parses of texts that
+// mean the same compare equal however they were spelt. An absent sub-message differs from an
+// empty one (as their packed forms do); trees deeper than max_tree_depth compare unequal.
+bool same_ignoring_locations(const ProtobufCMessage& left, const ProtobufCMessage& right);
+
 }  // namespace staleguard::parser

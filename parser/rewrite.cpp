@@ -9,6 +9,7 @@
 
 #include "parser/lru_cache.hpp"
 #include "parser/pg_query_handle.hpp"
+#include "parser/token_prefilter.hpp"
 #include "parser/version_bump.hpp"
 
 namespace staleguard::parser {
@@ -70,6 +71,7 @@ const rules::TableRule* rule_mentioned_in(std::string_view text, const rules::Ru
 
 // What a parse of the text tells before any name is resolved.
 struct NameAnalysis {
+    bool harmless_tokens = false;  // the scan proved there is nothing to find: never parsed
     bool parsed = false;
     std::vector<std::string> bare_names;  // bare write targets that some rule protects
 };
@@ -96,14 +98,20 @@ struct TextRange {
     std::size_t end = 0;
 };
 
-// Each statement without the blanks and comments PostgreSQL counts into its slice.
-std::vector<TextRange> statement_ranges(const std::vector<StatementInfo>& statements, std::string_view sql) {
+// Each statement without the blanks and comments PostgreSQL counts into its slice; `scanned` is
+// the scan of `sql` when the caller has it already.
+std::vector<TextRange> statement_ranges(const std::vector<StatementInfo>& statements, std::string_view sql,
+                                        const std::optional<std::vector<Token>>& scanned) {
     std::vector<TextRange> ranges;
-    auto tokens = scan(sql);
+    std::optional<std::vector<Token>> scanned_here;
+    if (!scanned) {
+        if (auto tokens = scan(sql); tokens.ok()) scanned_here = std::move(tokens).value();
+    }
+    const std::optional<std::vector<Token>>& tokens = scanned ? scanned : scanned_here;
     for (const StatementInfo& statement : statements) {
         TextRange range{statement.slice.location, statement.slice.location + statement.slice.length};
-        if (tokens.ok()) {
-            const std::vector<Token>& all = tokens.value();
+        if (tokens) {
+            const std::vector<Token>& all = *tokens;
             auto first = std::lower_bound(all.begin(), all.end(), range.begin,
                                           [](const Token& token, std::size_t at) { return token.start < at; });
             auto last = first;
@@ -129,13 +137,14 @@ struct Rejection {
 class TreeRewriter {
 public:
     TreeRewriter(std::string_view sql, ParseTree& tree, std::vector<StatementInfo>& statements,
-                 const rules::RuleSet& rules, const RewriteContext& context, const Resolutions& resolutions)
-        : sql_(sql), tree_(tree), statements_(statements), rules_(rules), context_(context),
+                 const std::optional<std::vector<Token>>& tokens, const rules::RuleSet& rules,
+                 const RewriteContext& context, const Resolutions& resolutions)
+        : sql_(sql), tree_(tree), statements_(statements), tokens_(tokens), rules_(rules), context_(context),
           resolutions_(resolutions), checks_enabled_(context.checks_enabled) {}
 
     RewriteResult run() {
         RewriteResult result;
-        const std::vector<TextRange> ranges = statement_ranges(statements_, sql_);
+        const std::vector<TextRange> ranges = statement_ranges(statements_, sql_, tokens_);
         for (std::size_t i = 0; i < statements_.size(); ++i) {
             const StatementInfo& info = statements_[i];
             StatementRewrite out;
@@ -357,8 +366,7 @@ private:
         // The deparser does not know every construct equally well: only send what reads back
         // as the very tree we built.
         auto reread = parse(rewritten.value());
-        if (!reread.ok() || reread.value().statement_count() != 1 ||
-            statement_shape(reread.value(), 0) != statement_shape(tree_, index)) {
+        if (!reread.ok() || reread.value().statement_count() != 1 || !same_statement(reread.value(), 0, tree_, index)) {
             return unanalysable(table, "its rewritten text would not mean the same");
         }
         out.sql = std::move(rewritten).value();
@@ -369,6 +377,7 @@ private:
     std::string_view sql_;
     ParseTree& tree_;
     std::vector<StatementInfo>& statements_;
+    const std::optional<std::vector<Token>>& tokens_;
     const rules::RuleSet& rules_;
     const RewriteContext& context_;
     const Resolutions& resolutions_;
@@ -380,6 +389,32 @@ RewriteResult untouched(std::string_view sql) {
     RewriteResult result;
     result.sql = std::string(sql);
     return result;
+}
+
+// What the first look at a string that passed the name precheck leaves for the rewrite.
+struct FreshAnalysis {
+    std::optional<ParseTree> tree;
+    std::vector<StatementInfo> statements;
+    std::optional<std::vector<Token>> tokens;
+};
+
+// Scans, and parses only when the tokens say analysis may find something; `fresh` keeps the
+// tree and tokens for a rewrite that follows.
+std::shared_ptr<NameAnalysis> analyse_names(std::string_view sql, const rules::RuleSet& rules, FreshAnalysis& fresh) {
+    auto analysis = std::make_shared<NameAnalysis>();
+    TokenPrefilter prefilter = prefilter_tokens(sql);
+    if (!prefilter.needs_parse) {
+        analysis->harmless_tokens = true;
+        return analysis;
+    }
+    if (auto parsed = parse(sql); parsed.ok()) {
+        fresh.tree = std::move(parsed).value();
+        fresh.statements = analyse(*fresh.tree, sql);
+        fresh.tokens = std::move(prefilter.tokens);
+        analysis->parsed = true;
+        analysis->bare_names = bare_protected_names(fresh.statements, rules);
+    }
+    return analysis;
 }
 
 }  // namespace
@@ -435,11 +470,8 @@ std::vector<std::string> Rewriter::names_to_resolve(std::string_view sql) const 
     if (cacheable) {
         if (auto cached = caches_->names.get(sql)) return (*cached)->bare_names;
     }
-    auto analysis = std::make_shared<NameAnalysis>();
-    if (auto tree = parse(sql); tree.ok()) {
-        analysis->parsed = true;
-        analysis->bare_names = bare_protected_names(analyse(tree.value(), sql), *rules_);
-    }
+    FreshAnalysis fresh;
+    auto analysis = analyse_names(sql, *rules_, fresh);
     if (cacheable) caches_->names.put(std::string(sql), analysis);
     return analysis->bare_names;
 }
@@ -448,23 +480,18 @@ RewriteResult Rewriter::rewrite(std::string_view sql, const RewriteContext& cont
     if (!may_need_rewrite(sql)) return untouched(sql);
     const bool cacheable = sql.size() <= max_cached_statement_bytes;
 
-    std::optional<ParseTree> tree;
-    std::vector<StatementInfo> statements;
+    FreshAnalysis fresh;
     std::shared_ptr<const NameAnalysis> names;
     if (cacheable) {
         if (auto cached = caches_->names.get(sql)) names = *cached;
     }
     if (!names) {
-        auto analysis = std::make_shared<NameAnalysis>();
-        if (auto parsed = parse(sql); parsed.ok()) {
-            tree = std::move(parsed).value();
-            statements = analyse(*tree, sql);
-            analysis->parsed = true;
-            analysis->bare_names = bare_protected_names(statements, *rules_);
-        }
+        auto analysis = analyse_names(sql, *rules_, fresh);
         if (cacheable) caches_->names.put(std::string(sql), analysis);
         names = std::move(analysis);
     }
+    // Nothing to find: a parse would report every statement untouched, without effects.
+    if (names->harmless_tokens) return untouched(sql);
     // A string the parser refuses goes through as written: the server reports the error.
     if (!names->parsed) return untouched(sql);
 
@@ -487,13 +514,14 @@ RewriteResult Rewriter::rewrite(std::string_view sql, const RewriteContext& cont
         }
         if (auto cached = caches_->results.get(key)) return **cached;
     }
-    if (!tree) {
+    if (!fresh.tree) {
         auto parsed = parse(sql);
         if (!parsed.ok()) return untouched(sql);
-        tree = std::move(parsed).value();
-        statements = analyse(*tree, sql);
+        fresh.tree = std::move(parsed).value();
+        fresh.statements = analyse(*fresh.tree, sql);
     }
-    RewriteResult result = TreeRewriter(sql, *tree, statements, *rules_, context, resolutions).run();
+    RewriteResult result =
+        TreeRewriter(sql, *fresh.tree, fresh.statements, fresh.tokens, *rules_, context, resolutions).run();
     if (cacheable) caches_->results.put(std::move(key), std::make_shared<const RewriteResult>(result));
     return result;
 }

@@ -722,6 +722,15 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
             replacement = *route->replacement_error;
         } else if (frame.tag == 'E' && (route->drop_position || route->position_shift != 0)) {
             replacement = with_client_position(frame, *route);
+            // A rewritten statement that names a column or relation the server does not know
+            // may have been resolved from an outdated lookup (a shadowing table created since):
+            // learn the schemas again before the next statement.
+            if (route->drop_position) {
+                if (auto error = wire::ErrorResponse::decode(frame)) {
+                    const auto code = error->get(wire::field::Code);
+                    if (code == "42703" || code == "42P01" || code == "3F000") guard_.forget_schemas();
+                }
+            }
         } else if (frame.tag == 'C' && route->check) {
             const auto complete = wire::CommandComplete::decode(frame);
             const std::uint64_t rows = complete ? complete->row_count().value_or(0) : 0;

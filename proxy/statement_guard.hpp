@@ -124,6 +124,8 @@ public:
     std::vector<std::string> names_to_look_up(const parser::Rewriter& rewriter, std::string_view sql) const;
     void remember_lookup(const std::string& name, std::optional<std::string> schema);
     bool search_path_known_for(const std::string& name) const { return schema_of_.contains(name); }
+    // What the server told us about schemas may be out of date (a table created since).
+    void forget_schemas() { schema_of_.clear(); }
 
     bool checks_enabled() const;
     const std::optional<std::string>& search_path() const { return search_path_; }

@@ -134,5 +134,86 @@ TEST(StatementShape, IgnoresSpellingButNotMeaning) {
     EXPECT_TRUE(statement_shape(a.value(), 5).empty());
 }
 
+struct SameStatementCase {
+    const char* name;
+    const char* left;
+    const char* right;
+    bool same;
+};
+
+std::ostream& operator<<(std::ostream& out, const SameStatementCase& test_case) { return out << test_case.name; }
+
+class SameStatement : public ::testing::TestWithParam<SameStatementCase> {};
+
+TEST_P(SameStatement, ComparesTreesIgnoringLocations) {
+    const SameStatementCase& test_case = GetParam();
+    auto left = parse(test_case.left);
+    auto right = parse(test_case.right);
+    ASSERT_TRUE(left.ok() && right.ok());
+    ASSERT_EQ(left.value().statement_count(), 1u);
+    ASSERT_EQ(right.value().statement_count(), 1u);
+    EXPECT_EQ(same_statement(left.value(), 0, right.value(), 0), test_case.same);
+    EXPECT_EQ(same_statement(right.value(), 0, left.value(), 0), test_case.same);
+    EXPECT_TRUE(same_statement(left.value(), 0, left.value(), 0));
+    // The comparison agrees with the packed shapes it replaces (which zero the locations, so last).
+    EXPECT_EQ(statement_shape(left.value(), 0) == statement_shape(right.value(), 0), test_case.same);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, SameStatement,
+    ::testing::Values(
+        SameStatementCase{"spacing_case_and_comments", "update t set a = 1 where id = 2",
+                          "  UPDATE   t\nSET a=1 /* c */ WHERE id=2", true},
+        SameStatementCase{"leading_statements_shift_locations", "update accounts set balance = balance + 1",
+                          "/* a long comment first */ update accounts set balance = balance + 1", true},
+        SameStatementCase{"deparsed_form", "update t as x set (a,b)=(1,'y') where x.id in (1,2) returning *",
+                          "UPDATE t x SET (a, b) = (1, 'y') WHERE x.id IN (1, 2) RETURNING *", true},
+        SameStatementCase{"nested_select", "select * from (select a from t where b = $1) s",
+                          "SELECT * FROM (SELECT a FROM t WHERE b = $1) s", true},
+        SameStatementCase{"changed_integer", "UPDATE t SET a = 1 WHERE id = 2", "UPDATE t SET a = 1 WHERE id = 3",
+                          false},
+        SameStatementCase{"changed_string", "UPDATE t SET a = 'x'", "UPDATE t SET a = 'y'", false},
+        SameStatementCase{"integer_versus_string", "UPDATE t SET a = 1", "UPDATE t SET a = '1'", false},
+        SameStatementCase{"changed_parameter", "UPDATE t SET a = $1", "UPDATE t SET a = $2", false},
+        SameStatementCase{"changed_operator", "UPDATE t SET a = a + 1", "UPDATE t SET a = a - 1", false},
+        SameStatementCase{"changed_comparison", "DELETE FROM t WHERE id = 1", "DELETE FROM t WHERE id < 1", false},
+        SameStatementCase{"and_versus_or", "DELETE FROM t WHERE a = 1 AND b = 2", "DELETE FROM t WHERE a = 1 OR b = 2",
+                          false},
+        SameStatementCase{"missing_where", "UPDATE t SET a = 1 WHERE id = 2", "UPDATE t SET a = 1", false},
+        SameStatementCase{"missing_assignment", "UPDATE t SET a = 1, b = 2", "UPDATE t SET a = 1", false},
+        SameStatementCase{"missing_alias", "UPDATE t x SET a = 1", "UPDATE t SET a = 1", false},
+        SameStatementCase{"changed_column", "UPDATE t SET a = 1", "UPDATE t SET b = 1", false},
+        SameStatementCase{"changed_qualifier", "UPDATE t SET a = t.b", "UPDATE t SET a = s.b", false},
+        SameStatementCase{"schema_added", "UPDATE t SET a = 1", "UPDATE public.t SET a = 1", false},
+        SameStatementCase{"only_flag", "UPDATE t SET a = 1", "UPDATE ONLY t SET a = 1", false},
+        SameStatementCase{"different_statement_kind", "DELETE FROM t", "TRUNCATE t", false},
+        SameStatementCase{"boolean_constant", "SELECT true", "SELECT false", false},
+        SameStatementCase{"null_versus_value", "UPDATE t SET a = NULL", "UPDATE t SET a = 0", false}),
+    [](const ::testing::TestParamInfo<SameStatementCase>& info) { return std::string(info.param.name); });
+
+TEST(SameStatementIndex, ComparesTheNamedStatementsAndRefusesMissingOnes) {
+    auto tree = parse("select 1; update t set a = 2; select 1");
+    ASSERT_TRUE(tree.ok());
+    EXPECT_TRUE(same_statement(tree.value(), 0, tree.value(), 2));  // only their locations differ
+    EXPECT_FALSE(same_statement(tree.value(), 0, tree.value(), 1));
+    EXPECT_FALSE(same_statement(tree.value(), 0, tree.value(), 3));
+    EXPECT_FALSE(same_statement(tree.value(), 5, tree.value(), 0));
+    const ParseTree empty;
+    EXPECT_FALSE(same_statement(empty, 0, empty, 0));
+}
+
+TEST(ScanNumbered, AgreesWithScan) {
+    const std::string sql = "/* a */ UPDATE \"t\" SET x = 'y'; -- b";
+    auto tokens = scan(sql);
+    auto numbered = scan_numbered(sql);
+    ASSERT_TRUE(tokens.ok() && numbered.ok());
+    ASSERT_EQ(tokens.value().size(), numbered.value().size());
+    for (std::size_t i = 0; i < tokens.value().size(); ++i) {
+        EXPECT_EQ(numbered.value()[i].token, tokens.value()[i]);
+        EXPECT_NE(numbered.value()[i].number, 0);
+    }
+    EXPECT_FALSE(scan_numbered("select 'abc").ok());
+}
+
 }  // namespace
 }  // namespace staleguard::parser

@@ -1,0 +1,384 @@
+// Track mode's read side: appends each protected table's key and version, as text, to what a SELECT or RETURNING yields.
+#include "parser/read_tracking.hpp"
+
+#include <pg_query/pg_query.pb-c.h>
+
+#include <algorithm>
+#include <iterator>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <utility>
+
+#include "parser/pg_query_handle.hpp"
+#include "parser/protobuf_walk.hpp"
+
+namespace staleguard::parser {
+namespace {
+
+using Node = PgQuery__Node;
+
+// Bare names resolve here when the caller gives no resolver (as in the rewriter).
+constexpr std::string_view default_schema = "public";
+
+// PostgreSQL 15's built-in aggregates (pg_aggregate) plus any_value (16). The parser cannot tell
+// an aggregate from an ordinary function by its call alone; these names are what it would be.
+constexpr std::string_view aggregate_names[] = {
+    "any_value", "array_agg", "avg", "bit_and", "bit_or", "bit_xor", "bool_and", "bool_or", "corr", "count",
+    "covar_pop", "covar_samp", "cume_dist", "dense_rank", "every", "json_agg", "json_object_agg", "jsonb_agg",
+    "jsonb_object_agg", "max", "min", "mode", "percent_rank", "percentile_cont", "percentile_disc",
+    "range_agg", "range_intersect_agg", "rank", "regr_avgx", "regr_avgy", "regr_count", "regr_intercept",
+    "regr_r2", "regr_slope", "regr_sxx", "regr_sxy", "regr_syy", "stddev", "stddev_pop", "stddev_samp",
+    "string_agg", "sum", "var_pop", "var_samp", "variance", "xmlagg",
+};
+
+// New nodes join a tree that protobuf-c frees with free(): they must come from malloc, and
+// every string field must be a malloc'd copy (never the shared empty string).
+void* allocate_bytes(std::size_t size) {
+    void* memory = std::malloc(size);
+    if (memory == nullptr) throw std::bad_alloc();
+    return memory;
+}
+
+template <class Message>
+Message* allocate(void (*init)(Message*)) {
+    auto* message = static_cast<Message*>(allocate_bytes(sizeof(Message)));
+    init(message);
+    return message;
+}
+
+char* copy_string(std::string_view text) {
+    auto* copy = static_cast<char*>(allocate_bytes(text.size() + 1));
+    std::memcpy(copy, text.data(), text.size());
+    copy[text.size()] = '\0';
+    return copy;
+}
+
+Node* new_node(PgQuery__Node__NodeCase node_case) {
+    Node* node = allocate(pg_query__node__init);
+    node->node_case = node_case;
+    return node;
+}
+
+Node* make_string(std::string_view text) {
+    auto* string = allocate(pg_query__string__init);
+    string->sval = copy_string(text);
+    Node* node = new_node(PG_QUERY__NODE__NODE_STRING);
+    node->string = string;
+    return node;
+}
+
+Node** make_string_list(const std::vector<std::string>& parts) {
+    auto** list = static_cast<Node**>(allocate_bytes(sizeof(Node*) * std::max<std::size_t>(parts.size(), 1)));
+    for (std::size_t i = 0; i < parts.size(); ++i) list[i] = make_string(parts[i]);
+    return list;
+}
+
+// `<qualifier...>.<column>::text AS <name>`, shaped as PostgreSQL's parser shapes it.
+Node* make_hidden_target(const std::vector<std::string>& qualifier, std::string_view column, std::string_view name) {
+    std::vector<std::string> path = qualifier;
+    path.emplace_back(column);
+    auto* reference = allocate(pg_query__column_ref__init);
+    reference->n_fields = path.size();
+    reference->fields = make_string_list(path);
+    reference->location = -1;
+    Node* column_node = new_node(PG_QUERY__NODE__NODE_COLUMN_REF);
+    column_node->column_ref = reference;
+
+    auto* type = allocate(pg_query__type_name__init);
+    type->n_names = 1;
+    type->names = make_string_list({"text"});
+    type->typemod = -1;
+    type->location = -1;
+    auto* cast = allocate(pg_query__type_cast__init);
+    cast->arg = column_node;
+    cast->type_name = type;
+    cast->location = -1;
+    Node* cast_node = new_node(PG_QUERY__NODE__NODE_TYPE_CAST);
+    cast_node->type_cast = cast;
+
+    auto* target = allocate(pg_query__res_target__init);
+    target->name = copy_string(name);
+    target->val = cast_node;
+    target->location = -1;
+    Node* node = new_node(PG_QUERY__NODE__NODE_RES_TARGET);
+    node->res_target = target;
+    return node;
+}
+
+void append_item(std::size_t& count, Node**& items, Node* item) {
+    void* grown = std::realloc(static_cast<void*>(items), (count + 1) * sizeof(Node*));
+    if (grown == nullptr) {
+        pg_query__node__free_unpacked(item, nullptr);
+        throw std::bad_alloc();
+    }
+    items = static_cast<Node**>(grown);
+    items[count++] = item;
+}
+
+// The single place where a generic protobuf-c message becomes a typed node.
+Node* as_node(ProtobufCMessage& message) {
+    return message.descriptor == &pg_query__node__descriptor ? reinterpret_cast<Node*>(&message) : nullptr;
+}
+
+std::optional<std::string_view> string_of(const Node* node) {
+    if (node == nullptr || node->node_case != PG_QUERY__NODE__NODE_STRING || node->string == nullptr) return {};
+    return std::string_view(node->string->sval);
+}
+
+bool is_aggregate_name(std::string_view name) {
+    return std::find(std::begin(aggregate_names), std::end(aggregate_names), name) != std::end(aggregate_names);
+}
+
+// What in an expression makes a query aggregate or windowed: "aggregate", "window function" or
+// nothing. Sub-SELECTs are not entered: their aggregates are their own (an aggregate there over
+// only outer columns is the one case missed, and PostgreSQL then refuses the tracked query).
+std::optional<std::string> aggregate_in(ProtobufCMessage& message, int depth) {
+    if (depth > max_tree_depth) return "statement nested too deeply";
+    if (Node* node = as_node(message)) {
+        switch (node->node_case) {
+            case PG_QUERY__NODE__NODE_SUB_LINK:
+                return std::nullopt;
+            case PG_QUERY__NODE__NODE_GROUPING_FUNC:
+                return "aggregate";
+            case PG_QUERY__NODE__NODE_FUNC_CALL: {
+                const PgQuery__FuncCall& call = *node->func_call;
+                if (call.over != nullptr) return "window function";
+                const auto name = call.n_funcname > 0 ? string_of(call.funcname[call.n_funcname - 1]) : std::nullopt;
+                if (call.agg_star || call.agg_distinct || call.n_agg_order > 0 || call.agg_filter != nullptr ||
+                    call.agg_within_group || (name && is_aggregate_name(*name))) {
+                    return "aggregate";
+                }
+                break;
+            }
+            default:
+                break;
+        }
+    }
+    std::optional<std::string> found;
+    for_each_child_message(message, [&found, depth](ProtobufCMessage& child) {
+        if (!found) found = aggregate_in(child, depth + 1);
+    });
+    return found;
+}
+
+std::optional<std::string> aggregate_in_list(std::size_t count, Node** items) {
+    for (std::size_t i = 0; i < count; ++i) {
+        if (items[i] == nullptr) continue;
+        if (auto found = aggregate_in(items[i]->base, 0)) return found;
+    }
+    return std::nullopt;
+}
+
+bool has_hidden_column(std::size_t count, Node* const* items) {
+    for (std::size_t i = 0; i < count; ++i) {
+        const Node* item = items[i];
+        if (item == nullptr || item->node_case != PG_QUERY__NODE__NODE_RES_TARGET) continue;
+        if (std::string_view(item->res_target->name).substr(0, hidden_column_prefix.size()) == hidden_column_prefix) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// A relation as the statement names it, and how its columns are reached from outside.
+struct Candidate {
+    const rules::TableRule* rule = nullptr;
+    std::vector<std::string> qualifier;  // {alias}, {schema, name} or {name}
+};
+
+class Planner {
+public:
+    Planner(const rules::RuleSet& rules, const SchemaResolver& resolve) : rules_(rules), resolve_(resolve) {}
+
+    ReadTracking plan(PgQuery__RawStmt& raw, ParseTree& tree) {
+        Node* root = raw.stmt;
+        if (root == nullptr) return not_tracked("empty statement");
+        switch (root->node_case) {
+            case PG_QUERY__NODE__NODE_SELECT_STMT:
+                return plan_select(*root->select_stmt, tree);
+            case PG_QUERY__NODE__NODE_UPDATE_STMT: {
+                PgQuery__UpdateStmt& update = *root->update_stmt;
+                return plan_returning(update.relation, update.n_returning_list, update.returning_list, tree);
+            }
+            case PG_QUERY__NODE__NODE_INSERT_STMT: {
+                PgQuery__InsertStmt& insert = *root->insert_stmt;
+                return plan_returning(insert.relation, insert.n_returning_list, insert.returning_list, tree);
+            }
+            case PG_QUERY__NODE__NODE_DELETE_STMT:
+                return not_tracked("DELETE: its rows are gone");
+            case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+                return not_tracked("DECLARE ... CURSOR");
+            case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
+                return not_tracked("EXPLAIN");
+            default:
+                return not_tracked("not a SELECT, UPDATE ... RETURNING or INSERT ... RETURNING");
+        }
+    }
+
+private:
+    static ReadTracking not_tracked(std::string reason) {
+        ReadTracking result;
+        result.reason = std::move(reason);
+        return result;
+    }
+
+    // The track-mode rule protecting this relation, when it is a table and not a CTE of the
+    // same name.
+    const rules::TableRule* rule_for(const PgQuery__RangeVar& relation) const {
+        const std::string_view schema = relation.schemaname;
+        const std::string name = relation.relname;
+        const rules::TableRule* rule = nullptr;
+        if (!schema.empty()) {
+            rule = rules_.find(rules::QualifiedName{std::string(schema), name});
+        } else {
+            if (!rules_.protects_name(name)) return nullptr;
+            if (std::find(cte_names_.begin(), cte_names_.end(), name) != cte_names_.end()) return nullptr;
+            const std::optional<std::string> resolved =
+                resolve_ ? resolve_(name) : std::optional<std::string>(default_schema);
+            if (!resolved) return nullptr;
+            rule = rules_.find(rules::QualifiedName{*resolved, name});
+        }
+        return rule != nullptr && rule->mode == rules::Mode::Track ? rule : nullptr;
+    }
+
+    static std::vector<std::string> qualifier_of(const PgQuery__RangeVar& relation) {
+        if (relation.alias != nullptr && relation.alias->aliasname[0] != '\0') return {relation.alias->aliasname};
+        if (relation.schemaname[0] != '\0') return {relation.schemaname, relation.relname};
+        return {relation.relname};
+    }
+
+    // Protected tables whose columns the outermost target list can name: plain relations and
+    // both sides of joins. A join with an alias of its own hides its members' names, and a
+    // subquery's rows are not a table's rows: neither is entered.
+    void collect_from(const Node* item, std::vector<Candidate>& out, int depth) const {
+        if (item == nullptr || depth > max_tree_depth) return;
+        switch (item->node_case) {
+            case PG_QUERY__NODE__NODE_RANGE_VAR:
+                if (const rules::TableRule* rule = rule_for(*item->range_var)) {
+                    out.push_back(Candidate{rule, qualifier_of(*item->range_var)});
+                }
+                return;
+            case PG_QUERY__NODE__NODE_JOIN_EXPR: {
+                const PgQuery__JoinExpr& join = *item->join_expr;
+                if (join.alias != nullptr) return;
+                collect_from(join.larg, out, depth + 1);
+                collect_from(join.rarg, out, depth + 1);
+                return;
+            }
+            default:
+                return;
+        }
+    }
+
+    // Some protected table anywhere in the tree (a subquery, a CTE): only for the reason given.
+    const rules::TableRule* protected_anywhere(ProtobufCMessage& message, int depth) const {
+        if (depth > max_tree_depth) return nullptr;
+        if (const Node* node = as_node(message); node != nullptr && node->node_case == PG_QUERY__NODE__NODE_RANGE_VAR) {
+            return rule_for(*node->range_var);
+        }
+        const rules::TableRule* found = nullptr;
+        for_each_child_message(message, [this, &found, depth](ProtobufCMessage& child) {
+            if (found == nullptr) found = protected_anywhere(child, depth + 1);
+        });
+        return found;
+    }
+
+    ReadTracking plan_select(PgQuery__SelectStmt& select, ParseTree& tree) {
+        if (select.op != PG_QUERY__SET_OPERATION__SETOP_NONE) return not_tracked("set operation (UNION/INTERSECT/EXCEPT)");
+        if (select.n_values_lists > 0) return not_tracked("VALUES");
+        if (select.into_clause != nullptr) return not_tracked("SELECT INTO");
+        if (select.n_distinct_clause > 0) {
+            const Node* first = select.distinct_clause[0];
+            const bool plain = first == nullptr || first->node_case == PG_QUERY__NODE__NODE__NOT_SET;
+            return not_tracked(plain ? "DISTINCT" : "DISTINCT ON");
+        }
+        if (select.n_group_clause > 0) return not_tracked("GROUP BY");
+        if (select.having_clause != nullptr) return not_tracked("HAVING");
+        if (select.n_window_clause > 0) return not_tracked("window function");
+        if (auto found = aggregate_in_list(select.n_target_list, select.target_list)) return not_tracked(*found);
+        if (auto found = aggregate_in_list(select.n_sort_clause, select.sort_clause)) return not_tracked(*found);
+        if (has_hidden_column(select.n_target_list, select.target_list)) return not_tracked("already tracked");
+
+        if (select.with_clause != nullptr) {
+            for (std::size_t i = 0; i < select.with_clause->n_ctes; ++i) {
+                const Node* cte = select.with_clause->ctes[i];
+                if (cte != nullptr && cte->node_case == PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR) {
+                    cte_names_.emplace_back(cte->common_table_expr->ctename);
+                }
+            }
+        }
+        std::vector<Candidate> candidates;
+        for (std::size_t i = 0; i < select.n_from_clause; ++i) collect_from(select.from_clause[i], candidates, 0);
+        if (candidates.empty()) {
+            if (const rules::TableRule* rule = protected_anywhere(select.base, 0)) {
+                return not_tracked("protected table " + rule->table.to_string() +
+                                   " only inside a subquery, CTE or aliased join (not tracked in this version)");
+            }
+            return not_tracked("no protected table");
+        }
+        return append_and_deparse(candidates, select.n_target_list, select.target_list, tree);
+    }
+
+    ReadTracking plan_returning(const PgQuery__RangeVar* relation, std::size_t& count, Node**& items,
+                                ParseTree& tree) {
+        if (relation == nullptr) return not_tracked("no target table");
+        const rules::TableRule* rule = rule_for(*relation);
+        if (rule == nullptr) return not_tracked("no protected table");
+        if (count == 0) return not_tracked("no RETURNING");
+        if (has_hidden_column(count, items)) return not_tracked("already tracked");
+        return append_and_deparse({Candidate{rule, qualifier_of(*relation)}}, count, items, tree);
+    }
+
+    ReadTracking append_and_deparse(const std::vector<Candidate>& candidates, std::size_t& count, Node**& items,
+                                    ParseTree& tree) {
+        ReadTracking result;
+        for (const Candidate& candidate : candidates) {
+            const rules::TableRule& rule = *candidate.rule;
+            std::vector<std::string_view> columns(rule.key.begin(), rule.key.end());
+            columns.push_back(rule.version_column);
+            for (std::string_view column : columns) {
+                ++result.hidden_count;
+                const std::string name = std::string(hidden_column_prefix) + std::to_string(result.hidden_count);
+                append_item(count, items, make_hidden_target(candidate.qualifier, column, name));
+            }
+            result.tables.push_back(TrackedTable{rule.table, &rule, rule.key.size()});
+        }
+        auto deparsed = deparse_statement(tree, 0);
+        if (!deparsed.ok()) return not_tracked("cannot deparse the tracked statement: " + deparsed.error().message);
+        // Only send what reads back as the very tree we built.
+        auto reread = parse(deparsed.value());
+        if (!reread.ok() || reread.value().statement_count() != 1 ||
+            statement_shape(reread.value(), 0) != statement_shape(tree, 0)) {
+            return not_tracked("the tracked statement would not read back the same");
+        }
+        result.outcome = ReadTracking::Outcome::Tracked;
+        result.sql = std::move(deparsed).value();
+        return result;
+    }
+
+    const rules::RuleSet& rules_;
+    const SchemaResolver& resolve_;
+    std::vector<std::string> cte_names_;
+};
+
+}  // namespace
+
+ReadTracking plan_read_tracking(std::string_view sql, const rules::RuleSet& rules, const SchemaResolver& resolve) {
+    auto parsed = parse(sql);
+    if (!parsed.ok()) {
+        ReadTracking result;
+        result.reason = "does not parse: " + parsed.error().message;
+        return result;
+    }
+    ParseTree& tree = parsed.value();
+    if (tree.statement_count() != 1) {
+        ReadTracking result;
+        result.reason = tree.statement_count() == 0 ? "empty statement" : "more than one statement";
+        return result;
+    }
+    return Planner(rules, resolve).plan(*tree.get()->stmts[0], tree);
+}
+
+}  // namespace staleguard::parser

@@ -1,0 +1,52 @@
+// Track mode's read side: appends each protected table's key and version, as text, to what a SELECT or RETURNING yields.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parser/rewrite.hpp"
+#include "rules/table_rule.hpp"
+
+namespace staleguard::parser {
+
+// Every hidden column is named with this prefix and its 1-based position among the hidden
+// columns (`staleguard_hidden_1`, ...). A distinct name matters: PostgreSQL resolves a bare
+// `ORDER BY id` against output column names first, so an unnamed `a.id::text` would make it
+// ambiguous (or sort by text). The prefix also marks an already-tracked statement.
+inline constexpr std::string_view hidden_column_prefix = "staleguard_hidden_";
+
+struct TrackedTable {
+    rules::QualifiedName table;
+    const rules::TableRule* rule = nullptr;
+    std::size_t key_count = 0;
+};
+
+struct ReadTracking {
+    enum class Outcome { NotTracked, Tracked };
+    Outcome outcome = Outcome::NotTracked;
+    std::string reason;                 // NotTracked: why ("DISTINCT", "aggregate", "no protected table", ...)
+    std::string sql;                    // Tracked: the statement with hidden columns appended (deparsed)
+    std::vector<TrackedTable> tables;   // in the order their hidden columns were appended
+    std::size_t hidden_count = 0;       // sum over tables of key_count + 1
+};
+
+// For one statement: a plain SELECT gets, at the end of its outermost target list and for each
+// protected (track-mode) table named directly in its FROM clause or joins, `<q>.<key>::text` for
+// each key column and then `<q>.<version>::text`, where <q> is the alias, else the name as written
+// (with its schema when one was written). UPDATE and INSERT (also ... ON CONFLICT) with RETURNING
+// on a protected table get the same columns for that table at the end of RETURNING. Anything whose
+// result the extra columns could change (DISTINCT, GROUP BY, aggregates, set operations, ...) is
+// NotTracked and must be sent as written.
+//
+// Not idempotent: a statement whose outermost list already holds a column named with
+// hidden_column_prefix is NotTracked with reason "already tracked", so tracking twice is caught
+// rather than stacking a second set. Known gaps, each giving NotTracked or, for the last, a server
+// error rather than a wrong result: tables only inside subqueries or CTEs; a user-defined
+// aggregate (only PostgreSQL's built-in aggregate names are known here) makes the tracked query
+// fail with "must appear in the GROUP BY clause".
+[[nodiscard]] ReadTracking plan_read_tracking(std::string_view sql, const rules::RuleSet& rules,
+                                              const SchemaResolver& resolve);
+
+}  // namespace staleguard::parser

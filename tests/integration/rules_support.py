@@ -1,0 +1,151 @@
+"""Helpers for the rewriting tests: rule files, a fresh database behind a staleguard that enforces
+them, and psql runs through the proxy or straight to PostgreSQL."""
+
+import os
+import subprocess
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+import psycopg2.errors
+import pytest
+
+from support import STALEGUARD_BIN
+
+
+def rule_file(directory, text, name="rules.yaml"):
+    """Writes a rule file (dedented) into directory and returns its path."""
+    path = Path(directory) / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def table_rule(name, **options):
+    """One `tables:` entry as YAML; list values become flow lists."""
+    lines = [f"  - name: {name}"]
+    for key, value in options.items():
+        key = {"delete_policy": "delete"}.get(key, key)
+        if isinstance(value, (list, tuple)):
+            value = "[" + ", ".join(value) + "]"
+        lines.append(f"    {key}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+def rules_text(*tables, **top):
+    """A whole rule file: top-level settings (sqlstate, unanalysable) and the given table entries."""
+    out = ""
+    for key, value in top.items():
+        out += f'{key}: "{value}"\n' if key == "sqlstate" else f"{key}: {value}\n"
+    return out + "tables:\n" + "".join(tables)
+
+
+@dataclass
+class PsqlRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Guarded:
+    """A fresh database with a staleguard in front of it that enforces one rule file."""
+    pg: object
+    db: str
+    proxy: object
+    rules_path: Path
+    _conns: list = field(default_factory=list)
+
+    def direct(self, autocommit=True, user=None):
+        conn = self.pg.connect_direct(user=user, dbname=self.db, autocommit=autocommit)
+        self._conns.append(conn)
+        return conn
+
+    def connect(self, autocommit=True, user=None, **kwargs):
+        """A psycopg2 connection through staleguard."""
+        conn = self.proxy.connect(user=user, dbname=self.db, autocommit=autocommit, **kwargs)
+        self._conns.append(conn)
+        return conn
+
+    def rows(self, sql, params=None):
+        """Rows read straight from PostgreSQL (never through the proxy)."""
+        conn = self.direct()
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            result = cur.fetchall() if cur.description else None
+        conn.close()
+        self._conns.remove(conn)
+        return result
+
+    def execute_direct(self, sql):
+        conn = self.direct()
+        with conn.cursor() as cur:
+            cur.execute(sql)
+        conn.close()
+        self._conns.remove(conn)
+
+    def psql(self, script, user=None, direct=False, extra=(), transcript=False):
+        """Runs a psql script through staleguard (or straight to PostgreSQL); ON_ERROR_STOP off,
+        errors shown with their SQLSTATE."""
+        host, port = (self.pg.host, self.pg.port) if direct else (self.proxy.host, self.proxy.port)
+        return run_psql(self.pg, host, port, self.db, script, user=user, extra=extra,
+                        transcript=transcript)
+
+    def close(self):
+        for conn in self._conns:
+            try:
+                conn.close()
+            except psycopg2.Error:
+                pass
+        self._conns.clear()
+
+
+def run_psql(pg, host, port, db, script, user=None, extra=(), transcript=False):
+    """transcript=True: input echoed (-a) and stderr merged into stdout, in order, as
+    test_psql_scripts.py compares them."""
+    user = user or pg.admin_user
+    env = dict(os.environ, PGCONNECT_TIMEOUT="10", PGSSLMODE="disable", LC_ALL="C.UTF-8",
+               PGTZ="UTC", PGDATESTYLE="ISO, MDY")
+    password = pg.password_of(user)
+    if password:
+        env["PGPASSWORD"] = password
+    env.pop("PGOPTIONS", None)
+    flags = ["-a"] if transcript else ["-q"]
+    result = subprocess.run(
+        [pg.tool("psql"), "-X", *flags, "-v", "ON_ERROR_STOP=0", "-v", "VERBOSITY=verbose",
+         "-h", host, "-p", str(port), "-U", user, "-d", db, *extra, "-f", "-"],
+        input=textwrap.dedent(script), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if transcript else subprocess.PIPE, text=True, env=env, timeout=120)
+    return PsqlRun(result.returncode, result.stdout, result.stderr or "")
+
+
+@pytest.fixture
+def guarded(pg, proxy_factory, fresh_db, tmp_path):
+    """guarded(rules, setup_sql) -> Guarded: a fresh database set up with setup_sql (run straight
+    against PostgreSQL), the rule text in tmp_path, and a staleguard started with --rules."""
+    made = []
+
+    def make(rules, setup_sql="", name="rules.yaml"):
+        db = fresh_db()
+        guarded_db = Guarded(pg, db, None, rule_file(tmp_path, rules, name))
+        made.append(guarded_db)
+        if setup_sql.strip():
+            guarded_db.execute_direct(textwrap.dedent(setup_sql))
+        guarded_db.proxy = proxy_factory("--rules", str(guarded_db.rules_path))
+        return guarded_db
+
+    yield make
+    for guarded_db in made:
+        guarded_db.close()
+
+
+def expect_error(excinfo_or_error, sqlstate):
+    error = getattr(excinfo_or_error, "value", excinfo_or_error)
+    assert error.pgcode == sqlstate, f"expected SQLSTATE {sqlstate}, got {error.pgcode}: {error}"
+    return error
+
+
+def run_staleguard(*args, env=None, timeout=60):
+    """The staleguard binary with these arguments, to completion."""
+    return subprocess.run([str(STALEGUARD_BIN), *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, stdin=subprocess.DEVNULL)
