@@ -1,6 +1,8 @@
 // Track mode's write side: recognises an UPDATE or DELETE of a protected table by key and leaves a slot for its version predicate.
 #include "parser/keyed_write.hpp"
 
+#include "parser/tree_nodes.hpp"
+
 #include <pg_query/pg_query.pb-c.h>
 
 #include <algorithm>
@@ -19,6 +21,12 @@ namespace staleguard::parser {
 namespace {
 
 using Node = PgQuery__Node;
+using tree::allocate_bytes;
+using tree::allocate;
+using tree::copy_string;
+using tree::new_node;
+using tree::append_item;
+using tree::string_of;
 
 // Bare names resolve here when the caller gives no resolver (as in the rewriter).
 constexpr std::string_view default_schema = "public";
@@ -28,34 +36,6 @@ constexpr std::string_view default_schema = "public";
 // where the constant occurs exactly once, and a different suffix is tried otherwise.
 constexpr std::string_view slot_marker_base = "staleguard:version-slot:7f3a9c1e";
 constexpr int slot_marker_attempts = 4;
-
-// New nodes join a tree that protobuf-c frees with free(): they must come from malloc, and
-// every string field must be a malloc'd copy (never the shared empty string).
-void* allocate_bytes(std::size_t size) {
-    void* memory = std::malloc(size);
-    if (memory == nullptr) throw std::bad_alloc();
-    return memory;
-}
-
-template <class Message>
-Message* allocate(void (*init)(Message*)) {
-    auto* message = static_cast<Message*>(allocate_bytes(sizeof(Message)));
-    init(message);
-    return message;
-}
-
-char* copy_string(std::string_view text) {
-    auto* copy = static_cast<char*>(allocate_bytes(text.size() + 1));
-    std::memcpy(copy, text.data(), text.size());
-    copy[text.size()] = '\0';
-    return copy;
-}
-
-Node* new_node(PgQuery__Node__NodeCase node_case) {
-    Node* node = allocate(pg_query__node__init);
-    node->node_case = node_case;
-    return node;
-}
 
 Node* make_string_constant(std::string_view text) {
     auto* string = allocate(pg_query__string__init);
@@ -67,16 +47,6 @@ Node* make_string_constant(std::string_view text) {
     Node* node = new_node(PG_QUERY__NODE__NODE_A_CONST);
     node->a_const = constant;
     return node;
-}
-
-void append_item(std::size_t& count, Node**& items, Node* item) {
-    void* grown = std::realloc(static_cast<void*>(items), (count + 1) * sizeof(Node*));
-    if (grown == nullptr) {
-        pg_query__node__free_unpacked(item, nullptr);
-        throw std::bad_alloc();
-    }
-    items = static_cast<Node**>(grown);
-    items[count++] = item;
 }
 
 // `<where> AND <marker>`, flattening into a top-level AND that is already there. The new
@@ -100,11 +70,6 @@ PgQuery__String* append_marker(Node*& where, std::string_view marker) {
     node->bool_expr = conjunction;
     where = node;
     return text;
-}
-
-std::optional<std::string_view> string_of(const Node* node) {
-    if (node == nullptr || node->node_case != PG_QUERY__NODE__NODE_STRING || node->string == nullptr) return {};
-    return std::string_view(node->string->sval);
 }
 
 struct Value {

@@ -1,6 +1,8 @@
 // Track mode's read side: appends each protected table's key and version, as text, to what a SELECT or RETURNING yields.
 #include "parser/read_tracking.hpp"
 
+#include "parser/tree_nodes.hpp"
+
 #include <pg_query/pg_query.pb-c.h>
 
 #include <algorithm>
@@ -18,6 +20,13 @@ namespace staleguard::parser {
 namespace {
 
 using Node = PgQuery__Node;
+using tree::allocate_bytes;
+using tree::allocate;
+using tree::copy_string;
+using tree::new_node;
+using tree::make_string;
+using tree::append_item;
+using tree::string_of;
 
 // Bare names resolve here when the caller gives no resolver (as in the rewriter).
 constexpr std::string_view default_schema = "public";
@@ -32,42 +41,6 @@ constexpr std::string_view aggregate_names[] = {
     "regr_r2", "regr_slope", "regr_sxx", "regr_sxy", "regr_syy", "stddev", "stddev_pop", "stddev_samp",
     "string_agg", "sum", "var_pop", "var_samp", "variance", "xmlagg",
 };
-
-// New nodes join a tree that protobuf-c frees with free(): they must come from malloc, and
-// every string field must be a malloc'd copy (never the shared empty string).
-void* allocate_bytes(std::size_t size) {
-    void* memory = std::malloc(size);
-    if (memory == nullptr) throw std::bad_alloc();
-    return memory;
-}
-
-template <class Message>
-Message* allocate(void (*init)(Message*)) {
-    auto* message = static_cast<Message*>(allocate_bytes(sizeof(Message)));
-    init(message);
-    return message;
-}
-
-char* copy_string(std::string_view text) {
-    auto* copy = static_cast<char*>(allocate_bytes(text.size() + 1));
-    std::memcpy(copy, text.data(), text.size());
-    copy[text.size()] = '\0';
-    return copy;
-}
-
-Node* new_node(PgQuery__Node__NodeCase node_case) {
-    Node* node = allocate(pg_query__node__init);
-    node->node_case = node_case;
-    return node;
-}
-
-Node* make_string(std::string_view text) {
-    auto* string = allocate(pg_query__string__init);
-    string->sval = copy_string(text);
-    Node* node = new_node(PG_QUERY__NODE__NODE_STRING);
-    node->string = string;
-    return node;
-}
 
 Node** make_string_list(const std::vector<std::string>& parts) {
     auto** list = static_cast<Node**>(allocate_bytes(sizeof(Node*) * std::max<std::size_t>(parts.size(), 1)));
@@ -107,24 +80,9 @@ Node* make_hidden_target(const std::vector<std::string>& qualifier, std::string_
     return node;
 }
 
-void append_item(std::size_t& count, Node**& items, Node* item) {
-    void* grown = std::realloc(static_cast<void*>(items), (count + 1) * sizeof(Node*));
-    if (grown == nullptr) {
-        pg_query__node__free_unpacked(item, nullptr);
-        throw std::bad_alloc();
-    }
-    items = static_cast<Node**>(grown);
-    items[count++] = item;
-}
-
 // The single place where a generic protobuf-c message becomes a typed node.
 Node* as_node(ProtobufCMessage& message) {
     return message.descriptor == &pg_query__node__descriptor ? reinterpret_cast<Node*>(&message) : nullptr;
-}
-
-std::optional<std::string_view> string_of(const Node* node) {
-    if (node == nullptr || node->node_case != PG_QUERY__NODE__NODE_STRING || node->string == nullptr) return {};
-    return std::string_view(node->string->sval);
 }
 
 bool is_aggregate_name(std::string_view name) {

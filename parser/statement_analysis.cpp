@@ -1,6 +1,8 @@
 // What each statement of a query string writes and which session settings it changes.
 #include "parser/statement_analysis.hpp"
 
+#include "parser/tree_nodes.hpp"
+
 #include <pg_query/pg_query.pb-c.h>
 
 #include <algorithm>
@@ -14,6 +16,7 @@ namespace staleguard::parser {
 namespace {
 
 using Node = PgQuery__Node;
+using tree::string_of;
 
 std::string lower_ascii(std::string_view text) {
     std::string lowered(text);
@@ -24,11 +27,6 @@ std::string lower_ascii(std::string_view text) {
 // The single place where a generic protobuf-c message becomes a typed node.
 Node* as_node(ProtobufCMessage& message) {
     return message.descriptor == &pg_query__node__descriptor ? reinterpret_cast<Node*>(&message) : nullptr;
-}
-
-std::optional<std::string_view> string_of(const Node* node) {
-    if (node == nullptr || node->node_case != PG_QUERY__NODE__NODE_STRING || node->string == nullptr) return {};
-    return std::string_view(node->string->sval);
 }
 
 std::optional<LiteralValue> literal_of(const Node* node, int depth = 0) {

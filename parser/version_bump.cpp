@@ -1,6 +1,8 @@
 // Edits the SET list of one UPDATE-like clause in the parse tree so that it bumps the version column.
 #include "parser/version_bump.hpp"
 
+#include "parser/tree_nodes.hpp"
+
 #include <pg_query/pg_query.pb-c.h>
 
 #include <cstdlib>
@@ -14,48 +16,19 @@ namespace staleguard::parser {
 namespace {
 
 using Node = PgQuery__Node;
-
-// New nodes join a tree that protobuf-c frees with free(): they must come from malloc, and
-// every string field must be a malloc'd copy (never the shared empty string).
-void* allocate_bytes(std::size_t size) {
-    void* memory = std::malloc(size);
-    if (memory == nullptr) throw std::bad_alloc();
-    return memory;
-}
-
-template <class Message>
-Message* allocate(void (*init)(Message*)) {
-    auto* message = static_cast<Message*>(allocate_bytes(sizeof(Message)));
-    init(message);
-    return message;
-}
-
-char* copy_string(std::string_view text) {
-    auto* copy = static_cast<char*>(allocate_bytes(text.size() + 1));
-    std::memcpy(copy, text.data(), text.size());
-    copy[text.size()] = '\0';
-    return copy;
-}
+using tree::allocate_bytes;
+using tree::allocate;
+using tree::copy_string;
+using tree::new_node;
+using tree::make_string;
+using tree::free_node;
+using tree::append_item;
 
 Node** allocate_list(std::initializer_list<Node*> items) {
     auto** list = static_cast<Node**>(allocate_bytes(sizeof(Node*) * items.size()));
     std::size_t i = 0;
     for (Node* item : items) list[i++] = item;
     return list;
-}
-
-Node* new_node(PgQuery__Node__NodeCase node_case) {
-    Node* node = allocate(pg_query__node__init);
-    node->node_case = node_case;
-    return node;
-}
-
-Node* make_string(std::string_view text) {
-    auto* string = allocate(pg_query__string__init);
-    string->sval = copy_string(text);
-    Node* node = new_node(PG_QUERY__NODE__NODE_STRING);
-    node->string = string;
-    return node;
 }
 
 Node* make_column_ref(std::string_view qualifier, std::string_view column) {
@@ -113,10 +86,6 @@ Node* make_bump_target(const VersionBump& bump) {
     return node;
 }
 
-void free_node(Node* node) {
-    if (node != nullptr) pg_query__node__free_unpacked(node, nullptr);
-}
-
 bool is_string(const Node* node, std::string_view text) {
     return node != nullptr && node->node_case == PG_QUERY__NODE__NODE_STRING && node->string->sval == text;
 }
@@ -150,16 +119,6 @@ void remove_item(std::size_t& count, Node** items, std::size_t index) {
     free_node(items[index]);
     std::memmove(&items[index], &items[index + 1], (count - index - 1) * sizeof(Node*));
     --count;
-}
-
-void append_item(std::size_t& count, Node**& items, Node* item) {
-    void* grown = std::realloc(static_cast<void*>(items), (count + 1) * sizeof(Node*));
-    if (grown == nullptr) {
-        free_node(item);
-        throw std::bad_alloc();
-    }
-    items = static_cast<Node**>(grown);
-    items[count++] = item;
 }
 
 PgQuery__MultiAssignRef* multi_assign_of(const Node* item) {

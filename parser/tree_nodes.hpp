@@ -1,0 +1,74 @@
+// Building and reading libpg_query's protobuf-c parse-tree nodes; for parser/*.cpp only (it
+// includes the C headers, which never reach our public headers).
+#pragma once
+
+#include <pg_query/pg_query.pb-c.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <string_view>
+
+namespace staleguard::parser::tree {
+
+using Node = PgQuery__Node;
+
+// New nodes join a tree that protobuf-c frees with free(): they must come from malloc, and
+// every string field must be a malloc'd copy (never the shared empty string).
+inline void* allocate_bytes(std::size_t size) {
+    void* memory = std::malloc(size);
+    if (memory == nullptr) throw std::bad_alloc();
+    return memory;
+}
+
+template <class Message>
+Message* allocate(void (*init)(Message*)) {
+    auto* message = static_cast<Message*>(allocate_bytes(sizeof(Message)));
+    init(message);
+    return message;
+}
+
+inline char* copy_string(std::string_view text) {
+    auto* copy = static_cast<char*>(allocate_bytes(text.size() + 1));
+    std::memcpy(copy, text.data(), text.size());
+    copy[text.size()] = '\0';
+    return copy;
+}
+
+inline Node* new_node(PgQuery__Node__NodeCase node_case) {
+    Node* node = allocate(pg_query__node__init);
+    node->node_case = node_case;
+    return node;
+}
+
+inline Node* make_string(std::string_view text) {
+    auto* string = allocate(pg_query__string__init);
+    string->sval = copy_string(text);
+    Node* node = new_node(PG_QUERY__NODE__NODE_STRING);
+    node->string = string;
+    return node;
+}
+
+inline void free_node(Node* node) {
+    if (node != nullptr) pg_query__node__free_unpacked(node, nullptr);
+}
+
+// Appends to a protobuf-c repeated field; on failure the item is freed, the list left as it was.
+inline void append_item(std::size_t& count, Node**& items, Node* item) {
+    void* grown = std::realloc(static_cast<void*>(items), (count + 1) * sizeof(Node*));
+    if (grown == nullptr) {
+        free_node(item);
+        throw std::bad_alloc();
+    }
+    items = static_cast<Node**>(grown);
+    items[count++] = item;
+}
+
+// The text of a String node, or nullopt for any other node.
+inline std::optional<std::string_view> string_of(const Node* node) {
+    if (node == nullptr || node->node_case != PG_QUERY__NODE__NODE_STRING || node->string == nullptr) return {};
+    return std::string_view(node->string->sval);
+}
+
+}  // namespace staleguard::parser::tree
