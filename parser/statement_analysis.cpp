@@ -16,6 +16,7 @@ namespace staleguard::parser {
 namespace {
 
 using Node = PgQuery__Node;
+using tree::literal_of;
 using tree::string_of;
 
 std::string lower_ascii(std::string_view text) {
@@ -27,40 +28,6 @@ std::string lower_ascii(std::string_view text) {
 // The single place where a generic protobuf-c message becomes a typed node.
 Node* as_node(ProtobufCMessage& message) {
     return message.descriptor == &pg_query__node__descriptor ? reinterpret_cast<Node*>(&message) : nullptr;
-}
-
-std::optional<LiteralValue> literal_of(const Node* node, int depth = 0) {
-    if (node == nullptr || depth > 8) return {};
-    switch (node->node_case) {
-        case PG_QUERY__NODE__NODE_A_CONST: {
-            const PgQuery__AConst& constant = *node->a_const;
-            if (constant.isnull) return {};
-            switch (constant.val_case) {
-                case PG_QUERY__A__CONST__VAL_IVAL:
-                    return LiteralValue{std::to_string(constant.ival->ival), 0};
-                case PG_QUERY__A__CONST__VAL_FVAL:
-                    return LiteralValue{constant.fval->fval, 0};
-                case PG_QUERY__A__CONST__VAL_BOOLVAL:
-                    return LiteralValue{constant.boolval->boolval ? "true" : "false", 0};
-                case PG_QUERY__A__CONST__VAL_SVAL:
-                    return LiteralValue{constant.sval->sval, 0};
-                case PG_QUERY__A__CONST__VAL_BSVAL:
-                    return LiteralValue{constant.bsval->bsval, 0};
-                default:
-                    return {};
-            }
-        }
-        case PG_QUERY__NODE__NODE_PARAM_REF: {
-            // Appending rather than `"$" + ...` sidesteps a false -Wrestrict in GCC 12 at -O2.
-            std::string text(1, '$');
-            text += std::to_string(node->param_ref->number);
-            return LiteralValue{std::move(text), node->param_ref->number};
-        }
-        case PG_QUERY__NODE__NODE_TYPE_CAST:
-            return literal_of(node->type_cast->arg, depth + 1);
-        default:
-            return {};
-    }
 }
 
 std::optional<std::vector<std::string>> column_path_of(const Node* node) {

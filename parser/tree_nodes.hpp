@@ -8,7 +8,10 @@
 #include <cstring>
 #include <new>
 #include <optional>
+#include <string>
 #include <string_view>
+
+#include "parser/statement_analysis.hpp"
 
 namespace staleguard::parser::tree {
 
@@ -69,6 +72,41 @@ inline void append_item(std::size_t& count, Node**& items, Node* item) {
 inline std::optional<std::string_view> string_of(const Node* node) {
     if (node == nullptr || node->node_case != PG_QUERY__NODE__NODE_STRING || node->string == nullptr) return {};
     return std::string_view(node->string->sval);
+}
+
+// A constant (through casts) or $n parameter as text; nullopt for anything else.
+inline std::optional<LiteralValue> literal_of(const Node* node, int depth = 0) {
+    if (node == nullptr || depth > 8) return {};
+    switch (node->node_case) {
+        case PG_QUERY__NODE__NODE_A_CONST: {
+            const PgQuery__AConst& constant = *node->a_const;
+            if (constant.isnull) return {};
+            switch (constant.val_case) {
+                case PG_QUERY__A__CONST__VAL_IVAL:
+                    return LiteralValue{std::to_string(constant.ival->ival), 0};
+                case PG_QUERY__A__CONST__VAL_FVAL:
+                    return LiteralValue{constant.fval->fval, 0};
+                case PG_QUERY__A__CONST__VAL_BOOLVAL:
+                    return LiteralValue{constant.boolval->boolval ? "true" : "false", 0};
+                case PG_QUERY__A__CONST__VAL_SVAL:
+                    return LiteralValue{constant.sval->sval, 0};
+                case PG_QUERY__A__CONST__VAL_BSVAL:
+                    return LiteralValue{constant.bsval->bsval, 0};
+                default:
+                    return {};
+            }
+        }
+        case PG_QUERY__NODE__NODE_PARAM_REF: {
+            // Appending rather than `"$" + ...` sidesteps a false -Wrestrict in GCC 12 at -O2.
+            std::string text(1, '$');
+            text += std::to_string(node->param_ref->number);
+            return LiteralValue{std::move(text), node->param_ref->number};
+        }
+        case PG_QUERY__NODE__NODE_TYPE_CAST:
+            return literal_of(node->type_cast->arg, depth + 1);
+        default:
+            return {};
+    }
 }
 
 }  // namespace staleguard::parser::tree

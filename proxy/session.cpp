@@ -447,7 +447,7 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
             const auto rewriter = current_rules();
             if (rewriter->rules().empty()) break;
             const auto query = wire::Query::decode(frame).value();
-            if (!rewriter->may_need_rewrite(query.sql)) break;
+            if (!guard_.may_act_on(*rewriter, query.sql)) break;
             if (!co_await flush_upstream(batch)) co_return false;
             co_await look_up_schemas(*rewriter, query.sql);
             auto plan = guard_.plan_query(*rewriter, query.sql);
@@ -472,7 +472,7 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
             const auto rewriter = current_rules();
             if (rewriter->rules().empty()) break;
             const auto parse = wire::Parse::decode(frame).value();
-            if (!rewriter->may_need_rewrite(parse.query)) break;
+            if (!guard_.may_act_on(*rewriter, parse.query)) break;
             if (!co_await flush_upstream(batch)) co_return false;
             co_await look_up_schemas(*rewriter, parse.query);
             auto plan = guard_.plan_parse(*rewriter, parse);

@@ -2,6 +2,8 @@
 #include "proxy/statement_guard.hpp"
 
 #include <algorithm>
+
+#include "parser/execute_call.hpp"
 #include <cctype>
 
 namespace staleguard::session {
@@ -132,8 +134,7 @@ std::string binary_parameter_text(wire::Bytes value, std::uint32_t type) {
 
 }  // namespace
 
-std::string substitute_parameters(std::string_view text, const wire::Bind& bind,
-                                  const std::vector<std::uint32_t>& parameter_types) {
+std::string substitute(std::string_view text, const std::function<std::optional<std::string>(std::size_t)>& value_of) {
     std::string out;
     for (std::size_t i = 0; i < text.size(); ++i) {
         if (text[i] != '$' || i + 1 >= text.size() || !std::isdigit(static_cast<unsigned char>(text[i + 1]))) {
@@ -144,24 +145,26 @@ std::string substitute_parameters(std::string_view text, const wire::Bind& bind,
         std::size_t number = 0;
         while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j])) && number < 100000)
             number = number * 10 + static_cast<std::size_t>(text[j++] - '0');
-        if (number == 0 || number > bind.parameters.size()) {
-            out.append(text.substr(i, j - i));
-        } else {
-            const auto& value = bind.parameters[number - 1];
-            std::int16_t format = 0;
-            if (bind.parameter_formats.size() == 1) format = bind.parameter_formats[0];
-            else if (number - 1 < bind.parameter_formats.size()) format = bind.parameter_formats[number - 1];
-            if (!value) {
-                out += "NULL";
-            } else if (format != 0) {
-                out += binary_parameter_text(*value, number - 1 < parameter_types.size() ? parameter_types[number - 1] : 0);
-            } else {
-                out.append(reinterpret_cast<const char*>(value->data()), value->size());
-            }
-        }
+        if (auto value = value_of(number)) out += *value;
+        else out.append(text.substr(i, j - i));
         i = j - 1;
     }
     return out;
+}
+
+std::string substitute_parameters(std::string_view text, const wire::Bind& bind,
+                                  const std::vector<std::uint32_t>& parameter_types) {
+    return substitute(text, [&](std::size_t number) -> std::optional<std::string> {
+        if (number == 0 || number > bind.parameters.size()) return std::nullopt;
+        const auto& value = bind.parameters[number - 1];
+        std::int16_t format = 0;
+        if (bind.parameter_formats.size() == 1) format = bind.parameter_formats[0];
+        else if (number - 1 < bind.parameter_formats.size()) format = bind.parameter_formats[number - 1];
+        if (!value) return std::string("NULL");
+        if (format != 0)
+            return binary_parameter_text(*value, number - 1 < parameter_types.size() ? parameter_types[number - 1] : 0);
+        return std::string(reinterpret_cast<const char*>(value->data()), value->size());
+    });
 }
 
 bool StatementGuard::checks_enabled() const { return checks_enabled_local_.value_or(checks_enabled_); }
@@ -230,6 +233,7 @@ void StatementGuard::apply(const std::vector<parser::SessionEffect>& effects) {
                 checks_enabled_local_.reset();
                 break;
             case Kind::ResetAll:
+                sql_prepared_.clear();  // DISCARD ALL also deallocates every prepared statement
                 checks_enabled_ = true;
                 checks_enabled_local_.reset();
                 set_search_path(std::nullopt);
@@ -251,9 +255,16 @@ void StatementGuard::on_ready_for_query(wire::TransactionStatus status) {
 
 std::optional<StatementGuard::CheckTemplate> StatementGuard::usable_check(
     const parser::Rewriter& rewriter, const parser::StatementRewrite& statement) const {
+    // PREPARE's checks belong to each EXECUTE, not to the PREPARE itself.
+    if (!statement.prepared_name.empty()) return std::nullopt;
+    return check_template(rewriter, statement);
+}
+
+std::optional<StatementGuard::CheckTemplate> StatementGuard::check_template(
+    const parser::Rewriter& rewriter, const parser::StatementRewrite& statement) const {
     // One CommandComplete reports one row count: a statement that writes several protected
-    // tables (data-modifying CTEs) cannot be checked by it. PREPARE's checks belong to EXECUTE.
-    if (statement.checks.size() != 1 || !statement.prepared_name.empty()) return std::nullopt;
+    // tables (data-modifying CTEs) cannot be checked by it.
+    if (statement.checks.size() != 1) return std::nullopt;
     const auto& stale = statement.checks.front();
     if (!stale.rule || stale.expected_rows == 0) return std::nullopt;
     CheckTemplate out;
@@ -272,9 +283,20 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
     statements_.erase("");
     portals_.erase("");
     QueryPlan plan;
-    if (rewriter.rules().empty() || !rewriter.may_need_rewrite(sql)) return plan;
+    if (rewriter.rules().empty()) return plan;
+    if (auto check = check_of_execute(sql)) {
+        plan.kind = QueryPlan::Kind::Translate;
+        plan.statements.push_back(StatementPlan{std::string(sql), std::move(check), 0});
+        return plan;
+    }
+    if (!rewriter.may_need_rewrite(sql)) return plan;
     auto result = rewriter.rewrite(sql, context(rewriter));
-    for (const auto& statement : result.statements) apply(statement.effects);
+    for (const auto& statement : result.statements) {
+        apply(statement.effects);
+        if (statement.prepared_name.empty()) continue;
+        if (auto prepared = check_template(rewriter, statement)) sql_prepared_[statement.prepared_name] = std::move(*prepared);
+        else sql_prepared_.erase(statement.prepared_name);
+    }
     if (result.outcome == parser::RewriteResult::Outcome::Rejected) {
         plan.kind = QueryPlan::Kind::Replace;
         plan.sql = std::string(kServerSideFailure);
@@ -314,7 +336,13 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
     const std::string name(parse.statement);
     statements_.erase(name);
     ParsePlan plan;
-    if (rewriter.rules().empty() || !rewriter.may_need_rewrite(parse.query)) return plan;
+    if (rewriter.rules().empty()) return plan;
+    if (auto check = check_of_execute(parse.query)) {
+        // The statement's checks are fixed now: EXECUTE's arguments are constants (or unknown).
+        statements_[name] = CheckTemplate{std::move(*check), {}};
+        return plan;
+    }
+    if (!rewriter.may_need_rewrite(parse.query)) return plan;
     auto result = rewriter.rewrite(parse.query, context(rewriter));
     for (const auto& statement : result.statements) apply(statement.effects);
     if (result.outcome == parser::RewriteResult::Outcome::Rejected) {
@@ -352,6 +380,22 @@ std::vector<std::string_view> split_in_list(std::string_view list) {
 }
 
 }  // namespace
+
+std::optional<WriteCheck> StatementGuard::check_of_execute(std::string_view sql) const {
+    if (sql_prepared_.empty()) return std::nullopt;
+    auto call = parser::execute_call_of(sql);
+    if (!call) return std::nullopt;
+    auto prepared = sql_prepared_.find(call->name);
+    if (prepared == sql_prepared_.end()) return std::nullopt;
+    WriteCheck check = prepared->second.check;
+    auto argument = [&](std::size_t number) -> std::optional<std::string> {
+        if (number == 0 || number > call->arguments.size()) return std::nullopt;
+        return call->arguments[number - 1].value_or("?");
+    };
+    check.key_values = substitute(check.key_values, argument);
+    check.expected_version = substitute(check.expected_version, argument);
+    return check;
+}
 
 void StatementGuard::on_bind(const wire::Bind& bind) {
     const std::string portal(bind.portal);

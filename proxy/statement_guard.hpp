@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -112,6 +113,10 @@ public:
     // The session user: bypass_roles and "$user" in search_path refer to it.
     void set_role(std::string role) { role_ = std::move(role); }
 
+    // False when planning `sql` would certainly forward it as it came: no parse needed.
+    bool may_act_on(const parser::Rewriter& rewriter, std::string_view sql) const {
+        return rewriter.may_need_rewrite(sql) || !sql_prepared_.empty();
+    }
     QueryPlan plan_query(const parser::Rewriter& rewriter, std::string_view sql);
     ParsePlan plan_parse(const parser::Rewriter& rewriter, const wire::Parse& parse);
     void on_bind(const wire::Bind& bind);
@@ -143,6 +148,10 @@ private:
     void apply(const std::vector<parser::SessionEffect>& effects);
     std::optional<CheckTemplate> usable_check(const parser::Rewriter& rewriter,
                                               const parser::StatementRewrite& statement) const;
+    std::optional<CheckTemplate> check_template(const parser::Rewriter& rewriter,
+                                                const parser::StatementRewrite& statement) const;
+    // `EXECUTE name(...)` of a statement PREPAREd with a check: that check, its $n filled in.
+    std::optional<WriteCheck> check_of_execute(std::string_view sql) const;
 
     std::string role_;
     std::optional<std::string> search_path_;  // nullopt: unknown, the server's default applies
@@ -153,7 +162,12 @@ private:
     std::unordered_map<std::string, std::optional<std::string>> schema_of_;  // from the server
     std::unordered_map<std::string, std::optional<CheckTemplate>> statements_;
     std::unordered_map<std::string, std::optional<WriteCheck>> portals_;
+    // SQL-level PREPARE name AS ...: checks that apply to each EXECUTE name(...).
+    std::unordered_map<std::string, CheckTemplate> sql_prepared_;
 };
+
+// Replaces each $n in `text` by value_of(n); a $n without a value stays as written.
+std::string substitute(std::string_view text, const std::function<std::optional<std::string>(std::size_t)>& value_of);
 
 // Replaces each $n in `text` by parameter n of a Bind as text: text-format values as sent, binary
 // integers, text and uuids decoded by the type the client declared at Parse, "NULL", else "?".

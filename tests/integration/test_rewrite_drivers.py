@@ -206,10 +206,9 @@ def test_sql_prepare_and_execute_bump(guarded):
 
 
 @pytest.mark.parametrize("protocol", ["simple", "extended"])
-def test_sql_prepare_execute_is_bumped_but_not_yet_checked(guarded, protocol):
-    """Known limitation (README, "Limits worth knowing"): the statement inside an SQL-level
-    PREPARE is rewritten, so every EXECUTE bumps; but EXECUTE's arguments are not followed, so a
-    stale EXECUTE reports UPDATE 0 instead of 40001. When EXECUTE gets checked, this test flips."""
+def test_sql_prepare_then_stale_execute_is_checked(guarded, protocol):
+    """The statement inside an SQL-level PREPARE is rewritten (so every EXECUTE bumps), and its
+    check applies to each EXECUTE name(...), filled with EXECUTE's arguments."""
     db = guarded(CLIENT_RULES, ACCOUNTS)
     if protocol == "simple":
         conn = db.connect()
@@ -228,8 +227,19 @@ def test_sql_prepare_execute_is_bumped_but_not_yet_checked(guarded, protocol):
             return conn.execute(sql).rowcount
     assert execute("EXECUTE upd(1, 1)") == 1
     assert db.rows("SELECT version FROM accounts WHERE id = 1") == [(2,)]
-    assert execute("EXECUTE upd(1, 1)") == 0
-    assert db.rows("SELECT version FROM accounts WHERE id = 1") == [(2,)]
+    with pytest.raises((psycopg.Error, psycopg2.Error)) as excinfo:
+        execute("EXECUTE upd(1, 1)")
+    code = getattr(excinfo.value, "sqlstate", None) or getattr(excinfo.value, "pgcode", None)
+    assert code == "40001"
+    assert "stale write to public.accounts (id)=(1)" in str(excinfo.value)
+    assert "Expected version 1." in str(excinfo.value)
+    assert db.rows("SELECT balance, version FROM accounts WHERE id = 1") == [(5, 2)]
+    # After DEALLOCATE ALL and a new PREPARE without a version predicate: no check.
+    execute("DEALLOCATE ALL") if protocol == "simple" else conn.execute("DEALLOCATE ALL")
+    conn.cursor().execute("PREPARE upd(int) AS UPDATE accounts SET balance = 6 WHERE id = $1") \
+        if protocol == "simple" else conn.execute("PREPARE upd(int) AS UPDATE accounts SET balance = 6 WHERE id = $1")
+    assert execute("EXECUTE upd(1)") == 1
+    assert db.rows("SELECT balance, version FROM accounts WHERE id = 1") == [(6, 3)]
 
 
 # --- pgbench ---------------------------------------------------------------------------------

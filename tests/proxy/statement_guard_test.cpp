@@ -674,3 +674,43 @@ INSTANTIATE_TEST_SUITE_P(Cases, StaleWriteError, ::testing::ValuesIn(kErrorCases
 
 }  // namespace
 }  // namespace staleguard::session
+
+namespace staleguard::session {
+namespace {
+
+TEST(SqlPrepare, ExecuteCarriesThePreparedCheckWithItsArguments) {
+    parser::Rewriter rewriter(test_rules());
+    StatementGuard guard;
+    EXPECT_FALSE(guard.may_act_on(rewriter, "EXECUTE upd(1, 4)"));
+    auto prepare = guard.plan_query(rewriter, "PREPARE upd(int, int) AS UPDATE accounts SET balance = 0 WHERE id = $1 AND version = $2");
+    EXPECT_EQ(prepare.kind, QueryPlan::Kind::Replace);  // the bump goes into the PREPAREd statement
+    EXPECT_TRUE(guard.may_act_on(rewriter, "EXECUTE upd(1, 4)"));
+    auto execute = guard.plan_query(rewriter, "EXECUTE upd(1, 4)");
+    ASSERT_EQ(execute.kind, QueryPlan::Kind::Translate);
+    ASSERT_EQ(execute.statements.size(), 1u);
+    EXPECT_EQ(execute.statements[0].sql, "EXECUTE upd(1, 4)");
+    expect_check(execute.statements[0].check, ExpectedCheck{"public.accounts", "id", "1", "4", 1, false});
+    // An expression argument is not followed: the check still applies, the value shows as "?".
+    auto unknown = guard.plan_query(rewriter, "EXECUTE upd(1 + 0, 4)");
+    expect_check(unknown.statements.at(0).check, ExpectedCheck{"public.accounts", "id", "?", "4", 1, false});
+    // Through the extended protocol too.
+    (void)guard.plan_parse(rewriter, wire::Parse{"e", "EXECUTE upd(2, 5)", {}});
+    BindBuilder builder;
+    guard.on_bind(builder.build("e"));
+    expect_check(guard.on_execute(wire::Execute{"", 0}), ExpectedCheck{"public.accounts", "id", "2", "5", 1, false});
+}
+
+TEST(SqlPrepare, UncheckedPrepareAndDiscardAllForgetTheCheck) {
+    parser::Rewriter rewriter(test_rules());
+    StatementGuard guard;
+    (void)guard.plan_query(rewriter, "PREPARE upd(int, int) AS UPDATE accounts SET balance = 0 WHERE id = $1 AND version = $2");
+    (void)guard.plan_query(rewriter, "PREPARE upd(int) AS UPDATE accounts SET balance = 0 WHERE id = $1");
+    EXPECT_NE(guard.plan_query(rewriter, "EXECUTE upd(1)").kind, QueryPlan::Kind::Translate);
+    (void)guard.plan_query(rewriter, "PREPARE other(int, int) AS DELETE FROM accounts WHERE id = $1 AND version = $2");
+    EXPECT_EQ(guard.plan_query(rewriter, "EXECUTE other(1, 2)").kind, QueryPlan::Kind::Translate);
+    (void)guard.plan_query(rewriter, "DISCARD ALL");
+    EXPECT_FALSE(guard.may_act_on(rewriter, "EXECUTE other(1, 2)"));
+}
+
+}  // namespace
+}  // namespace staleguard::session
