@@ -297,3 +297,29 @@ def test_many_pipelined_queries_with_backpressure(pg, small_proxy):
             values.append(int(rows[0][0]))
         sender.join(10)
         assert values == list(range(count))
+
+
+# --- protocol version negotiation -----------------------------------------------------------
+
+def test_newer_minor_version_gets_the_servers_negotiate_protocol_version(pg, proxy):
+    """A client asking for protocol 3.2 with an option PostgreSQL 15 does not know gets the
+    server's own NegotiateProtocolVersion (newest minor 0, the option listed), then a session."""
+    body = struct.pack("!I", (3 << 16) | 2)
+    for key, value in (("user", pg.trust_user), ("database", pg.db), ("_pq_.made_up_option", "x")):
+        body += key.encode() + b"\0" + value.encode() + b"\0"
+    body += b"\0"
+    packet = struct.pack("!I", len(body) + 4) + body
+    with pgwire.RawConnection(*proxy.address) as raw:
+        raw.send(packet)
+        messages = raw.read_until_ready()
+        negotiations = [payload for tag, payload in messages if tag == b"v"]
+        assert len(negotiations) == 1, messages
+        newest, count = struct.unpack("!II", negotiations[0][:8])
+        # PostgreSQL 15 sends its whole newest version (3.0 = 196608) where the protocol text
+        # speaks of the minor alone; either way the minor is 0, and it reached us unchanged.
+        assert newest & 0xFFFF == 0
+        assert count == 1 and negotiations[0][8:] == b"_pq_.made_up_option\0"
+        assert messages[-1] == (b"Z", b"I"), messages
+        raw.send(pgwire.query("SELECT 1"))
+        assert [tag for tag, _ in raw.read_until_ready()] == [b"T", b"D", b"C", b"Z"]
+        raw.send(pgwire.TERMINATE)
