@@ -9,6 +9,7 @@
 #include "proxy/codec/frontend_messages.hpp"
 #include "proxy/codec/message_tag.hpp"
 #include "proxy/codec/startup_messages.hpp"
+#include "parser/position_map.hpp"
 #include "proxy/server.hpp"
 
 namespace staleguard::session {
@@ -459,11 +460,13 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
                     spdlog::debug("{} rewrote query: {} => {}", prefix(), query.sql, plan.sql);
                     auto route = ResponseRoute::error_replaced_by(std::move(plan.replacement_error));
                     route.drop_position = true;
+                    route.rewritten_texts = std::make_shared<const ResponseRoute::Texts>(
+                        ResponseRoute::Texts{std::string(query.sql), plan.sql});
                     send(batch, 'Q', wire::Query{plan.sql}.encode(), std::move(route));
                     co_return true;
                 }
                 case QueryPlan::Kind::Translate:
-                    co_await run_translated(plan, batch);
+                    co_await run_translated(plan, query.sql, batch);
                     co_return true;
             }
             break;
@@ -480,6 +483,8 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
             spdlog::debug("{} rewrote statement \"{}\": {} => {}", prefix(), parse.statement, parse.query, *plan.sql);
             auto route = ResponseRoute::error_replaced_by(std::move(plan.replacement_error));
             route.drop_position = true;
+            route.rewritten_texts = std::make_shared<const ResponseRoute::Texts>(
+                ResponseRoute::Texts{std::string(parse.query), *plan.sql});
             send(batch, 'P', wire::Parse{parse.statement, *plan.sql, parse.parameter_types}.encode(), std::move(route));
             co_return true;
         }
@@ -531,15 +536,22 @@ awaitable<bool> Session::check_write(std::uint64_t correlation, const WriteCheck
     co_return true;
 }
 
-awaitable<void> Session::run_translated(const QueryPlan& plan, OutgoingBatch& batch) {
+awaitable<void> Session::run_translated(const QueryPlan& plan, std::string_view original_sql, OutgoingBatch& batch) {
     // The statements of one Query string run as one extended-protocol batch: one implicit
     // transaction, as the simple protocol gives, but with a point after each checked statement
     // at which the proxy can still make the server fail the whole batch.
     for (const auto& statement : plan.statements) {
         // Parse and Execute errors carry positions within this statement alone.
+        std::shared_ptr<const ResponseRoute::Texts> texts;
+        if (!statement.offset_in_query)
+            texts = std::make_shared<const ResponseRoute::Texts>(ResponseRoute::Texts{std::string(original_sql), statement.sql});
         auto positioned = [&](ResponseRoute route) {
-            if (statement.offset_in_query) route.position_shift = static_cast<std::int64_t>(*statement.offset_in_query);
-            else route.drop_position = true;
+            if (statement.offset_in_query) {
+                route.position_shift = static_cast<std::int64_t>(*statement.offset_in_query);
+            } else {
+                route.drop_position = true;
+                route.rewritten_texts = texts;
+            }
             return route;
         };
         send(batch, 'P', wire::Parse{"", statement.sql, {}}.encode(), positioned(ResponseRoute::completion_hidden()));
@@ -677,7 +689,14 @@ std::optional<std::vector<std::uint8_t>> with_client_position(const wire::Frame&
     for (auto it = fields.begin(); it != fields.end(); ++it) {
         if (it->first != wire::field::Position) continue;
         if (route.drop_position) {
-            fields.erase(it);
+            std::optional<std::size_t> mapped;
+            if (route.rewritten_texts) {
+                std::size_t position = 0;
+                for (char c : it->second) position = position * 10 + (c >= '0' && c <= '9' ? static_cast<std::size_t>(c - '0') : 0);
+                mapped = parser::map_error_position(route.rewritten_texts->original, route.rewritten_texts->sent, position);
+            }
+            if (mapped) it->second = std::to_string(*mapped);
+            else fields.erase(it);
         } else {
             std::int64_t position = 0;
             for (char c : it->second) position = position * 10 + (c >= '0' && c <= '9' ? c - '0' : 0);

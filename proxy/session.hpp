@@ -62,7 +62,7 @@ private:
     void forward(OutgoingBatch& batch, const wire::Frame& frame, ResponseRoute route = {});
     std::uint64_t record_upstream(char tag, ResponseRoute route);
     asio::awaitable<bool> flush_upstream(OutgoingBatch& batch);
-    asio::awaitable<void> run_translated(const QueryPlan& plan, OutgoingBatch& batch);
+    asio::awaitable<void> run_translated(const QueryPlan& plan, std::string_view original_sql, OutgoingBatch& batch);
     // Sends Flush, then waits for the verdict on the checked Execute `correlation`; on a stale
     // write, adds the message that makes the server fail the batch. True when the write was stale.
     asio::awaitable<bool> check_write(std::uint64_t correlation, const WriteCheck& check, OutgoingBatch& batch);

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "parser/execute_call.hpp"
+#include "parser/position_map.hpp"
 #include <cctype>
 
 namespace staleguard::session {
@@ -313,7 +314,7 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
         std::optional<std::size_t> offset;
         if (!statement.rewritten) {
             if (auto found = sql.find(statement.sql, cursor); found != std::string_view::npos) {
-                offset = found;
+                offset = parser::character_count(sql.substr(0, found));
                 cursor = found + statement.sql.size();
             }
         }

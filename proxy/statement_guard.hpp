@@ -56,6 +56,13 @@ struct ResponseRoute {
     // it, the position is dropped: no caret is better than a caret in the wrong place.
     std::int64_t position_shift = 0;
     bool drop_position = false;
+    // For a rewritten statement: what the client sent and what went upstream, whose tokens are
+    // aligned to carry a position across (dropped only when it falls on a token staleguard added).
+    struct Texts {
+        std::string original;
+        std::string sent;
+    };
+    std::shared_ptr<const Texts> rewritten_texts;
 
     static ResponseRoute completion_hidden() {
         ResponseRoute route;
@@ -87,7 +94,8 @@ struct ResponseRoute {
 struct StatementPlan {
     std::string sql;
     std::optional<WriteCheck> check;
-    // Where `sql` starts in the client's string when it was sent as written; nullopt when rewritten.
+    // Characters before `sql` in the client's string when it was sent as written (PostgreSQL
+    // counts error positions in characters); nullopt when rewritten.
     std::optional<std::size_t> offset_in_query;
 };
 
