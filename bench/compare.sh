@@ -293,6 +293,17 @@ for mode in increment track; do
     fi
     RULE_MODES+=("$mode")
 done
+# Memory per session holding 100000 tracked rows (the ReadSet's default cap).
+if [[ " ${RULE_MODES[*]} " == *" track "* ]]; then
+    wait_for_idle_server
+    bench_say "reading 100000 rows in one session through staleguard+track"
+    if ! "$(bench_python)" "$BENCH_DIR/lib/tracked_rows.py" --pid "${BENCH_SG_PID[track]}" \
+        --port "${BENCH_SG_PORT[track]}" --user "$BENCH_DB" --dbname "$BENCH_DB" --rows 100000 \
+        >"$BENCH_WORK/tracked.tsv" 2>"$BENCH_WORK/tracked.err"; then
+        echo "tracked-rows memory failed:" >>"$NOTES"
+        sed 's/^/    /' "$BENCH_WORK/tracked.err" >>"$NOTES"
+    fi
+fi
 if ((${#RULE_MODES[@]})); then
     for ((round = 1; round <= ROUNDS; round++)); do
         for mode in "${RULE_MODES[@]}"; do

@@ -398,7 +398,8 @@ private:
         for (int attempt = 0; attempt < slot_marker_attempts; ++attempt) {
             std::string marker(slot_marker_base);
             if (attempt > 0) {
-                marker += ":" + std::to_string(attempt);
+                marker += ':';
+                marker += std::to_string(attempt);
                 std::free(marker_node->sval);
                 marker_node->sval = copy_string(marker);
             }

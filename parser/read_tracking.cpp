@@ -150,6 +150,20 @@ class Planner {
 public:
     Planner(const rules::RuleSet& rules, const SchemaResolver& resolve) : rules_(rules), resolve_(resolve) {}
 
+    ReadTracking plan_write(PgQuery__RawStmt& raw, ParseTree& tree) {
+        Node* root = raw.stmt;
+        if (root == nullptr) return not_tracked("empty statement");
+        if (root->node_case == PG_QUERY__NODE__NODE_UPDATE_STMT) {
+            PgQuery__UpdateStmt& update = *root->update_stmt;
+            return plan_returning(update.relation, update.n_returning_list, update.returning_list, tree, true);
+        }
+        if (root->node_case == PG_QUERY__NODE__NODE_DELETE_STMT) {
+            PgQuery__DeleteStmt& remove = *root->delete_stmt;
+            return plan_returning(remove.relation, remove.n_returning_list, remove.returning_list, tree, true);
+        }
+        return not_tracked("not an UPDATE or DELETE");
+    }
+
     ReadTracking plan(PgQuery__RawStmt& raw, ParseTree& tree) {
         Node* root = raw.stmt;
         if (root == nullptr) return not_tracked("empty statement");
@@ -280,13 +294,16 @@ private:
     }
 
     ReadTracking plan_returning(const PgQuery__RangeVar* relation, std::size_t& count, Node**& items,
-                                ParseTree& tree) {
+                                ParseTree& tree, bool even_without_returning = false) {
         if (relation == nullptr) return not_tracked("no target table");
         const rules::TableRule* rule = rule_for(*relation);
         if (rule == nullptr) return not_tracked("no protected table");
-        if (count == 0) return not_tracked("no RETURNING");
+        if (count == 0 && !even_without_returning) return not_tracked("no RETURNING");
         if (has_hidden_column(count, items)) return not_tracked("already tracked");
-        return append_and_deparse({Candidate{rule, qualifier_of(*relation)}}, count, items, tree);
+        const bool client_sees_rows = count > 0;
+        ReadTracking result = append_and_deparse({Candidate{rule, qualifier_of(*relation)}}, count, items, tree);
+        result.client_sees_rows = client_sees_rows;
+        return result;
     }
 
     ReadTracking append_and_deparse(const std::vector<Candidate>& candidates, std::size_t& count, Node**& items,
@@ -337,6 +354,22 @@ ReadTracking plan_read_tracking(std::string_view sql, const rules::RuleSet& rule
         return result;
     }
     return Planner(rules, resolve).plan(*tree.get()->stmts[0], tree);
+}
+
+ReadTracking plan_write_returning(std::string_view sql, const rules::RuleSet& rules, const SchemaResolver& resolve) {
+    auto parsed = parse(sql);
+    if (!parsed.ok()) {
+        ReadTracking result;
+        result.reason = "does not parse: " + parsed.error().message;
+        return result;
+    }
+    ParseTree& tree = parsed.value();
+    if (tree.statement_count() != 1) {
+        ReadTracking result;
+        result.reason = tree.statement_count() == 0 ? "empty statement" : "more than one statement";
+        return result;
+    }
+    return Planner(rules, resolve).plan_write(*tree.get()->stmts[0], tree);
 }
 
 }  // namespace staleguard::parser

@@ -30,6 +30,9 @@ struct ReadTracking {
     std::string sql;                    // Tracked: the statement with hidden columns appended (deparsed)
     std::vector<TrackedTable> tables;   // in the order their hidden columns were appended
     std::size_t hidden_count = 0;       // sum over tables of key_count + 1
+    // False when the statement had no RETURNING and the hidden columns are all it yields: the
+    // client must then see no rows at all (NoData, not an empty RowDescription).
+    bool client_sees_rows = true;
 };
 
 // For one statement: a plain SELECT gets, at the end of its outermost target list and for each
@@ -48,5 +51,12 @@ struct ReadTracking {
 // fail with "must appear in the GROUP BY clause".
 [[nodiscard]] ReadTracking plan_read_tracking(std::string_view sql, const rules::RuleSet& rules,
                                               const SchemaResolver& resolve);
+
+// For an UPDATE or DELETE of one track-mode table: the hidden key and version columns of the
+// rows it changes, appended to its RETURNING, or as the whole RETURNING when it has none
+// (client_sees_rows false). The session learns from them which rows a checked write changed and
+// what versions they now carry.
+[[nodiscard]] ReadTracking plan_write_returning(std::string_view sql, const rules::RuleSet& rules,
+                                                const SchemaResolver& resolve);
 
 }  // namespace staleguard::parser

@@ -62,6 +62,8 @@ struct RewriteCacheStats {
     std::size_t capacity = 0;
 };
 
+class TrackPlanner;
+
 class Rewriter {
 public:
     // Statements longer than this are rewritten every time rather than cached: the cache key
@@ -84,6 +86,9 @@ public:
     // rewrite() returns it untouched without parsing.
     bool may_need_rewrite(std::string_view sql) const;
 
+    // Track mode's planner for the same rules.
+    const TrackPlanner& tracker() const { return *tracker_; }
+
 private:
     struct Caches;
     std::shared_ptr<const rules::RuleSet> rules_;
@@ -91,6 +96,7 @@ private:
     // needles_ indices by the needle's first byte, so the precheck looks at each byte once.
     std::array<std::vector<std::size_t>, 256> needles_by_first_byte_;
     std::unique_ptr<Caches> caches_;
+    std::unique_ptr<TrackPlanner> tracker_;
 };
 
 }  // namespace staleguard::parser

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <pg_query.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -11,13 +12,16 @@
 #include <functional>
 #include <memory>
 #include <iostream>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "proxy/config_file.hpp"
 #include "proxy/rule_runtime.hpp"
 #include "proxy/server.hpp"
 #include "rules/rule_loader.hpp"
 #include "rules/schema_check.hpp"
+#include "rules/schema_ddl.hpp"
 #include "proxy/settings.hpp"
 #include "proxy/worker_thread.hpp"
 #include "proxy/version.hpp"
@@ -66,6 +70,141 @@ std::string conninfo_value(const std::string& value) {
 
 std::chrono::milliseconds seconds_to_ms(double seconds) {
     return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+}
+
+// The conninfo for --check-rules and `schema`: --conninfo as given, else one built from
+// --upstream, -U and -d; empty when neither was given.
+std::string conninfo_from(const std::string& conninfo, bool upstream_given, const std::string& upstream,
+                          const std::string& user, const std::string& dbname) {
+    if (!conninfo.empty() || !upstream_given) return conninfo;
+    const auto target = parse_endpoint_or_exit("--upstream", upstream);
+    std::string built = "host=" + conninfo_value(target.host) + " port=" + std::to_string(target.port);
+    if (!user.empty()) built += " user=" + conninfo_value(user);
+    if (!dbname.empty()) built += " dbname=" + conninfo_value(dbname);
+    return built;
+}
+
+// `staleguard schema`: print (and with --apply run) the DDL a rule file needs and the database lacks.
+int run_schema(const std::string& rules_path, const std::string& conninfo, bool triggers, bool apply) {
+    auto loaded = staleguard::rules::load_rule_file(rules_path);
+    if (!loaded) {
+        for (const auto& problem : loaded.problems) std::cerr << problem.to_string() << "\n";
+        std::cerr << rules_path << ": " << loaded.problems.size() << " problem(s); fix the rule file first\n";
+        return 1;
+    }
+    auto catalog = staleguard::rules::read_catalog_state(*loaded.rules, conninfo);
+    if (!catalog.ok()) {
+        std::cerr << "staleguard schema: " << catalog.error << "\n";
+        return 1;
+    }
+    const auto plan = staleguard::rules::plan_schema_ddl(*loaded.rules, catalog.tables,
+                                                        staleguard::rules::SchemaDdlOptions{triggers, rules_path});
+    for (const auto& warning : plan.warnings) std::cerr << "warning: " << warning << "\n";
+    for (const auto& problem : plan.problems) std::cerr << "error: " << problem << "\n";
+    std::cout << plan.script() << std::flush;
+    if (!plan.problems.empty()) {
+        std::cerr << "staleguard schema: " << plan.problems.size() << " table(s) the DDL cannot fix"
+                  << (apply ? "; nothing applied" : "") << "\n";
+        return 1;
+    }
+    if (!apply || plan.nothing_to_do()) return 0;
+    const auto applied = staleguard::rules::apply_schema_ddl(plan, conninfo);
+    if (!applied.ok()) {
+        std::cerr << "staleguard schema: " << applied.error << "\n";
+        return 1;
+    }
+    std::cout << "-- applied: " << applied.statements_run << " statement(s) for " << plan.tables.size()
+              << " table(s), committed in one transaction\n";
+    return 0;
+}
+
+// Appends `text` as the inside of a JSON string. Log messages carry client-supplied text (SQL,
+// user and database names), so every control byte is escaped and bytes that are not valid
+// UTF-8 become U+FFFD: each line stays one valid JSON object.
+void append_json_escaped(std::string_view text, spdlog::memory_buf_t& out) {
+    constexpr std::string_view hex = "0123456789abcdef";
+    const auto append = [&out](std::string_view piece) { out.append(piece.data(), piece.data() + piece.size()); };
+    // Length of the well-formed UTF-8 sequence at `at` (RFC 3629), 0 when there is none.
+    const auto sequence_length = [&text](std::size_t at) -> std::size_t {
+        const auto byte = [&text](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+        const unsigned char lead = byte(at);
+        std::size_t length = 0;
+        unsigned char second_min = 0x80, second_max = 0xBF;
+        if (lead >= 0xC2 && lead <= 0xDF) {
+            length = 2;
+        } else if (lead >= 0xE0 && lead <= 0xEF) {
+            length = 3;
+            if (lead == 0xE0) second_min = 0xA0;  // overlong
+            if (lead == 0xED) second_max = 0x9F;  // UTF-16 surrogates
+        } else if (lead >= 0xF0 && lead <= 0xF4) {
+            length = 4;
+            if (lead == 0xF0) second_min = 0x90;  // overlong
+            if (lead == 0xF4) second_max = 0x8F;  // beyond U+10FFFF
+        } else {
+            return 0;
+        }
+        if (at + length > text.size()) return 0;
+        if (byte(at + 1) < second_min || byte(at + 1) > second_max) return 0;
+        for (std::size_t i = 2; i < length; ++i) {
+            if (byte(at + i) < 0x80 || byte(at + i) > 0xBF) return 0;
+        }
+        return length;
+    };
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x80) {
+            const std::size_t length = sequence_length(i);
+            if (length == 0) {
+                append("\\ufffd");
+                ++i;
+            } else {
+                append(text.substr(i, length));
+                i += length;
+            }
+            continue;
+        }
+        switch (c) {
+            case '"': append("\\\""); break;
+            case '\\': append("\\\\"); break;
+            case '\n': append("\\n"); break;
+            case '\r': append("\\r"); break;
+            case '\t': append("\\t"); break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    const char escaped[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+                    append(std::string_view(escaped, sizeof escaped));
+                } else {
+                    out.push_back(static_cast<char>(c));
+                }
+        }
+        ++i;
+    }
+}
+
+// %* in a pattern: the log message as the inside of a JSON string.
+class JsonEscapedMessage : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& message, const std::tm&, spdlog::memory_buf_t& out) override {
+        append_json_escaped(std::string_view(message.payload.data(), message.payload.size()), out);
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonEscapedMessage>(); }
+};
+
+// text: "2024-05-01 12:00:00.123 info  message" (what tests and people read);
+// json: one object per line with time (ISO 8601 with offset), level and message.
+void set_up_logging(const std::string& level, const std::string& format) {
+    auto logger = spdlog::stderr_color_mt("staleguard");
+    spdlog::set_default_logger(logger);
+    if (format == "json") {
+        auto formatter = std::make_unique<spdlog::pattern_formatter>();
+        formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+            R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","message":"%*"})");
+        spdlog::set_formatter(std::move(formatter));
+    } else {
+        spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+    }
+    spdlog::set_level(spdlog::level::from_str(level));
 }
 
 }  // namespace
@@ -130,29 +269,100 @@ int main(int argc, char** argv) {
                    "With --check-rules: a libpq connection string for the live check (instead of --upstream)")
         ->group("Rule check");
 
-    CLI11_PARSE(app, argc, argv);
+    std::string config_file;
+    std::string log_format = "text";
+    app.add_option("--config", config_file,
+                   "YAML file with the same settings as the flags; a flag given on the command line wins over it");
+    bool log_statements = false;
+    app.add_flag("--log-statements", log_statements,
+                 "Log each statement staleguard rewrote, before and after, at debug level (with --log-level debug)");
+    app.add_option("--log-format", log_format, "Log line format: text, or json (one object per line)")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
+
+    CLI::App* schema = app.add_subcommand(
+        "schema", "Print the DDL a rule file needs and the database lacks (version columns; with --triggers, a "
+                  "trigger per table that bumps the version), or run it with --apply");
+    std::string schema_rules;
+    std::string schema_upstream;
+    std::string schema_user;
+    std::string schema_dbname;
+    std::string schema_conninfo;
+    bool schema_triggers = false;
+    bool schema_apply = false;
+    schema->add_option("--rules", schema_rules, "Rule file (YAML) naming the protected tables")
+        ->required()
+        ->check(CLI::ExistingFile);
+    CLI::Option* schema_upstream_option =
+        schema->add_option("--upstream", schema_upstream, "PostgreSQL server to read the catalog of, HOST:PORT");
+    schema->add_option("-U,--username", schema_user, "Database user (with --upstream)");
+    schema->add_option("-d,--dbname", schema_dbname, "Database (with --upstream)");
+    schema->add_option("--conninfo", schema_conninfo, "A libpq connection string (instead of --upstream)")
+        ->excludes(schema_upstream_option);
+    schema->add_flag("--triggers", schema_triggers,
+                     "Also create (or refresh) a trigger per table that bumps the version on every UPDATE, "
+                     "including writes that do not pass through staleguard");
+    schema->add_flag("--apply", schema_apply, "Run the DDL in one transaction instead of only printing it");
+
+    // Usage errors exit 2, as bad HOST:PORT values and config-file problems do.
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        return code == 0 ? 0 : 2;
+    }
+
+    if (schema->parsed()) {
+        if (schema_conninfo.empty() && schema_upstream.empty()) {
+            std::cerr << "staleguard schema: give --upstream HOST:PORT (with -U and -d) or --conninfo\n";
+            return 2;
+        }
+        const std::string conninfo =
+            conninfo_from(schema_conninfo, !schema_upstream.empty(), schema_upstream, schema_user, schema_dbname);
+        return run_schema(schema_rules, conninfo, schema_triggers, schema_apply);
+    }
+
+    // Defaults, then the config file, then the flags given on the command line.
+    if (!config_file.empty()) {
+        auto loaded = staleguard::session::load_config_file(config_file);
+        if (!loaded) {
+            for (const auto& problem : loaded.problems) std::cerr << problem.to_string() << "\n";
+            std::cerr << "staleguard: " << config_file << ": " << loaded.problems.size()
+                      << " problem(s); not starting\n";
+            return 2;
+        }
+        const auto& file = *loaded.settings;
+        const auto unless_flag = [&app](const char* flag, const auto& value, auto& target) {
+            if (value && app.count(flag) == 0) target = *value;
+        };
+        if (file.listen && app.count("--listen") == 0) listen = file.listen->to_string();
+        if (file.upstream && app.count("--upstream") == 0) upstream = file.upstream->to_string();
+        unless_flag("--rules", file.rules_file, rules_file);
+        unless_flag("--threads", file.threads, threads);
+        unless_flag("--log-level", file.log_level, log_level);
+        unless_flag("--log-format", file.log_format, log_format);
+        unless_flag("--log-statements", file.log_statements, log_statements);
+        unless_flag("--max-connections", file.max_connections, max_connections);
+        unless_flag("--max-message-bytes", file.max_message_bytes, max_message_bytes);
+        unless_flag("--startup-timeout", file.startup_timeout_seconds, startup_timeout);
+        unless_flag("--connect-timeout", file.connect_timeout_seconds, connect_timeout);
+        unless_flag("--shutdown-timeout", file.shutdown_timeout_seconds, shutdown_timeout);
+    }
 
     if (!check_rules_file.empty()) {
-        std::string conninfo = check_conninfo;
-        if (conninfo.empty() && app.count("--upstream") > 0) {
-            const auto target = parse_endpoint_or_exit("--upstream", upstream);
-            conninfo = "host=" + conninfo_value(target.host) + " port=" + std::to_string(target.port);
-            if (!check_user.empty()) conninfo += " user=" + conninfo_value(check_user);
-            if (!check_dbname.empty()) conninfo += " dbname=" + conninfo_value(check_dbname);
-        }
+        const std::string conninfo =
+            conninfo_from(check_conninfo, app.count("--upstream") > 0, upstream, check_user, check_dbname);
         return check_rules(check_rules_file, conninfo);
     }
 
-    auto logger = spdlog::stderr_color_mt("staleguard");
-    spdlog::set_default_logger(logger);
-    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
-    spdlog::set_level(spdlog::level::from_str(log_level));
+    set_up_logging(log_level, log_format);
 
     ProxySettings settings;
     settings.listen = parse_endpoint_or_exit("--listen", listen);
     settings.upstream = parse_endpoint_or_exit("--upstream", upstream);
     settings.rules_file = rules_file;
     settings.max_connections = max_connections;
+    settings.log_statements = log_statements;
     settings.startup_timeout = seconds_to_ms(startup_timeout);
     settings.upstream_connect_timeout = seconds_to_ms(connect_timeout);
     settings.shutdown_timeout = seconds_to_ms(shutdown_timeout);
@@ -198,14 +408,6 @@ int main(int argc, char** argv) {
                 server.begin_shutdown();
             }
             signals.async_wait(on_signal);
-
-    std::function<void(const boost::system::error_code&, int)> on_reload = [&](const boost::system::error_code& ec, int) {
-        if (ec) return;
-        spdlog::info("received SIGHUP: reloading {}", settings.rules_file.empty() ? "(no rule file)" : settings.rules_file);
-        rules.load();
-        reload_signal.async_wait(on_reload);
-    };
-    reload_signal.async_wait(on_reload);
         };
     server.on_drained([&] {
         asio::post(signal_strand, [&] {

@@ -405,7 +405,7 @@ std::uint64_t Session::record_upstream(char tag, ResponseRoute route) {
     conversation_.on_frontend(tag, correlation);
     const bool plain = !route.hide_completion && !route.hide_no_data && !route.hide_everything &&
                        !route.check && !route.replacement_error && route.position_shift == 0 &&
-                       !route.drop_position;
+                       !route.drop_position && !route.tracked && !route.visible_parameters;
     if (!plain) routes_.emplace(correlation, std::move(route));
     return correlation;
 }
@@ -448,7 +448,10 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
             const auto rewriter = current_rules();
             if (rewriter->rules().empty()) break;
             const auto query = wire::Query::decode(frame).value();
-            if (!guard_.may_act_on(*rewriter, query.sql)) break;
+            if (!guard_.may_act_on(*rewriter, query.sql)) {
+                guard_.on_query_forwarded();
+                break;
+            }
             if (!co_await flush_upstream(batch)) co_return false;
             co_await look_up_schemas(*rewriter, query.sql);
             auto plan = guard_.plan_query(*rewriter, query.sql);
@@ -457,15 +460,22 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
                     forward(batch, frame);
                     co_return true;
                 case QueryPlan::Kind::Replace: {
-                    spdlog::debug("{} rewrote query: {} => {}", prefix(), query.sql, plan.sql);
+                    if (settings_.log_statements) spdlog::debug("{} rewrote query: {} => {}", prefix(), query.sql, plan.sql);
                     auto route = ResponseRoute::error_replaced_by(std::move(plan.replacement_error));
                     route.drop_position = true;
                     route.rewritten_texts = std::make_shared<const ResponseRoute::Texts>(
                         ResponseRoute::Texts{std::string(query.sql), plan.sql});
+                    route.tracked = std::move(plan.tracked);
                     send(batch, 'Q', wire::Query{plan.sql}.encode(), std::move(route));
                     co_return true;
                 }
                 case QueryPlan::Kind::Translate:
+                    if (settings_.log_statements) {
+                        for (const auto& statement : plan.statements) {
+                            if (!statement.offset_in_query)
+                                spdlog::debug("{} rewrote query: {} => {}", prefix(), query.sql, statement.sql);
+                        }
+                    }
                     co_await run_translated(plan, query.sql, batch);
                     co_return true;
             }
@@ -473,14 +483,18 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
         }
         case 'P': {
             const auto rewriter = current_rules();
-            if (rewriter->rules().empty()) break;
             const auto parse = wire::Parse::decode(frame).value();
-            if (!guard_.may_act_on(*rewriter, parse.query)) break;
+            if (rewriter->rules().empty() || !guard_.may_act_on(*rewriter, parse.query)) {
+                guard_.on_parse_forwarded(parse.statement);
+                break;
+            }
             if (!co_await flush_upstream(batch)) co_return false;
             co_await look_up_schemas(*rewriter, parse.query);
             auto plan = guard_.plan_parse(*rewriter, parse);
             if (!plan.sql) break;
-            spdlog::debug("{} rewrote statement \"{}\": {} => {}", prefix(), parse.statement, parse.query, *plan.sql);
+            if (settings_.log_statements) {
+                spdlog::debug("{} rewrote statement \"{}\": {} => {}", prefix(), parse.statement, parse.query, *plan.sql);
+            }
             auto route = ResponseRoute::error_replaced_by(std::move(plan.replacement_error));
             route.drop_position = true;
             route.rewritten_texts = std::make_shared<const ResponseRoute::Texts>(
@@ -488,18 +502,53 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
             send(batch, 'P', wire::Parse{parse.statement, *plan.sql, parse.parameter_types}.encode(), std::move(route));
             co_return true;
         }
-        case 'B':
-            guard_.on_bind(wire::Bind::decode(frame).value());
+        case 'B': {
+            const auto rewriter = current_rules();
+            auto plan = guard_.on_bind(*rewriter, frame, wire::Bind::decode(frame).value());
+            if (plan.replacement_error) {
+                // The Bind fails on the server too, so that it skips to the client's Sync.
+                wire::Bind refuse;
+                refuse.statement = kMissingStatement;
+                send(batch, 'B', refuse.encode(), ResponseRoute::error_replaced_by(std::move(plan.replacement_error)));
+                co_return true;
+            }
+            if (plan.bind) {
+                send(batch, 'B', std::move(*plan.bind));
+                co_return true;
+            }
             break;
+        }
         case 'C':
             guard_.on_close(wire::Close::decode(frame).value());
             break;
+        case 'D': {
+            auto plan = guard_.on_describe(wire::Describe::decode(frame).value());
+            if (!plan.tracked && !plan.visible_parameters) break;
+            ResponseRoute route;
+            route.tracked = std::move(plan.tracked);
+            route.visible_parameters = plan.visible_parameters;
+            forward(batch, frame, std::move(route));
+            co_return true;
+        }
         case 'E': {
-            auto check = guard_.on_execute(wire::Execute::decode(frame).value());
-            if (!check) break;
-            const std::uint64_t correlation = record_upstream('E', ResponseRoute::checked(*check));
-            batch.add_view(frame.bytes);
-            co_await check_write(correlation, *check, batch);
+            auto execute = wire::Execute::decode(frame).value();
+            auto plan = guard_.on_execute(execute);
+            if (!plan.check && !plan.tracked) break;
+            const bool verdict_needed = plan.check || (plan.tracked && plan.tracked->check);
+            // A row limit would suspend a write whose only rows are staleguard's RETURNING
+            // (pgjdbc sends one): its CommandComplete, and so the verdict, must come now.
+            const bool unlimit = plan.tracked && plan.tracked->is_write && !plan.tracked->client_sees_rows &&
+                                 execute.max_rows != 0;
+            ResponseRoute route = ResponseRoute::checked(std::move(plan.check));
+            route.tracked = std::move(plan.tracked);
+            const std::uint64_t correlation = record_upstream('E', std::move(route));
+            if (unlimit) {
+                execute.max_rows = 0;
+                batch.add_owned(execute.encode());
+            } else {
+                batch.add_view(frame.bytes);
+            }
+            if (verdict_needed) co_await check_write(correlation, batch);
             co_return true;
         }
         default:
@@ -518,7 +567,7 @@ const std::shared_ptr<const parser::Rewriter>& Session::current_rules() {
     return rewriter_;
 }
 
-awaitable<bool> Session::check_write(std::uint64_t correlation, const WriteCheck& check, OutgoingBatch& batch) {
+awaitable<bool> Session::check_write(std::uint64_t correlation, OutgoingBatch& batch) {
     // The server holds its answer until Sync or Flush; the verdict must come before the Sync.
     batch.add_owned(wire::Flush{}.encode());
     if (!co_await flush_upstream(batch)) co_return false;
@@ -526,13 +575,10 @@ awaitable<bool> Session::check_write(std::uint64_t correlation, const WriteCheck
         return (verdict_ && verdict_->correlation == correlation) || !routes_.contains(correlation);
     });
     if (!verdict_ || verdict_->correlation != correlation || !verdict_->stale) co_return false;
-    const std::uint64_t rows = verdict_->rows;
-    spdlog::info("{} stale write to {} ({})=({}) user={} database={}: {} of {} row(s) matched", prefix(),
-                 check.table, check.key_columns, check.key_values, user_, database_, rows, check.expected_rows);
+    spdlog::info("{} {} user={} database={}", prefix(), verdict_->what, user_, database_);
     wire::Bind raise;
     raise.statement = kMissingStatement;
-    send(batch, 'B', raise.encode(),
-         ResponseRoute::error_replaced_by(stale_write_error(check, rows).encode()));
+    send(batch, 'B', raise.encode(), ResponseRoute::error_replaced_by(std::move(verdict_->error)));
     co_return true;
 }
 
@@ -556,14 +602,16 @@ awaitable<void> Session::run_translated(const QueryPlan& plan, std::string_view 
         };
         send(batch, 'P', wire::Parse{"", statement.sql, {}}.encode(), positioned(ResponseRoute::completion_hidden()));
         send(batch, 'B', wire::Bind{}.encode(), ResponseRoute::completion_hidden());
-        send(batch, 'D', wire::Describe{wire::ObjectKind::Portal, ""}.encode(), ResponseRoute::no_data_hidden());
-        if (!statement.check) {
-            send(batch, 'E', wire::Execute{}.encode(), positioned(ResponseRoute{}));
-            continue;
-        }
-        const std::uint64_t correlation = record_upstream('E', positioned(ResponseRoute::checked(statement.check)));
+        auto describe_route = ResponseRoute::no_data_hidden();
+        describe_route.tracked = statement.tracked;
+        send(batch, 'D', wire::Describe{wire::ObjectKind::Portal, ""}.encode(), std::move(describe_route));
+        auto execute_route = positioned(ResponseRoute::checked(statement.check));
+        execute_route.tracked = statement.tracked;
+        const bool verdict_needed = statement.check || (statement.tracked && statement.tracked->check);
+        const std::uint64_t correlation = record_upstream('E', std::move(execute_route));
         batch.add_owned(wire::Execute{}.encode());
-        co_await check_write(correlation, *statement.check, batch);
+        if (!verdict_needed) continue;
+        co_await check_write(correlation, batch);
         // Stale, or failed on its own: the server skips the rest of the batch either way.
         if (!verdict_ || verdict_->correlation != correlation || verdict_->stale) break;
     }
@@ -709,6 +757,74 @@ std::optional<std::vector<std::uint8_t>> with_client_position(const wire::Frame&
 
 }  // namespace
 
+bool Session::route_tracked_frame(const wire::Frame& frame, ResponseRoute& route, std::uint64_t correlation,
+                                  OutgoingBatch& batch) {
+    const TrackedResult& tracked = *route.tracked;
+    switch (frame.tag) {
+        case 't': {
+            if (!route.visible_parameters) return true;
+            auto description = wire::ParameterDescription::decode(frame);
+            if (!description) return true;
+            if (description->type_oids.size() > *route.visible_parameters) description->type_oids.resize(*route.visible_parameters);
+            batch.add_owned(description->encode());
+            return false;
+        }
+        case 'T': {
+            if (!tracked.client_sees_rows) {
+                // The client's statement yields no rows: a Describe of it answers NoData.
+                const bool describe = !conversation_.pending().empty() &&
+                                      conversation_.pending().front().kind == PendingRequest::Kind::Describe;
+                if (describe && !route.hide_no_data) batch.add_owned(wire::NoData{}.encode());
+                return false;
+            }
+            auto stripped = strip_row_description(frame, tracked.layout);
+            if (!stripped) {
+                spdlog::warn("{} cannot strip hidden columns from a row description: {}", prefix(), stripped.error().message);
+                return true;
+            }
+            batch.add_owned(std::move(stripped).value());
+            return false;
+        }
+        case 'D': {
+            auto split = split_data_row(frame, tracked.layout, tracked_rows_);
+            if (!split) {
+                spdlog::warn("{} cannot strip hidden columns from a row: {}", prefix(), split.error().message);
+                return true;
+            }
+            if (tracked.is_write) {
+                for (const TrackedRow& row : tracked_rows_)
+                    route.returned.push_back(ReturnedRow{std::vector<std::string>(row.keys.begin(), row.keys.end()),
+                                                         std::string(row.version)});
+            } else {
+                guard_.remember_read(tracked.layout, tracked_rows_);
+            }
+            if (tracked.client_sees_rows) {
+                batch.add_owned(std::vector<std::uint8_t>(split->header.begin(), split->header.end()));
+                batch.add_view(split->visible_columns);
+            }
+            return false;
+        }
+        case 'C': {
+            if (!tracked.is_write) return true;
+            if (tracked.check) {
+                auto stale = stale_rows(*tracked.check, route.returned);
+                verdict_ = Verdict{correlation, !stale.empty(), {}, {}};
+                if (!stale.empty()) {
+                    const std::size_t current = tracked.check->seen.size() - stale.size();
+                    const auto error = track_stale_error(*tracked.check, stale, current);
+                    verdict_->what = std::string(error.get(wire::field::Message));
+                    verdict_->error = error.encode();
+                    return false;
+                }
+            }
+            guard_.apply_write(tracked, route.returned);
+            return true;
+        }
+        default:
+            return true;
+    }
+}
+
 void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch) {
     // A response belongs to the oldest outstanding request; asynchronous messages to nobody.
     const bool asynchronous = frame.tag == 'A' || frame.tag == 'N' || frame.tag == 'S';
@@ -753,10 +869,18 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
         } else if (frame.tag == 'C' && route->check) {
             const auto complete = wire::CommandComplete::decode(frame);
             const std::uint64_t rows = complete ? complete->row_count().value_or(0) : 0;
-            const bool stale = rows < route->check->expected_rows;
-            verdict_ = Verdict{front_correlation, stale, rows};
+            const WriteCheck& check = *route->check;
+            const bool stale = rows < check.expected_rows;
+            verdict_ = Verdict{front_correlation, stale, {}, {}};
+            if (stale) {
+                verdict_->error = stale_write_error(check, rows).encode();
+                verdict_->what = fmt::format("stale write to {} ({})=({}): {} of {} row(s) matched", check.table,
+                                             check.key_columns, check.key_values, rows, check.expected_rows);
+            }
             // A stale write's CommandComplete never reaches the client: the error takes its place.
             if (stale) pass = false;
+        } else if (route->tracked) {
+            pass = route_tracked_frame(frame, *route, front_correlation, batch);
         }
     }
     conversation_.on_backend(frame.tag, frame.payload);

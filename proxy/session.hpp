@@ -65,7 +65,7 @@ private:
     asio::awaitable<void> run_translated(const QueryPlan& plan, std::string_view original_sql, OutgoingBatch& batch);
     // Sends Flush, then waits for the verdict on the checked Execute `correlation`; on a stale
     // write, adds the message that makes the server fail the batch. True when the write was stale.
-    asio::awaitable<bool> check_write(std::uint64_t correlation, const WriteCheck& check, OutgoingBatch& batch);
+    asio::awaitable<bool> check_write(std::uint64_t correlation, OutgoingBatch& batch);
     asio::awaitable<void> look_up_schemas(const parser::Rewriter& rewriter, std::string_view sql);
     // Waits on the strand until the server→client pump reports progress.
     asio::awaitable<void> wait_for_server(const std::function<bool()>& done);
@@ -73,6 +73,10 @@ private:
     const std::shared_ptr<const parser::Rewriter>& current_rules();
     // Server → client: what one server frame becomes for the client.
     void route_server_frame(const wire::Frame& frame, OutgoingBatch& batch);
+    // Track mode's part of it: hidden columns stripped, their values remembered, a tracked
+    // write's verdict. False when the frame must not be forwarded as it came.
+    bool route_tracked_frame(const wire::Frame& frame, ResponseRoute& route, std::uint64_t correlation,
+                             OutgoingBatch& batch);
 
     // The first reason given wins; it is what the close log line says.
     void note_end(std::string reason);
@@ -106,8 +110,11 @@ private:
     struct Verdict {
         std::uint64_t correlation = 0;
         bool stale = false;
-        std::uint64_t rows = 0;
+        std::vector<std::uint8_t> error;  // stale: what the client is shown
+        std::string what;                 // stale: for the log
     };
+    // Track mode: a reused buffer for the hidden values of one DataRow.
+    std::vector<TrackedRow> tracked_rows_;
     std::optional<Verdict> verdict_;
     asio::steady_timer wake_timer_;
     bool client_pump_waiting_ = false;

@@ -26,6 +26,9 @@ struct ProxySettings {
     std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(30)};
     // Bytes read from a socket at once; buffers grow beyond it only for larger messages.
     std::size_t read_chunk = 16 * 1024;
+    // Log each statement staleguard rewrote, before and after (debug level). Off by default:
+    // statements carry the application's data.
+    bool log_statements = false;
 };
 
 }  // namespace staleguard::session

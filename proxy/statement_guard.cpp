@@ -3,9 +3,11 @@
 
 #include <algorithm>
 
-#include "parser/execute_call.hpp"
-#include "parser/position_map.hpp"
 #include <cctype>
+
+#include "parser/execute_call.hpp"
+#include "parser/pg_query_handle.hpp"
+#include "parser/position_map.hpp"
 
 namespace staleguard::session {
 
@@ -96,7 +98,7 @@ constexpr std::uint32_t kTextOid = 25;
 constexpr std::uint32_t kVarcharOid = 1043;
 constexpr std::uint32_t kUuidOid = 2950;
 
-std::string binary_parameter_text(wire::Bytes value, std::uint32_t type) {
+std::optional<std::string> decode_binary(wire::Bytes value, std::uint32_t type) {
     auto big_endian = [&] {
         std::uint64_t v = 0;
         for (auto byte : value) v = (v << 8) | byte;
@@ -130,10 +132,31 @@ std::string binary_parameter_text(wire::Bytes value, std::uint32_t type) {
         default:
             break;
     }
-    return "?";
+    return std::nullopt;
 }
 
+std::string binary_text(wire::Bytes value, std::uint32_t type) { return decode_binary(value, type).value_or("?"); }
+
 }  // namespace
+
+std::string binary_parameter_text(wire::Bytes value, std::uint32_t type) { return binary_text(value, type); }
+
+std::optional<std::string> binary_value_text(wire::Bytes value, std::uint32_t type) { return decode_binary(value, type); }
+
+bool has_off_comment(std::string_view sql) {
+    constexpr std::string_view marker = "staleguard:off";
+    if (sql.find(marker) == std::string_view::npos) return false;
+    auto tokens = parser::scan(sql);
+    if (!tokens.ok()) return false;
+    for (const auto& token : tokens.value()) {
+        if (token.kind != parser::TokenKind::Comment) continue;
+        std::string_view text = sql.substr(token.start, token.end - token.start);
+        if (text.starts_with("/*")) text = text.substr(2, text.size() >= 4 ? text.size() - 4 : 0);
+        else if (text.starts_with("--")) text.remove_prefix(2);
+        if (trim(text) == marker) return true;
+    }
+    return false;
+}
 
 std::string substitute(std::string_view text, const std::function<std::optional<std::string>(std::size_t)>& value_of) {
     std::string out;
@@ -163,7 +186,7 @@ std::string substitute_parameters(std::string_view text, const wire::Bind& bind,
         else if (number - 1 < bind.parameter_formats.size()) format = bind.parameter_formats[number - 1];
         if (!value) return std::string("NULL");
         if (format != 0)
-            return binary_parameter_text(*value, number - 1 < parameter_types.size() ? parameter_types[number - 1] : 0);
+            return binary_text(*value, number - 1 < parameter_types.size() ? parameter_types[number - 1] : 0);
         return std::string(reinterpret_cast<const char*>(value->data()), value->size());
     });
 }
@@ -180,6 +203,7 @@ parser::RewriteContext StatementGuard::context(const parser::Rewriter& rewriter)
     context.resolve_schema = [this, &rewriter](std::string_view name) { return resolve(rewriter, name); };
     context.role = role_;
     context.checks_enabled = checks_enabled();
+    max_tracked_rows_ = rewriter.rules().max_tracked_rows;
     return context;
 }
 
@@ -279,6 +303,86 @@ std::optional<StatementGuard::CheckTemplate> StatementGuard::check_template(
     return out;
 }
 
+std::shared_ptr<const parser::TrackedStatement> StatementGuard::track(const parser::Rewriter& rewriter,
+                                                                      std::string_view statement) {
+    auto plan = rewriter.tracker().plan(statement, [this, &rewriter](std::string_view name) { return resolve(rewriter, name); });
+    using Kind = parser::TrackedStatement::Kind;
+    if (plan->kind == Kind::Untracked) return nullptr;
+    // Roles that bypass a table are neither tracked nor checked on it.
+    if (plan->kind == Kind::KeyedWrite) {
+        if (plan->keyed.target.rule == nullptr || plan->keyed.target.rule->bypasses(role_)) return nullptr;
+    } else {
+        for (const auto& table : plan->tracking.tables)
+            if (table.rule == nullptr || table.rule->bypasses(role_)) return nullptr;
+    }
+    return plan;
+}
+
+namespace {
+
+HiddenLayout layout_of(const parser::ReadTracking& tracking) {
+    HiddenLayout layout;
+    for (const auto& table : tracking.tables) layout.groups.push_back(HiddenColumnGroup{table.table.to_string(), table.key_count});
+    return layout;
+}
+
+std::shared_ptr<const TrackedResult> read_result(const parser::TrackedStatement& plan) {
+    auto result = std::make_shared<TrackedResult>();
+    result->layout = layout_of(plan.tracking);
+    result->client_sees_rows = plan.tracking.client_sees_rows;
+    return result;
+}
+
+// Key tuples whose values are all known; "$n" in a template is taken from the Bind.
+std::optional<std::vector<std::vector<std::string>>> literal_tuples(const parser::KeyedTarget& target) {
+    for (const auto& tuple : target.key_tuples)
+        for (const auto& value : tuple)
+            if (!value.empty() && value.front() == '$') return std::nullopt;
+    return target.key_tuples;
+}
+
+}  // namespace
+
+StatementGuard::KeyedOutcome StatementGuard::check_keyed(
+    const parser::Rewriter& rewriter, const parser::TrackedStatement& plan,
+    const std::optional<std::vector<std::vector<std::string>>>& tuples, bool checks) {
+    KeyedOutcome outcome;
+    const rules::TableRule& rule = *plan.keyed.target.rule;
+    const std::string table = rule.table.to_string();
+    auto tracked = std::make_shared<TrackedResult>();
+    tracked->layout = layout_of(plan.tracking);
+    tracked->client_sees_rows = plan.tracking.client_sees_rows;
+    tracked->is_write = true;
+    tracked->is_delete = plan.keyed.is_delete;
+    outcome.arrays.resize(2);
+    if (checks) {
+        std::vector<SeenRow> seen;
+        std::vector<std::vector<std::string>> unread;
+        if (tuples) {
+            for (const auto& tuple : *tuples) {
+                std::vector<std::string_view> keys(tuple.begin(), tuple.end());
+                std::optional<std::string_view> version;
+                if (read_set_ && keys.size() == rule.key.size()) version = read_set_->seen(table, keys);
+                if (version) seen.push_back(SeenRow{tuple, std::string(*version)});
+                else unread.push_back(tuple);
+            }
+        }
+        if (rule.unread == rules::UnreadPolicy::Reject && (!tuples || !unread.empty())) {
+            if (!tuples) unread.push_back({"?"});
+            outcome.error = unread_write_error(rule, rewriter.rules().sqlstate, unread).encode();
+        }
+        for (const SeenRow& row : seen) {
+            outcome.arrays[0].push_back(parser::encoded_key(row.keys));
+            outcome.arrays[1].push_back(row.version);
+        }
+        if (!seen.empty()) {
+            tracked->check = TrackCheck{plan.rules, &rule, rewriter.rules().sqlstate, plan.keyed.is_delete, std::move(seen)};
+        }
+    }
+    outcome.tracked = std::move(tracked);
+    return outcome;
+}
+
 QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::string_view sql) {
     // A simple Query destroys the unnamed statement and portal.
     statements_.erase("");
@@ -287,11 +391,14 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
     if (rewriter.rules().empty()) return plan;
     if (auto check = check_of_execute(sql)) {
         plan.kind = QueryPlan::Kind::Translate;
-        plan.statements.push_back(StatementPlan{std::string(sql), std::move(check), 0});
+        plan.statements.push_back(StatementPlan{std::string(sql), std::move(check), 0, nullptr});
         return plan;
     }
     if (!rewriter.may_need_rewrite(sql)) return plan;
-    auto result = rewriter.rewrite(sql, context(rewriter));
+    const bool off_comment = has_off_comment(sql);
+    auto rewrite_context = context(rewriter);
+    if (off_comment) rewrite_context.checks_enabled = false;
+    auto result = rewriter.rewrite(sql, rewrite_context);
     for (const auto& statement : result.statements) {
         apply(statement.effects);
         if (statement.prepared_name.empty()) continue;
@@ -304,24 +411,70 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
         plan.replacement_error = wire::ErrorResponse::make(result.error_sqlstate, result.error_message).encode();
         return plan;
     }
+    // The statements as the rewriter left them; a string it did not need to parse (no writes)
+    // is split here for track mode's reads.
+    std::vector<std::string_view> texts;
+    for (const auto& statement : result.statements) texts.emplace_back(statement.sql);
+    if (result.statements.empty() && rewriter.tracker().active()) {
+        if (auto split = parser::split_statements(sql)) texts = std::move(*split);
+    }
     // A statement can need a check without a change of text: in client mode, an UPDATE that
     // assigns the version itself is sent as written but its row count still decides.
     bool any_check = false;
+    bool any_tracked = false;
+    bool any_tracked_write = false;
     std::size_t cursor = 0;
-    for (const auto& statement : result.statements) {
-        auto check = usable_check(rewriter, statement);
-        any_check = any_check || check.has_value();
-        std::optional<std::size_t> offset;
-        if (!statement.rewritten) {
-            if (auto found = sql.find(statement.sql, cursor); found != std::string_view::npos) {
-                offset = parser::character_count(sql.substr(0, found));
-                cursor = found + statement.sql.size();
+    const bool checks = checks_enabled() && !off_comment;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        const parser::StatementRewrite* statement = i < result.statements.size() ? &result.statements[i] : nullptr;
+        std::optional<CheckTemplate> check = statement ? usable_check(rewriter, *statement) : std::nullopt;
+        bool rewritten = statement && statement->rewritten;
+        std::string text(texts[i]);
+        std::shared_ptr<const TrackedResult> tracked;
+        if (!check && rewriter.tracker().active() && (!statement || statement->prepared_name.empty())) {
+            if (auto tracking = track(rewriter, text)) {
+                if (tracking->kind == parser::TrackedStatement::Kind::Read) {
+                    text = tracking->tracking.sql;
+                    tracked = read_result(*tracking);
+                } else {
+                    auto keyed = check_keyed(rewriter, *tracking, literal_tuples(tracking->keyed.target), checks);
+                    if (keyed.error) {
+                        QueryPlan refused;
+                        refused.kind = QueryPlan::Kind::Replace;
+                        refused.sql = std::string(kServerSideFailure);
+                        refused.replacement_error = std::move(keyed.error);
+                        return refused;
+                    }
+                    text = tracking->keyed.sql_before_slot +
+                           parser::version_predicate(*tracking->keyed.target.rule, tracking->keyed.qualifier,
+                                                     parser::text_array_literal(keyed.arrays[0]),
+                                                     parser::text_array_literal(keyed.arrays[1])) +
+                           tracking->keyed.sql_after_slot;
+                    tracked = std::move(keyed.tracked);
+                    any_tracked_write = true;
+                }
+                rewritten = true;
+                any_tracked = true;
             }
         }
-        plan.statements.push_back(StatementPlan{
-            statement.sql, check ? std::optional<WriteCheck>(check->check) : std::nullopt, offset});
+        any_check = any_check || check.has_value();
+        std::optional<std::size_t> offset;
+        if (!rewritten) {
+            if (auto found = sql.find(text, cursor); found != std::string_view::npos) {
+                offset = parser::character_count(sql.substr(0, found));
+                cursor = found + text.size();
+            }
+        }
+        plan.statements.push_back(StatementPlan{std::move(text), check ? std::optional<WriteCheck>(check->check) : std::nullopt,
+                                                offset, std::move(tracked)});
     }
-    if (any_check) {
+    if (any_tracked && !any_check && !any_tracked_write && plan.statements.size() == 1) {
+        // One tracked read: a Query still, whose rows lose their hidden columns on the way back.
+        plan.kind = QueryPlan::Kind::Replace;
+        plan.sql = std::move(plan.statements.front().sql);
+        plan.tracked = std::move(plan.statements.front().tracked);
+        plan.statements.clear();
+    } else if (any_check || any_tracked) {
         plan.kind = QueryPlan::Kind::Translate;
     } else if (result.outcome == parser::RewriteResult::Outcome::Rewritten) {
         plan.kind = QueryPlan::Kind::Replace;
@@ -340,11 +493,14 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
     if (rewriter.rules().empty()) return plan;
     if (auto check = check_of_execute(parse.query)) {
         // The statement's checks are fixed now: EXECUTE's arguments are constants (or unknown).
-        statements_[name] = CheckTemplate{std::move(*check), {}};
+        statements_[name].check = CheckTemplate{std::move(*check), {}};
         return plan;
     }
     if (!rewriter.may_need_rewrite(parse.query)) return plan;
-    auto result = rewriter.rewrite(parse.query, context(rewriter));
+    const bool off_comment = has_off_comment(parse.query);
+    auto rewrite_context = context(rewriter);
+    if (off_comment) rewrite_context.checks_enabled = false;
+    auto result = rewriter.rewrite(parse.query, rewrite_context);
     for (const auto& statement : result.statements) apply(statement.effects);
     if (result.outcome == parser::RewriteResult::Outcome::Rejected) {
         plan.sql = std::string(kServerSideFailure);
@@ -355,9 +511,38 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
     if (result.statements.size() == 1) {
         if (auto check = usable_check(rewriter, result.statements.front())) {
             check->parameter_types = parse.parameter_types;
-            statements_[name] = std::move(*check);
+            statements_[name].check = std::move(*check);
+            return plan;
         }
     }
+    if (!rewriter.tracker().active() || result.statements.size() > 1) return plan;
+    std::string_view text = parse.query;
+    if (result.statements.size() == 1) {
+        if (!result.statements.front().prepared_name.empty()) return plan;
+        text = result.statements.front().sql;
+    }
+    auto tracking = track(rewriter, text);
+    if (!tracking) return plan;
+    PreparedStatement& prepared = statements_[name];
+    if (tracking->kind == parser::TrackedStatement::Kind::Read) {
+        plan.sql = tracking->tracking.sql;
+        prepared.tracked = read_result(*tracking);
+        return plan;
+    }
+    // A keyed write: the rows' keys and versions seen arrive as two text[] parameters after the
+    // client's own, filled at each Bind from the ReadSet.
+    const std::size_t base = std::max<std::size_t>(parse.parameter_types.size(),
+                                                   static_cast<std::size_t>(tracking->highest_parameter));
+    const rules::TableRule& rule = *tracking->keyed.target.rule;
+    const std::string keys = "$" + std::to_string(base + 1) + "::pg_catalog.text[]";
+    const std::string versions = "$" + std::to_string(base + 2) + "::pg_catalog.text[]";
+    plan.sql = tracking->keyed.sql_before_slot +
+               parser::version_predicate(rule, tracking->keyed.qualifier, keys, versions) +
+               tracking->keyed.sql_after_slot;
+    prepared.keyed = std::move(tracking);
+    prepared.client_parameters = base;
+    prepared.parameter_types = parse.parameter_types;
+    prepared.checks_enabled = !off_comment;
     return plan;
 }
 
@@ -398,39 +583,163 @@ std::optional<WriteCheck> StatementGuard::check_of_execute(std::string_view sql)
     return check;
 }
 
-void StatementGuard::on_bind(const wire::Bind& bind) {
-    const std::string portal(bind.portal);
-    auto statement = statements_.find(std::string(bind.statement));
-    if (statement == statements_.end() || !statement->second) {
-        portals_.erase(portal);
-        return;
-    }
-    WriteCheck check = statement->second->check;
-    const auto& types = statement->second->parameter_types;
-    const bool single_key = check.key_columns.find(',') == std::string::npos;
-    if (single_key && check.expected_rows > 1 && check.key_values.find('$') != std::string::npos) {
-        // `id IN ($1, $2)` bound to equal values updates one row: count the distinct values bound.
-        std::vector<std::string> values;
-        for (auto element : split_in_list(check.key_values)) {
-            auto value = substitute_parameters(element, bind, types);
-            if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(std::move(value));
-        }
-        if (!values.empty()) check.expected_rows = values.size();
-    }
-    check.key_values = substitute_parameters(check.key_values, bind, types);
-    check.expected_version = substitute_parameters(check.expected_version, bind, types);
-    portals_[portal] = std::move(check);
+namespace {
+
+std::int16_t parameter_format(const wire::Bind& bind, std::size_t index) {
+    if (bind.parameter_formats.size() == 1) return bind.parameter_formats[0];
+    return index < bind.parameter_formats.size() ? bind.parameter_formats[index] : 0;
 }
 
-std::optional<WriteCheck> StatementGuard::on_execute(const wire::Execute& execute) const {
+}  // namespace
+
+BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::Frame& frame, const wire::Bind& bind) {
+    BindPlan out;
+    const std::string portal(bind.portal);
+    portals_.erase(portal);
+    auto statement = statements_.find(std::string(bind.statement));
+    if (statement == statements_.end()) return out;
+    const PreparedStatement& prepared = statement->second;
+    if (prepared.check) {
+        WriteCheck check = prepared.check->check;
+        const auto& types = prepared.check->parameter_types;
+        const bool single_key = check.key_columns.find(',') == std::string::npos;
+        if (single_key && check.expected_rows > 1 && check.key_values.find('$') != std::string::npos) {
+            // `id IN ($1, $2)` bound to equal values updates one row: count the distinct values bound.
+            std::vector<std::string> values;
+            for (auto element : split_in_list(check.key_values)) {
+                auto value = substitute_parameters(element, bind, types);
+                if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(std::move(value));
+            }
+            if (!values.empty()) check.expected_rows = values.size();
+        }
+        check.key_values = substitute_parameters(check.key_values, bind, types);
+        check.expected_version = substitute_parameters(check.expected_version, bind, types);
+        portals_[portal].check = std::move(check);
+        return out;
+    }
+    if (prepared.tracked) {
+        portals_[portal].tracked = prepared.tracked;
+        // N result-format codes name the client's N columns: the hidden ones need theirs.
+        if (bind.result_formats.size() > 1) {
+            if (auto extended = extend_bind_result_formats(frame, prepared.tracked->layout.hidden_count())) out.bind = std::move(extended).value();
+        }
+        return out;
+    }
+    if (!prepared.keyed) return out;
+    const parser::TrackedStatement& plan = *prepared.keyed;
+    const parser::KeyedTarget& target = plan.keyed.target;
+    // The rows this Bind targets: "$n" in the key templates from its parameters.
+    std::optional<std::vector<std::vector<std::string>>> tuples;
+    if (bind.parameters.size() == prepared.client_parameters) {
+        tuples.emplace();
+        for (const auto& tuple : target.key_tuples) {
+            if (target.from_array_parameter) {
+                const std::size_t index = static_cast<std::size_t>(target.array_parameter) - 1;
+                if (index >= bind.parameters.size() || !bind.parameters[index]) {
+                    tuples.reset();
+                    break;
+                }
+                auto elements = array_parameter_elements(*bind.parameters[index], parameter_format(bind, index));
+                if (!elements) {
+                    tuples.reset();
+                    break;
+                }
+                const std::string slot = "$" + std::to_string(target.array_parameter);
+                for (const auto& element : *elements) {
+                    std::vector<std::string> row;
+                    for (const auto& value : tuple)
+                        row.push_back(value == slot ? element : substitute_parameters(value, bind, prepared.parameter_types));
+                    if (std::find(tuples->begin(), tuples->end(), row) == tuples->end()) tuples->push_back(std::move(row));
+                }
+                continue;
+            }
+            std::vector<std::string> row;
+            for (const auto& value : tuple) row.push_back(substitute_parameters(value, bind, prepared.parameter_types));
+            if (std::find(tuples->begin(), tuples->end(), row) == tuples->end()) tuples->push_back(std::move(row));
+        }
+    }
+    auto keyed = check_keyed(rewriter, plan, tuples, checks_enabled() && prepared.checks_enabled);
+    if (keyed.error) {
+        out.replacement_error = std::move(keyed.error);
+        return out;
+    }
+    // The client's Bind with the seen versions appended as text parameters.
+    wire::Bind extended = bind;
+    std::vector<std::string> values;
+    for (const auto& array : keyed.arrays) values.push_back(parser::text_array_value(array));
+    // One format code applies to every parameter: a binary one must now be spelt out per
+    // parameter so that the appended text ones can say 0.
+    auto& formats = extended.parameter_formats;
+    if (formats.size() == 1 && formats[0] != 0) formats.assign(bind.parameters.size(), formats[0]);
+    for (const auto& value : values) {
+        extended.parameters.emplace_back(wire::Bytes(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()));
+        if (formats.size() > 1 || (formats.size() == bind.parameters.size() && !formats.empty() && formats[0] != 0))
+            formats.push_back(0);
+    }
+    if (extended.result_formats.size() > 1) {
+        for (std::size_t i = 0; i < keyed.tracked->layout.hidden_count(); ++i) extended.result_formats.push_back(0);
+    }
+    out.bind = extended.encode();
+    portals_[portal].tracked = std::move(keyed.tracked);
+    return out;
+}
+
+ExecutePlan StatementGuard::on_execute(const wire::Execute& execute) const {
     auto portal = portals_.find(std::string(execute.portal));
-    if (portal == portals_.end()) return std::nullopt;
-    return portal->second;
+    if (portal == portals_.end()) return {};
+    return ExecutePlan{portal->second.check, portal->second.tracked};
+}
+
+DescribePlan StatementGuard::on_describe(const wire::Describe& describe) const {
+    DescribePlan out;
+    if (describe.kind == wire::ObjectKind::Portal) {
+        if (auto portal = portals_.find(std::string(describe.name)); portal != portals_.end()) out.tracked = portal->second.tracked;
+        return out;
+    }
+    auto statement = statements_.find(std::string(describe.name));
+    if (statement == statements_.end()) return out;
+    if (statement->second.tracked) out.tracked = statement->second.tracked;
+    if (statement->second.keyed) {
+        const auto& plan = *statement->second.keyed;
+        auto tracked = std::make_shared<TrackedResult>();
+        tracked->layout = layout_of(plan.tracking);
+        tracked->client_sees_rows = plan.tracking.client_sees_rows;
+        out.tracked = std::move(tracked);
+        out.visible_parameters = statement->second.client_parameters;
+    }
+    return out;
 }
 
 void StatementGuard::on_close(const wire::Close& close) {
     if (close.kind == wire::ObjectKind::Statement) statements_.erase(std::string(close.name));
     else portals_.erase(std::string(close.name));
+}
+
+void StatementGuard::remember_read(const HiddenLayout& layout, const std::vector<TrackedRow>& rows) {
+    if (rows.empty()) return;
+    if (!read_set_) read_set_ = std::make_unique<ReadSet>(max_tracked_rows_);
+    for (const TrackedRow& row : rows) {
+        if (row.group >= layout.groups.size()) continue;
+        read_set_->remember(layout.groups[row.group].table, row.keys, row.version);
+    }
+}
+
+void StatementGuard::apply_write(const TrackedResult& tracked, const std::vector<ReturnedRow>& rows) {
+    if (rows.empty() || tracked.layout.groups.empty()) return;
+    const std::string& table = tracked.layout.groups.front().table;
+    if (tracked.is_delete) {
+        if (!read_set_) return;
+        for (const ReturnedRow& row : rows) {
+            std::vector<std::string_view> keys(row.keys.begin(), row.keys.end());
+            read_set_->forget(table, keys);
+        }
+        return;
+    }
+    if (!read_set_) read_set_ = std::make_unique<ReadSet>(max_tracked_rows_);
+    for (const ReturnedRow& row : rows) {
+        std::vector<std::string_view> keys(row.keys.begin(), row.keys.end());
+        read_set_->remember(table, keys, row.version);
+    }
 }
 
 }  // namespace staleguard::session

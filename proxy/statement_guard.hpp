@@ -15,8 +15,11 @@
 #include <vector>
 
 #include "parser/rewrite.hpp"
+#include "parser/track_planner.hpp"
 #include "proxy/codec/backend_messages.hpp"
 #include "proxy/codec/frontend_messages.hpp"
+#include "proxy/read_set.hpp"
+#include "proxy/tracked_result.hpp"
 
 namespace staleguard::session {
 
@@ -63,6 +66,11 @@ struct ResponseRoute {
         std::string sent;
     };
     std::shared_ptr<const Texts> rewritten_texts;
+    // Track mode: the hidden columns to strip from RowDescription and DataRow and what their
+    // values mean; a Describe of a keyed write also hides the parameters staleguard added.
+    std::shared_ptr<const TrackedResult> tracked;
+    std::optional<std::size_t> visible_parameters;
+    std::vector<ReturnedRow> returned;  // filled while a tracked write's rows come back
 
     static ResponseRoute completion_hidden() {
         ResponseRoute route;
@@ -97,6 +105,7 @@ struct StatementPlan {
     // Characters before `sql` in the client's string when it was sent as written (PostgreSQL
     // counts error positions in characters); nullopt when rewritten.
     std::optional<std::size_t> offset_in_query;
+    std::shared_ptr<const TrackedResult> tracked;
 };
 
 struct QueryPlan {
@@ -108,12 +117,28 @@ struct QueryPlan {
     Kind kind = Kind::Forward;
     std::string sql;
     std::optional<std::vector<std::uint8_t>> replacement_error;  // Replace: the error to show
+    std::shared_ptr<const TrackedResult> tracked;                // Replace: a tracked read
     std::vector<StatementPlan> statements;
 };
 
 struct ParsePlan {
     std::optional<std::string> sql;  // replacement text; nullopt = forward as is
     std::optional<std::vector<std::uint8_t>> replacement_error;
+};
+
+struct BindPlan {
+    std::optional<std::vector<std::uint8_t>> bind;               // sent instead of the client's Bind
+    std::optional<std::vector<std::uint8_t>> replacement_error;  // the Bind must fail with this
+};
+
+struct ExecutePlan {
+    std::optional<WriteCheck> check;
+    std::shared_ptr<const TrackedResult> tracked;
+};
+
+struct DescribePlan {
+    std::optional<std::size_t> visible_parameters;
+    std::shared_ptr<const TrackedResult> tracked;
 };
 
 class StatementGuard {
@@ -126,10 +151,23 @@ public:
         return rewriter.may_need_rewrite(sql) || !sql_prepared_.empty();
     }
     QueryPlan plan_query(const parser::Rewriter& rewriter, std::string_view sql);
+    // A Query or Parse sent on without planning still replaces what the session knew of the
+    // statement (and, for a Query, the portal) it overwrites.
+    void on_query_forwarded() {
+        statements_.erase("");
+        portals_.erase("");
+    }
+    void on_parse_forwarded(std::string_view statement) { statements_.erase(std::string(statement)); }
     ParsePlan plan_parse(const parser::Rewriter& rewriter, const wire::Parse& parse);
-    void on_bind(const wire::Bind& bind);
-    std::optional<WriteCheck> on_execute(const wire::Execute& execute) const;
+    BindPlan on_bind(const parser::Rewriter& rewriter, const wire::Frame& frame, const wire::Bind& bind);
+    ExecutePlan on_execute(const wire::Execute& execute) const;
+    DescribePlan on_describe(const wire::Describe& describe) const;
     void on_close(const wire::Close& close);
+
+    // Track mode: rows a session received (read) and rows its writes returned.
+    void remember_read(const HiddenLayout& layout, const std::vector<TrackedRow>& rows);
+    void apply_write(const TrackedResult& tracked, const std::vector<ReturnedRow>& rows);
+    const ReadSet* read_set() const { return read_set_.get(); }
     // SET LOCAL ends with the transaction block.
     void on_ready_for_query(wire::TransactionStatus status);
 
@@ -150,6 +188,30 @@ private:
         WriteCheck check;
         std::vector<std::uint32_t> parameter_types;  // as declared at Parse; 0 = unspecified
     };
+    // What the session knows of one prepared statement beyond its text.
+    struct PreparedStatement {
+        std::optional<CheckTemplate> check;
+        std::shared_ptr<const TrackedResult> tracked;  // a tracked read
+        // A tracked keyed write: its key values come with each Bind, which also carries the
+        // keys and versions seen as two array parameters after the client's own.
+        std::shared_ptr<const parser::TrackedStatement> keyed;
+        std::size_t client_parameters = 0;
+        std::vector<std::uint32_t> parameter_types;
+        bool checks_enabled = true;  // a /* staleguard:off */ statement stays unchecked
+    };
+    struct Portal {
+        std::optional<WriteCheck> check;
+        std::shared_ptr<const TrackedResult> tracked;
+    };
+    // A keyed write's check against the ReadSet for the rows it targets (nullopt: not known).
+    struct KeyedOutcome {
+        std::shared_ptr<const TrackedResult> tracked;
+        std::vector<std::vector<std::string>> arrays;  // encoded keys, then their versions
+        std::optional<std::vector<std::uint8_t>> error;
+    };
+    KeyedOutcome check_keyed(const parser::Rewriter& rewriter, const parser::TrackedStatement& plan,
+                             const std::optional<std::vector<std::vector<std::string>>>& tuples, bool checks);
+    std::shared_ptr<const parser::TrackedStatement> track(const parser::Rewriter& rewriter, std::string_view statement);
 
     parser::RewriteContext context(const parser::Rewriter& rewriter);
     std::optional<std::string> resolve(const parser::Rewriter& rewriter, std::string_view bare_name) const;
@@ -168,8 +230,10 @@ private:
     bool checks_enabled_ = true;
     std::optional<bool> checks_enabled_local_;
     std::unordered_map<std::string, std::optional<std::string>> schema_of_;  // from the server
-    std::unordered_map<std::string, std::optional<CheckTemplate>> statements_;
-    std::unordered_map<std::string, std::optional<WriteCheck>> portals_;
+    std::unordered_map<std::string, PreparedStatement> statements_;
+    std::unordered_map<std::string, Portal> portals_;
+    std::unique_ptr<ReadSet> read_set_;  // made at the first tracked read
+    std::size_t max_tracked_rows_ = 100000;
     // SQL-level PREPARE name AS ...: checks that apply to each EXECUTE name(...).
     std::unordered_map<std::string, CheckTemplate> sql_prepared_;
 };
@@ -181,5 +245,13 @@ std::string substitute(std::string_view text, const std::function<std::optional<
 // integers, text and uuids decoded by the type the client declared at Parse, "NULL", else "?".
 std::string substitute_parameters(std::string_view text, const wire::Bind& bind,
                                   const std::vector<std::uint32_t>& parameter_types);
+
+// A binary parameter value as text, decoded by its type (integers, text, uuid); "?" otherwise.
+std::string binary_parameter_text(wire::Bytes value, std::uint32_t type);
+// The same, nullopt for a value of another type or of the wrong size.
+std::optional<std::string> binary_value_text(wire::Bytes value, std::uint32_t type);
+
+// Whether the string carries the comment /* staleguard:off */ (or -- staleguard:off).
+bool has_off_comment(std::string_view sql);
 
 }  // namespace staleguard::session

@@ -183,6 +183,15 @@ def print_memory(rows: list[list[str]]) -> None:
                  f"goal <= {IDLE_SESSION_GOAL_KIB} KiB"], out)
 
 
+def print_tracked(rows: list[list[str]]) -> None:
+    print("## Memory per session holding tracked rows (track mode; VmRSS of staleguard; one session)")
+    out = []
+    for count, before, after, verdict in rows:
+        grown = int(after) - int(before)
+        out.append([count, before, after, str(grown), f"{grown * 1024 / int(count):.1f}", verdict])
+    print_table(["rows read", "RSS before", "RSS after", "KiB grown", "bytes/row", "stale write caught"], out)
+
+
 def main() -> int:
     work = Path(sys.argv[1])
     rounds_note = sys.argv[2]
@@ -196,6 +205,10 @@ def main() -> int:
     memory = read_tsv(work / "memory.tsv")
     if memory:
         print_memory(memory)
+        print()
+    tracked = read_tsv(work / "tracked.tsv")
+    if tracked:
+        print_tracked(tracked)
         print()
     print_rules(table, read_tsv(work / "skips.tsv"), rounds_note)
     if any(section == "rules" for section, _ in table):

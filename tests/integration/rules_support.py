@@ -131,7 +131,8 @@ def guarded(pg, proxy_factory, fresh_db, tmp_path):
         made.append(guarded_db)
         if setup_sql.strip():
             guarded_db.execute_direct(textwrap.dedent(setup_sql))
-        guarded_db.proxy = proxy_factory("--rules", str(guarded_db.rules_path))
+        # --log-statements: tests look for the rewrites in the (debug) log.
+        guarded_db.proxy = proxy_factory("--rules", str(guarded_db.rules_path), "--log-statements")
         return guarded_db
 
     yield make

@@ -15,6 +15,14 @@
 namespace staleguard::session {
 namespace {
 
+// The guard sees a Bind as it arrives: decoded, and as the frame it may rewrite.
+BindPlan bind_in(StatementGuard& guard, const parser::Rewriter& rewriter, const wire::Bind& bind) {
+    const std::vector<std::uint8_t> bytes = bind.encode();
+    wire::FrameReader reader(wire::FrameLimits{});
+    const auto outcome = reader.next(bytes, wire::FramePhase::Tagged);
+    return guard.on_bind(rewriter, outcome.frame, bind);
+}
+
 using Kind = QueryPlan::Kind;
 
 // The rules every case runs under: one table per behaviour worth telling apart.
@@ -146,8 +154,9 @@ const std::vector<QueryCase> kQueryCases = {
     {"IncrementModeBumpsAndReplacesTheClientsVersion",
      "UPDATE ledger SET amount = 1, version = 9 WHERE id = 1 AND version = 1", Kind::Replace,
      "UPDATE ledger SET amount = 1, version = ledger.version + 1 WHERE id = 1 AND version = 1"},
-    {"TimestampKind", "UPDATE events SET payload = 'x' WHERE id = 1", Kind::Replace,
-     "UPDATE events SET payload = 'x', changed_at = clock_timestamp() WHERE id = 1"},
+    // events is in track mode: an UPDATE not by key is bumped without a check.
+    {"TimestampKind", "UPDATE events SET payload = 'x' WHERE payload <> 'x'", Kind::Replace,
+     "UPDATE events SET payload = 'x', changed_at = clock_timestamp() WHERE payload <> 'x'"},
     {"SchemaQualified", "UPDATE public.ledger SET amount = 1", Kind::Replace,
      "UPDATE public.ledger SET amount = 1, version = ledger.version + 1"},
     {"OtherSchemaNotProtected", "UPDATE archive.ledger SET amount = 1", Kind::Forward, ""},
@@ -428,9 +437,9 @@ TEST_P(ExtendedProtocol, BindFillsTheCheck) {
     BindBuilder builder;
     builder.binary(c.key_value).binary(big_endian(9, 8));
     builder.formats = {c.key_format, 1};
-    guard.on_bind(builder.build("upd", "p1"));
-    expect_check(guard.on_execute(wire::Execute{"p1", 0}), ExpectedCheck{"public.accounts", "id", c.shown, "9"});
-    EXPECT_FALSE(guard.on_execute(wire::Execute{"", 0}).has_value()) << "only the bound portal is checked";
+    bind_in(guard, rewriter, builder.build("upd", "p1"));
+    expect_check(guard.on_execute(wire::Execute{"p1", 0}).check, ExpectedCheck{"public.accounts", "id", c.shown, "9"});
+    EXPECT_FALSE(guard.on_execute(wire::Execute{"", 0}).check.has_value()) << "only the bound portal is checked";
 }
 
 INSTANTIATE_TEST_SUITE_P(Parameters, ExtendedProtocol, ::testing::ValuesIn(kParameterCases),
@@ -446,9 +455,9 @@ TEST(ExtendedProtocol, NamedStatementBoundManyTimes) {
              {"1", "2", 2, "(1, 2)"}, {"5", "6", 2, "(5, 6)"}}) {
         BindBuilder builder;
         builder.text(first).text(second).text("0").text("4");
-        guard.on_bind(builder.build("s"));
+        bind_in(guard, rewriter, builder.build("s"));
         // Known only at Bind: the rows expected are counted from the $n, not from their values.
-        expect_check(guard.on_execute(wire::Execute{"", 0}), ExpectedCheck{"public.accounts", "id", shown, "4", rows});
+        expect_check(guard.on_execute(wire::Execute{"", 0}).check, ExpectedCheck{"public.accounts", "id", shown, "4", rows});
     }
 }
 
@@ -459,8 +468,8 @@ TEST(ExtendedProtocol, InListParametersBoundToEqualValuesExpectOneRow) {
     (void)guard.plan_parse(rewriter, wire::Parse{"s", "UPDATE accounts SET balance = 0 WHERE id IN ($1, $2) AND version = $3", {}});
     BindBuilder builder;
     builder.text("1").text("1").text("4");
-    guard.on_bind(builder.build("s"));
-    const auto check = guard.on_execute(wire::Execute{"", 0});
+    bind_in(guard, rewriter, builder.build("s"));
+    const auto check = guard.on_execute(wire::Execute{"", 0}).check;
     ASSERT_TRUE(check.has_value());
     EXPECT_EQ(check->expected_rows, 1u);
 }
@@ -471,8 +480,8 @@ TEST(ExtendedProtocol, UnnamedStatementAndNullParameter) {
     (void)guard.plan_parse(rewriter, wire::Parse{"", "DELETE FROM accounts WHERE id = $1 AND version = $2", {}});
     BindBuilder builder;
     builder.text("3").null();
-    guard.on_bind(builder.build());
-    expect_check(guard.on_execute(wire::Execute{"", 0}),
+    bind_in(guard, rewriter, builder.build());
+    expect_check(guard.on_execute(wire::Execute{"", 0}).check,
                  ExpectedCheck{"public.accounts", "id", "3", "NULL", 1, true});
 }
 
@@ -491,8 +500,8 @@ TEST(ExtendedProtocol, StatementsWithoutChecks) {
     for (const char* name : {"a", "b", "c", "never-parsed"}) {
         BindBuilder builder;
         builder.text("1").text("2").text("3");
-        guard.on_bind(builder.build(name, "p"));
-        EXPECT_FALSE(guard.on_execute(wire::Execute{"p", 0}).has_value()) << name;
+        bind_in(guard, rewriter, builder.build(name, "p"));
+        EXPECT_FALSE(guard.on_execute(wire::Execute{"p", 0}).check.has_value()) << name;
     }
 }
 
@@ -513,8 +522,8 @@ TEST(ExtendedProtocol, ReparseReplacesTheCheck) {
     (void)guard.plan_parse(rewriter, wire::Parse{"s", "SELECT $1::int, $2::int", {}});
     BindBuilder builder;
     builder.text("1").text("2");
-    guard.on_bind(builder.build("s"));
-    EXPECT_FALSE(guard.on_execute(wire::Execute{"", 0}).has_value());
+    bind_in(guard, rewriter, builder.build("s"));
+    EXPECT_FALSE(guard.on_execute(wire::Execute{"", 0}).check.has_value());
 }
 
 TEST(ExtendedProtocol, SimpleQueryDropsTheUnnamedStatementAndPortal) {
@@ -523,12 +532,12 @@ TEST(ExtendedProtocol, SimpleQueryDropsTheUnnamedStatementAndPortal) {
     (void)guard.plan_parse(rewriter, wire::Parse{"", "UPDATE accounts SET balance = 0 WHERE id = $1 AND version = $2", {}});
     BindBuilder builder;
     builder.text("1").text("2");
-    guard.on_bind(builder.build());
-    ASSERT_TRUE(guard.on_execute(wire::Execute{"", 0}).has_value());
+    bind_in(guard, rewriter, builder.build());
+    ASSERT_TRUE(guard.on_execute(wire::Execute{"", 0}).check.has_value());
     (void)guard.plan_query(rewriter, "SELECT 1");
-    EXPECT_FALSE(guard.on_execute(wire::Execute{"", 0}).has_value());
-    guard.on_bind(builder.build());
-    EXPECT_FALSE(guard.on_execute(wire::Execute{"", 0}).has_value());
+    EXPECT_FALSE(guard.on_execute(wire::Execute{"", 0}).check.has_value());
+    bind_in(guard, rewriter, builder.build());
+    EXPECT_FALSE(guard.on_execute(wire::Execute{"", 0}).check.has_value());
 }
 
 TEST(ExtendedProtocol, CloseStatementAndPortal) {
@@ -537,16 +546,16 @@ TEST(ExtendedProtocol, CloseStatementAndPortal) {
     (void)guard.plan_parse(rewriter, wire::Parse{"s", "UPDATE accounts SET balance = 0 WHERE id = $1 AND version = $2", {}});
     BindBuilder builder;
     builder.text("1").text("2");
-    guard.on_bind(builder.build("s", "p"));
-    guard.on_bind(builder.build("s", "q"));
+    bind_in(guard, rewriter, builder.build("s", "p"));
+    bind_in(guard, rewriter, builder.build("s", "q"));
     guard.on_close(wire::Close{wire::ObjectKind::Portal, "p"});
-    EXPECT_FALSE(guard.on_execute(wire::Execute{"p", 0}).has_value());
-    EXPECT_TRUE(guard.on_execute(wire::Execute{"q", 0}).has_value());
+    EXPECT_FALSE(guard.on_execute(wire::Execute{"p", 0}).check.has_value());
+    EXPECT_TRUE(guard.on_execute(wire::Execute{"q", 0}).check.has_value());
     guard.on_close(wire::Close{wire::ObjectKind::Statement, "s"});
     // The portal bound before the Close keeps its check; new Binds to the closed name have none.
-    EXPECT_TRUE(guard.on_execute(wire::Execute{"q", 0}).has_value());
-    guard.on_bind(builder.build("s", "r"));
-    EXPECT_FALSE(guard.on_execute(wire::Execute{"r", 0}).has_value());
+    EXPECT_TRUE(guard.on_execute(wire::Execute{"q", 0}).check.has_value());
+    bind_in(guard, rewriter, builder.build("s", "r"));
+    EXPECT_FALSE(guard.on_execute(wire::Execute{"r", 0}).check.has_value());
 }
 
 TEST(ExtendedProtocol, PortalsEndWithTheTransaction) {
@@ -555,14 +564,14 @@ TEST(ExtendedProtocol, PortalsEndWithTheTransaction) {
     (void)guard.plan_parse(rewriter, wire::Parse{"s", "UPDATE accounts SET balance = 0 WHERE id = $1 AND version = $2", {}});
     BindBuilder builder;
     builder.text("1").text("2");
-    guard.on_bind(builder.build("s", "p"));
+    bind_in(guard, rewriter, builder.build("s", "p"));
     guard.on_ready_for_query(wire::TransactionStatus::InTransaction);
-    EXPECT_TRUE(guard.on_execute(wire::Execute{"p", 0}).has_value());
+    EXPECT_TRUE(guard.on_execute(wire::Execute{"p", 0}).check.has_value());
     guard.on_ready_for_query(wire::TransactionStatus::Idle);
-    EXPECT_FALSE(guard.on_execute(wire::Execute{"p", 0}).has_value());
+    EXPECT_FALSE(guard.on_execute(wire::Execute{"p", 0}).check.has_value());
     // The statement itself lives on.
-    guard.on_bind(builder.build("s", "p"));
-    EXPECT_TRUE(guard.on_execute(wire::Execute{"p", 0}).has_value());
+    bind_in(guard, rewriter, builder.build("s", "p"));
+    EXPECT_TRUE(guard.on_execute(wire::Execute{"p", 0}).check.has_value());
 }
 
 // --- substitute_parameters -------------------------------------------------------------------
@@ -696,8 +705,8 @@ TEST(SqlPrepare, ExecuteCarriesThePreparedCheckWithItsArguments) {
     // Through the extended protocol too.
     (void)guard.plan_parse(rewriter, wire::Parse{"e", "EXECUTE upd(2, 5)", {}});
     BindBuilder builder;
-    guard.on_bind(builder.build("e"));
-    expect_check(guard.on_execute(wire::Execute{"", 0}), ExpectedCheck{"public.accounts", "id", "2", "5", 1, false});
+    bind_in(guard, rewriter, builder.build("e"));
+    expect_check(guard.on_execute(wire::Execute{"", 0}).check, ExpectedCheck{"public.accounts", "id", "2", "5", 1, false});
 }
 
 TEST(SqlPrepare, UncheckedPrepareAndDiscardAllForgetTheCheck) {

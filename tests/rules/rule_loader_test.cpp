@@ -259,7 +259,7 @@ TEST(LoadRuleFile, ExampleFileShippedWithTheProjectLoads) {
     ASSERT_NE(rule, nullptr);
     EXPECT_EQ(rule->key, Columns{"id"});
     EXPECT_EQ(rule->version_column, "version");
-    EXPECT_EQ(rule->mode, Mode::Client);  // the demo shows client mode until track mode checks
+    EXPECT_EQ(rule->mode, Mode::Track);  // the demo shows a lost update stopped with no change to the client
 }
 
 TEST(LoadRuleText, RefusesOversizedInputBeforeParsing) {

@@ -1,0 +1,204 @@
+// Track mode's plan for each statement of a query string: reads that get hidden columns, keyed writes that get a version slot.
+#include "parser/track_planner.hpp"
+
+#include <pg_query/pg_query.pb-c.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "parser/lru_cache.hpp"
+#include "parser/pg_query_handle.hpp"
+#include "parser/position_map.hpp"
+#include "rules/identifier.hpp"
+
+namespace staleguard::parser {
+
+namespace {
+
+// As for the rewriter's cache: a few huge statements must not pin megabytes.
+constexpr std::size_t max_cached_statement_bytes = 64 * 1024;
+
+int highest_parameter_of(std::string_view sql) {
+    auto tokens = scan_numbered(sql);
+    if (!tokens.ok()) return 0;
+    int highest = 0;
+    for (const NumberedToken& token : tokens.value()) {
+        if (token.number != PG_QUERY__TOKEN__PARAM) continue;
+        const std::string_view text = sql.substr(token.token.start, token.token.end - token.token.start);
+        int number = 0;
+        if (text.size() > 1 && text[0] == '$') {
+            std::from_chars(text.data() + 1, text.data() + text.size(), number);
+        }
+        highest = std::max(highest, number);
+    }
+    return highest;
+}
+
+TrackedStatement plan_statement(std::string_view sql, const rules::RuleSet& rules, const SchemaResolver& resolve) {
+    TrackedStatement out;
+    out.highest_parameter = highest_parameter_of(sql);
+    ReadTracking returning = plan_write_returning(sql, rules, resolve);
+    if (returning.outcome == ReadTracking::Outcome::Tracked) {
+        KeyedWrite keyed = analyse_keyed_write(returning.sql, rules, resolve);
+        if (keyed.outcome == KeyedWrite::Outcome::Keyed) {
+            out.kind = TrackedStatement::Kind::KeyedWrite;
+            out.tracking = std::move(returning);
+            out.keyed = std::move(keyed);
+            return out;
+        }
+        out.reason = "write not keyed: " + keyed.reason;
+        // An unkeyed UPDATE ... RETURNING still shows the session the versions it wrote.
+    }
+    ReadTracking read = plan_read_tracking(sql, rules, resolve);
+    if (read.outcome == ReadTracking::Outcome::Tracked) {
+        out.kind = TrackedStatement::Kind::Read;
+        out.tracking = std::move(read);
+        return out;
+    }
+    if (out.reason.empty()) out.reason = read.reason;
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string_view>> split_statements(std::string_view sql) {
+    auto tokens = scan(sql);
+    if (!tokens.ok()) return std::nullopt;
+    // The statement between two positions: from its first token to its last, without the
+    // comments and blanks around it.
+    auto trimmed = [&](std::size_t begin, std::size_t end) -> std::optional<std::string_view> {
+        std::optional<std::size_t> first;
+        std::size_t last = 0;
+        for (const Token& token : tokens.value()) {
+            if (token.kind != TokenKind::Other || token.start < begin || token.end > end) continue;
+            if (!first) first = token.start;
+            last = token.end;
+        }
+        if (!first) return std::nullopt;
+        return sql.substr(*first, last - *first);
+    };
+    std::vector<std::string_view> statements;
+    std::size_t begin = 0;
+    for (const Token& token : tokens.value()) {
+        if (token.kind != TokenKind::Semicolon) continue;
+        if (auto statement = trimmed(begin, token.start)) statements.push_back(*statement);
+        begin = token.end;
+    }
+    if (auto statement = trimmed(begin, sql.size())) statements.push_back(*statement);
+    if (statements.size() <= 1) return statements;
+    // Semicolons do not always end statements (a BEGIN ATOMIC function body): with several
+    // candidates, the parser decides.
+    auto parsed = parse(sql);
+    if (!parsed.ok()) return std::nullopt;
+    statements.clear();
+    for (const StatementSlice& slice : statement_slices(parsed.value(), sql.size())) {
+        if (auto statement = trimmed(slice.location, slice.location + slice.length)) statements.push_back(*statement);
+    }
+    return statements;
+}
+
+std::string text_array_value(const std::vector<std::string>& elements) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+        if (i > 0) out += ',';
+        out += '"';
+        for (char c : elements[i]) {
+            if (c == '"' || c == '\\') out += '\\';
+            out += c;
+        }
+        out += '"';
+    }
+    out += '}';
+    return out;
+}
+
+std::string text_array_literal(const std::vector<std::string>& elements) {
+    const std::string value = text_array_value(elements);
+    std::string out = "E'";
+    for (char c : value) {
+        if (c == '\\' || c == '\'') out += c;
+        out += c;
+    }
+    out += "'::pg_catalog.text[]";
+    return out;
+}
+
+std::string encoded_key(const std::vector<std::string>& key_values) {
+    if (key_values.size() == 1) return key_values.front();
+    std::string out;
+    for (const std::string& value : key_values) {
+        out += std::to_string(character_count(value));
+        out += ':';
+        out += value;
+    }
+    return out;
+}
+
+std::string version_predicate(const rules::TableRule& rule, std::string_view qualifier, std::string_view keys_array,
+                              std::string_view versions_array) {
+    const std::string q(qualifier);
+    std::string key;
+    for (const std::string& column : rule.key) {
+        const std::string text = q + "." + rules::quote_identifier(column) + "::pg_catalog.text";
+        if (rule.key.size() == 1) {
+            key = text;
+            break;
+        }
+        if (!key.empty()) key += " || ";
+        key += "pg_catalog.length(" + text + ")::pg_catalog.text || ':' || " + text;
+    }
+    const std::string position = "pg_catalog.array_position(" + std::string(keys_array) + ", " + key + ")";
+    return "CASE WHEN " + position + " IS NULL THEN true ELSE (" + std::string(versions_array) + ")[" + position +
+           "] IS NOT DISTINCT FROM " + q + "." + rules::quote_identifier(rule.version_column) +
+           "::pg_catalog.text END";
+}
+
+struct TrackPlanner::Cache {
+    explicit Cache(std::size_t capacity) : plans(capacity) {}
+    // A plan and the answers it was made with: a bare name resolving elsewhere now (a changed
+    // search_path) makes it stale.
+    struct Entry {
+        std::shared_ptr<const TrackedStatement> plan;
+        std::vector<std::pair<std::string, std::optional<std::string>>> resolutions;
+    };
+    LruCache<std::shared_ptr<const Entry>> plans;
+};
+
+TrackPlanner::TrackPlanner(std::shared_ptr<const rules::RuleSet> rules, std::size_t cache_capacity)
+    : rules_(rules ? std::move(rules) : std::make_shared<const rules::RuleSet>()),
+      cache_(std::make_unique<Cache>(cache_capacity)) {
+    active_ = std::any_of(rules_->tables.begin(), rules_->tables.end(),
+                          [](const rules::TableRule& rule) { return rule.mode == rules::Mode::Track; });
+}
+
+TrackPlanner::~TrackPlanner() = default;
+
+std::shared_ptr<const TrackedStatement> TrackPlanner::plan(std::string_view statement,
+                                                          const SchemaResolver& resolve) const {
+    const bool cacheable = statement.size() <= max_cached_statement_bytes;
+    if (cacheable) {
+        if (auto cached = cache_->plans.get(statement)) {
+            const auto& entry = **cached;
+            const bool current = std::all_of(entry.resolutions.begin(), entry.resolutions.end(), [&](const auto& asked) {
+                return (resolve ? resolve(asked.first) : std::optional<std::string>("public")) == asked.second;
+            });
+            if (current) return entry.plan;
+        }
+    }
+    auto entry = std::make_shared<Cache::Entry>();
+    const SchemaResolver recording = [&](std::string_view bare) -> std::optional<std::string> {
+        for (const auto& [name, schema] : entry->resolutions) {
+            if (name == bare) return schema;
+        }
+        auto schema = resolve ? resolve(bare) : std::optional<std::string>("public");
+        entry->resolutions.emplace_back(std::string(bare), schema);
+        return schema;
+    };
+    TrackedStatement planned = plan_statement(statement, *rules_, recording);
+    planned.rules = rules_;
+    entry->plan = std::make_shared<const TrackedStatement>(std::move(planned));
+    if (cacheable) cache_->plans.put(std::string(statement), entry);
+    return entry->plan;
+}
+
+}  // namespace staleguard::parser

@@ -1,0 +1,79 @@
+// Track mode's plan for each statement of a query string: reads that get hidden columns, keyed writes that get a version slot.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "parser/keyed_write.hpp"
+#include "parser/read_tracking.hpp"
+#include "rules/table_rule.hpp"
+
+namespace staleguard::parser {
+
+struct TrackedStatement {
+    enum class Kind {
+        Untracked,   // sent as the rewriter says
+        Read,        // tracking.sql is sent; its hidden columns feed the session's ReadSet
+        KeyedWrite,  // keyed.sql_before_slot + <version predicate> + keyed.sql_after_slot is sent
+    };
+    Kind kind = Kind::Untracked;
+    std::string reason;      // Untracked: why, for the debug log
+    ReadTracking tracking;   // Read: the statement; KeyedWrite: its hidden RETURNING columns
+    KeyedWrite keyed;        // KeyedWrite
+    int highest_parameter = 0;  // the largest $n the statement uses (0: none)
+    // The rules the plan's TableRule pointers point into: a session keeps a plan (a prepared
+    // statement) across a reload that frees the rules it was made with.
+    std::shared_ptr<const rules::RuleSet> rules;
+};
+
+class TrackPlanner {
+public:
+    explicit TrackPlanner(std::shared_ptr<const rules::RuleSet> rules, std::size_t cache_capacity = 4096);
+    ~TrackPlanner();
+    TrackPlanner(const TrackPlanner&) = delete;
+    TrackPlanner& operator=(const TrackPlanner&) = delete;
+
+    // Whether any rule is in track mode: without one there is nothing to plan.
+    bool active() const { return active_; }
+    // For one statement (without the ones around it), as the rewriter left it: its version
+    // bumps are kept (a keyed write's own bump is the same edit, made again).
+    // A cached plan is reused while `resolve` still answers as it did for the bare names the
+    // plan asked about.
+    std::shared_ptr<const TrackedStatement> plan(std::string_view statement, const SchemaResolver& resolve) const;
+
+private:
+    struct Cache;
+    std::shared_ptr<const rules::RuleSet> rules_;
+    bool active_ = false;
+    std::unique_ptr<Cache> cache_;
+};
+
+// The statements of a query string as PostgreSQL splits them, each without the blanks and
+// comments around it; nullopt when the scanner refuses the string.
+std::optional<std::vector<std::string_view>> split_statements(std::string_view sql);
+
+// The version predicate for a keyed write's slot: true for a row whose key is not in
+// `keys_array`, else only when the row still has the version at the same place of
+// `versions_array`. Both are SQL for a text[] (a quoted literal or a $n parameter); keys as
+// encoded_key() spells them. A plain expression on the row, without a subquery: when the UPDATE
+// waits for another transaction's lock on the row, READ COMMITTED re-evaluates it against the
+// row that transaction committed (an anti-join with the seen versions would not be re-checked).
+std::string version_predicate(const rules::TableRule& rule, std::string_view qualifier, std::string_view keys_array,
+                              std::string_view versions_array);
+
+// A row's key values as the one text version_predicate() compares: the value itself for a
+// single-column key; for a composite key each value prefixed by its length in characters and a
+// colon ("1:7" "2:12" → "1:72:12"), so that no two keys read the same.
+std::string encoded_key(const std::vector<std::string>& key_values);
+
+// A text[] literal for SQL text, safe whatever standard_conforming_strings says: E'{"1","2"}'.
+std::string text_array_literal(const std::vector<std::string>& elements);
+// The same array in PostgreSQL's text input form, for a text-format parameter: {"1","2"}.
+std::string text_array_value(const std::vector<std::string>& elements);
+
+}  // namespace staleguard::parser

@@ -1,0 +1,173 @@
+// Track mode's write verdicts and errors, and reading key arrays out of Bind parameters.
+#include "proxy/tracked_result.hpp"
+
+#include <algorithm>
+
+#include "proxy/statement_guard.hpp"
+
+namespace staleguard::session {
+
+namespace {
+
+std::string join(const std::vector<std::string>& parts, std::string_view separator) {
+    std::string out;
+    for (const auto& part : parts) {
+        if (!out.empty()) out += separator;
+        out += part;
+    }
+    return out;
+}
+
+std::uint32_t read_u32(wire::Bytes bytes, std::size_t at) {
+    return (std::uint32_t{bytes[at]} << 24) | (std::uint32_t{bytes[at + 1]} << 16) |
+           (std::uint32_t{bytes[at + 2]} << 8) | std::uint32_t{bytes[at + 3]};
+}
+
+// PostgreSQL's array input for a one-dimensional array: elements separated by commas, double
+// quotes around any element, backslash escaping the next character anywhere, blanks around an
+// unquoted element dropped, and an unquoted NULL (any case) a null element.
+std::optional<std::vector<std::string>> text_array_elements(std::string_view text) {
+    auto is_blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
+    while (!text.empty() && is_blank(text.front())) text.remove_prefix(1);
+    while (!text.empty() && is_blank(text.back())) text.remove_suffix(1);
+    if (text.size() < 2 || text.front() != '{' || text.back() != '}') return std::nullopt;
+    text = text.substr(1, text.size() - 2);
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    auto skip_blanks = [&] {
+        while (i < text.size() && is_blank(text[i])) ++i;
+    };
+    skip_blanks();
+    if (i == text.size()) return out;
+    for (;;) {
+        skip_blanks();
+        std::string element;
+        bool quoted = false;
+        bool escaped_any = false;
+        if (i < text.size() && text[i] == '"') {
+            quoted = true;
+            ++i;
+            bool closed = false;
+            while (i < text.size()) {
+                const char c = text[i++];
+                if (c == '\\') {
+                    if (i == text.size()) return std::nullopt;
+                    element += text[i++];
+                } else if (c == '"') {
+                    closed = true;
+                    break;
+                } else {
+                    element += c;
+                }
+            }
+            if (!closed) return std::nullopt;
+            skip_blanks();
+        } else {
+            std::size_t kept = 0;  // length of element up to its last non-blank or escaped character
+            while (i < text.size() && text[i] != ',') {
+                const char c = text[i++];
+                if (c == '{' || c == '}' || c == '"') return std::nullopt;  // nested or malformed
+                if (c == '\\') {
+                    if (i == text.size()) return std::nullopt;
+                    element += text[i++];
+                    escaped_any = true;
+                    kept = element.size();
+                } else {
+                    element += c;
+                    if (!is_blank(c)) kept = element.size();
+                }
+            }
+            element.resize(kept);
+            if (element.empty()) return std::nullopt;  // {1,,2}
+        }
+        if (!quoted && !escaped_any && element.size() == 4) {
+            std::string lower = element;
+            for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+            if (lower == "null") return std::nullopt;  // a null key matches no row
+        }
+        out.push_back(std::move(element));
+        if (i == text.size()) return out;
+        if (text[i] != ',') return std::nullopt;  // {"a"b}
+        ++i;
+    }
+}
+
+std::optional<std::vector<std::string>> binary_array_elements(wire::Bytes value) {
+    if (value.size() < 12) return std::nullopt;
+    const std::uint32_t dimensions = read_u32(value, 0);
+    const std::uint32_t element_type = read_u32(value, 8);
+    std::vector<std::string> out;
+    if (dimensions == 0) return out;
+    if (dimensions != 1 || value.size() < 20) return std::nullopt;
+    const std::uint32_t count = read_u32(value, 12);
+    std::size_t at = 20;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        if (at + 4 > value.size()) return std::nullopt;
+        const std::uint32_t length = read_u32(value, at);
+        at += 4;
+        if (length == 0xffffffff || at + length > value.size()) return std::nullopt;
+        auto text = binary_value_text(value.subspan(at, length), element_type);
+        if (!text) return std::nullopt;
+        out.push_back(std::move(*text));
+        at += length;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<SeenRow> stale_rows(const TrackCheck& check, const std::vector<ReturnedRow>& returned) {
+    std::vector<SeenRow> stale;
+    for (const SeenRow& row : check.seen) {
+        const bool written = std::any_of(returned.begin(), returned.end(),
+                                         [&](const ReturnedRow& back) { return back.keys == row.keys; });
+        if (!written) stale.push_back(row);
+    }
+    return stale;
+}
+
+std::string key_list_text(const std::vector<std::vector<std::string>>& rows) {
+    if (rows.size() == 1) return join(rows.front(), ", ");
+    std::vector<std::string> parts;
+    const bool composite = !rows.empty() && rows.front().size() > 1;
+    for (const auto& row : rows) parts.push_back(composite ? "(" + join(row, ", ") + ")" : join(row, ", "));
+    return composite ? join(parts, ", ") : "(" + join(parts, ", ") + ")";
+}
+
+wire::ErrorResponse track_stale_error(const TrackCheck& check, const std::vector<SeenRow>& stale,
+                                      std::size_t still_current) {
+    WriteCheck described;
+    described.table = check.rule ? check.rule->table.to_string() : std::string("?");
+    described.key_columns = check.rule ? join(check.rule->key, ", ") : std::string();
+    std::vector<std::vector<std::string>> keys;
+    for (const SeenRow& row : stale) keys.push_back(row.keys);
+    described.key_values = key_list_text(keys);
+    if (stale.size() == 1) described.expected_version = stale.front().version;
+    described.expected_rows = check.seen.size();
+    described.is_delete = check.is_delete;
+    described.sqlstate = check.sqlstate;
+    return stale_write_error(described, still_current);
+}
+
+wire::ErrorResponse unread_write_error(const rules::TableRule& rule, std::string_view sqlstate,
+                                       const std::vector<std::vector<std::string>>& unread) {
+    const std::string columns = join(rule.key, ", ");
+    const std::string values = key_list_text(unread);
+    const bool list = !values.empty() && values.front() == '(' && rule.key.size() == 1;
+    std::string message = "stale write to " + rule.table.to_string() +
+                          (list ? " (" + columns + ") in " + values : " (" + columns + ")=(" + values + ")") +
+                          (unread.size() > 1 ? ": rows not read by this session" : ": row not read by this session");
+    auto error = wire::ErrorResponse::make(
+        sqlstate, message,
+        "The rule for " + rule.table.to_string() + " says unread: reject, so a write must follow a read of "
+        "the same row in the same session; nothing was written.");
+    error.fields.emplace_back(wire::field::Hint, "Read the row, then retry the change.");
+    return error;
+}
+
+std::optional<std::vector<std::string>> array_parameter_elements(wire::Bytes value, std::int16_t format) {
+    if (format == 0) return text_array_elements(std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
+    return binary_array_elements(value);
+}
+
+}  // namespace staleguard::session

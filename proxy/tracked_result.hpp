@@ -1,0 +1,69 @@
+// Track mode between the statement guard and the session: what to do with the rows of one tracked statement, and the write check it carries.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/codec/backend_messages.hpp"
+#include "proxy/hidden_columns.hpp"
+#include "rules/table_rule.hpp"
+
+namespace staleguard::session {
+
+// A row this session read, as the ReadSet holds it: key values and version as PostgreSQL's text.
+struct SeenRow {
+    std::vector<std::string> keys;
+    std::string version;
+};
+
+// A keyed write in track mode: every row in `seen` must still carry its version, which the
+// write's hidden RETURNING shows (a row it did not return was changed or deleted meanwhile).
+struct TrackCheck {
+    std::shared_ptr<const rules::RuleSet> rules;  // keeps `rule` alive across a reload
+    const rules::TableRule* rule = nullptr;
+    std::string sqlstate = "40001";
+    bool is_delete = false;
+    std::vector<SeenRow> seen;
+};
+
+struct TrackedResult {
+    HiddenLayout layout;
+    // False when the hidden columns are a RETURNING staleguard added: the client gets no rows
+    // and NoData where the server describes them.
+    bool client_sees_rows = true;
+    bool is_write = false;  // rows returned by a write are the session's own new versions
+    bool is_delete = false;
+    std::optional<TrackCheck> check;
+};
+
+// A written row returned by a write's hidden RETURNING (copied out of its DataRow).
+struct ReturnedRow {
+    std::vector<std::string> keys;
+    std::string version;
+};
+
+// The rows of `check.seen` that `returned` does not contain: changed or deleted since they were read.
+std::vector<SeenRow> stale_rows(const TrackCheck& check, const std::vector<ReturnedRow>& returned);
+
+// The ErrorResponse for a track-mode stale write naming the stale keys; `still_current` is how
+// many of the rows read were still as read.
+wire::ErrorResponse track_stale_error(const TrackCheck& check, const std::vector<SeenRow>& stale,
+                                      std::size_t still_current);
+
+// The ErrorResponse for a write of rows the session never read, under `unread: reject`.
+wire::ErrorResponse unread_write_error(const rules::TableRule& rule, std::string_view sqlstate,
+                                       const std::vector<std::vector<std::string>>& unread);
+
+// The elements of an array parameter of a Bind, as text: a text-format array literal
+// ({1,2,"a b"}) or a binary one-dimensional array of integers, text or uuids. nullopt when it
+// cannot be read (the keys it carries then count as unknown).
+std::optional<std::vector<std::string>> array_parameter_elements(wire::Bytes value, std::int16_t format);
+
+// "1", "1, 7" for one row; "(1, 2)" or "(1, 7), (2, 8)" for several.
+std::string key_list_text(const std::vector<std::vector<std::string>>& rows);
+
+}  // namespace staleguard::session

@@ -1,0 +1,157 @@
+// pgjdbc client for the track-mode integration tests (test_track_clients.py): prints what it saw, one fact per line.
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.ResultSetMetaData;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+import java.util.Properties;
+
+import org.postgresql.PGResultSetMetaData;
+import org.postgresql.PGStatement;
+
+/**
+ * Usage: TrackJdbc rmw HOST PORT DB USER PASSWORD ITERATIONS
+ *        TrackJdbc queries HOST PORT DB USER PASSWORD FILE REPEAT
+ *
+ * rmw: connection A reads row 1 of accounts and writes balance + 1, ITERATIONS times through the
+ * same two PreparedStatements (prepareThreshold=3, binaryTransfer=true: they become named
+ * server-side statements with binary results part-way); connection B then writes the row; A writes
+ * again without re-reading (expected to fail), re-reads and writes once more.
+ *
+ * queries: each line of FILE is a statement, optionally followed by a tab and comma-separated
+ * integer parameters; each is executed REPEAT times through one PreparedStatement
+ * (prepareThreshold=1, binaryTransfer=true) and every result is printed: column label, type name
+ * and wire format, then each row's values as getString() gives them.
+ */
+public final class TrackJdbc {
+    private TrackJdbc() {}
+
+    public static void main(String[] args) throws Exception {
+        String url = "jdbc:postgresql://" + args[1] + ":" + args[2] + "/" + args[3];
+        Properties props = new Properties();
+        props.setProperty("user", args[4]);
+        props.setProperty("password", args[5]);
+        props.setProperty("sslmode", "disable");
+        props.setProperty("binaryTransfer", "true");
+        switch (args[0]) {
+            case "rmw" -> {
+                props.setProperty("prepareThreshold", "3");
+                readModifyWrite(url, props, Integer.parseInt(args[6]));
+            }
+            case "queries" -> {
+                props.setProperty("prepareThreshold", "1");
+                queries(url, props, Path.of(args[6]), Integer.parseInt(args[7]));
+            }
+            default -> throw new IllegalArgumentException("unknown mode " + args[0]);
+        }
+    }
+
+    private static void readModifyWrite(String url, Properties props, int iterations) throws SQLException {
+        try (Connection a = DriverManager.getConnection(url, props);
+             PreparedStatement select = a.prepareStatement("SELECT balance, version FROM accounts WHERE id = ?");
+             PreparedStatement update = a.prepareStatement("UPDATE accounts SET balance = ? WHERE id = ?")) {
+            int balance = 0;
+            for (int i = 1; i <= iterations; ++i) {
+                boolean serverPrepared = select.unwrap(PGStatement.class).isUseServerPrepare();
+                select.setInt(1, 1);
+                long version;
+                int format;
+                try (ResultSet rs = select.executeQuery()) {
+                    rs.next();
+                    balance = rs.getInt(1);
+                    version = rs.getLong(2);
+                    format = rs.getMetaData().unwrap(PGResultSetMetaData.class).getFormat(1);
+                }
+                update.setInt(1, balance + 1);
+                update.setInt(2, 1);
+                int updated = update.executeUpdate();
+                System.out.println("iteration=" + i + " read_balance=" + balance + " read_version=" + version
+                                   + " format=" + format + " server_prepared=" + serverPrepared
+                                   + " updated=" + updated);
+                balance += 1;
+            }
+            try (Connection b = DriverManager.getConnection(url, props); Statement s = b.createStatement()) {
+                System.out.println("other_updated=" + s.executeUpdate("UPDATE accounts SET balance = 1000 WHERE id = 1"));
+            }
+            update.setInt(1, balance + 1);
+            update.setInt(2, 1);
+            try {
+                System.out.println("stale_write updated=" + update.executeUpdate());
+            } catch (SQLException e) {
+                System.out.println("stale_write sqlstate=" + e.getSQLState() + " message=" + oneLine(e.getMessage()));
+            }
+            select.setInt(1, 1);
+            try (ResultSet rs = select.executeQuery()) {
+                rs.next();
+                balance = rs.getInt(1);
+            }
+            update.setInt(1, balance + 1);
+            update.setInt(2, 1);
+            System.out.println("after_reread updated=" + update.executeUpdate() + " read_balance=" + balance);
+        }
+    }
+
+    private static void queries(String url, Properties props, Path file, int repeat) throws Exception {
+        List<String> lines = Files.readAllLines(file);
+        try (Connection conn = DriverManager.getConnection(url, props)) {
+            for (String line : lines) {
+                if (line.isBlank()) {
+                    continue;
+                }
+                String[] parts = line.split("\t", 2);
+                try (PreparedStatement ps = conn.prepareStatement(parts[0])) {
+                    for (int run = 1; run <= repeat; ++run) {
+                        System.out.println("statement " + parts[0] + " (run " + run + ")");
+                        if (parts.length > 1) {
+                            String[] params = parts[1].split(",");
+                            for (int i = 0; i < params.length; ++i) {
+                                ps.setInt(i + 1, Integer.parseInt(params[i].trim()));
+                            }
+                        }
+                        try {
+                            printResult(ps, ps.execute());
+                        } catch (SQLException e) {
+                            System.out.println("error " + e.getSQLState() + " " + oneLine(e.getMessage()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static void printResult(PreparedStatement ps, boolean hasResultSet) throws SQLException {
+        if (!hasResultSet) {
+            System.out.println("count " + ps.getUpdateCount());
+            return;
+        }
+        try (ResultSet rs = ps.getResultSet()) {
+            ResultSetMetaData meta = rs.getMetaData();
+            PGResultSetMetaData pgMeta = meta.unwrap(PGResultSetMetaData.class);
+            StringBuilder columns = new StringBuilder("columns");
+            for (int i = 1; i <= meta.getColumnCount(); ++i) {
+                columns.append(" | ").append(meta.getColumnLabel(i)).append(':').append(meta.getColumnTypeName(i))
+                       .append(':').append(pgMeta.getFormat(i) == 1 ? "binary" : "text");
+            }
+            System.out.println(columns);
+            while (rs.next()) {
+                StringBuilder row = new StringBuilder("row");
+                for (int i = 1; i <= meta.getColumnCount(); ++i) {
+                    String value = rs.getString(i);
+                    row.append(" | ").append(value == null ? "NULL" : oneLine(value));
+                }
+                System.out.println(row);
+            }
+        }
+    }
+
+    // Values and messages on one line each: the test reads the output line by line.
+    private static String oneLine(String text) {
+        return text.replace("\\", "\\\\").replace("\n", "\\n").replace("|", "\\|");
+    }
+}

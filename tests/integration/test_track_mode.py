@@ -1,0 +1,459 @@
+"""Track mode (the default mode of a rule) through the real binary with psycopg2 and psql: each
+session's keyed UPDATE or DELETE is checked against the versions that session read, a write based
+on a stale read fails with 40001 and writes nothing, and what the client reads carries exactly the
+columns it asked for."""
+
+import datetime
+import threading
+
+import psycopg2
+import psycopg2.errors
+import pytest
+
+from rules_support import expect_error, guarded, rules_text, table_rule  # noqa: F401 (guarded is a fixture)
+from support import wait_until
+
+ACCOUNTS = """
+    CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance int NOT NULL,
+                           note text, version int NOT NULL DEFAULT 1);
+    INSERT INTO accounts (id, owner, balance) SELECT g, 'owner ' || g, g * 100 FROM generate_series(1, 5) g;
+    CREATE TABLE ledger (id serial PRIMARY KEY, account_id int, amount int NOT NULL);
+    INSERT INTO ledger (account_id, amount) VALUES (1, 10), (1, 20), (2, 30);
+"""
+TIMESTAMP_ACCOUNTS = """
+    CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance int NOT NULL,
+                           note text, version timestamptz NOT NULL DEFAULT '2000-01-01 00:00:00+00');
+    INSERT INTO accounts (id, owner, balance) SELECT g, 'owner ' || g, g * 100 FROM generate_series(1, 5) g;
+"""
+# version: xmin needs no column at all.
+XMIN_ACCOUNTS = """
+    CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance int NOT NULL, note text);
+    INSERT INTO accounts (id, owner, balance) SELECT g, 'owner ' || g, g * 100 FROM generate_series(1, 5) g;
+"""
+EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+# mode: track is the default: the rule names only the table.
+TRACK_RULES = rules_text(table_rule("accounts"))
+
+
+def stale_message(key):
+    return f"stale write to public.accounts (id)=({key}): row changed since it was read"
+
+
+def run(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return (cur.statusmessage, cur.fetchall() if cur.description else None)
+
+
+def account(db, key):
+    """(balance, version) of one row, read straight from PostgreSQL."""
+    return db.rows("SELECT balance, version FROM accounts WHERE id = %s", (key,))[0]
+
+
+def versions_of(db, *keys):
+    return [v for (v,) in db.rows("SELECT version FROM accounts WHERE id = ANY(%s) ORDER BY id", (list(keys),))]
+
+
+def state(db):
+    return db.rows("SELECT id, balance, note, version FROM accounts ORDER BY id")
+
+
+def expect_stale(conn, sql, key, params=None):
+    with pytest.raises(psycopg2.Error) as excinfo:
+        run(conn, sql, params)
+    error = expect_error(excinfo, "40001")
+    assert isinstance(error, psycopg2.errors.SerializationFailure)
+    if key is not None:
+        assert error.diag.message_primary == stale_message(key)
+    else:
+        assert error.diag.message_primary.startswith("stale write to public.accounts"), error.diag.message_primary
+    return error
+
+
+# --- two sessions ---------------------------------------------------------------------------
+
+def test_stale_write_between_two_sessions(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    assert run(a, "SELECT id, balance FROM accounts WHERE id = 1")[1] == [(1, 100)]
+    assert run(b, "SELECT balance FROM accounts WHERE id = 1")[1] == [(100,)]
+    assert run(b, "UPDATE accounts SET balance = 150 WHERE id = 1")[0] == "UPDATE 1"
+    assert account(db, 1) == (150, 2)
+
+    error = expect_stale(a, "UPDATE accounts SET balance = 80 WHERE id = 1", 1)
+    assert error.diag.severity == "ERROR"
+    # Nothing written: the row is B's, bumped once.
+    assert account(db, 1) == (150, 2)
+    # A's session goes on; after reading again its write is fresh.
+    assert run(a, "SELECT balance FROM accounts WHERE id = 1")[1] == [(150,)]
+    assert run(a, "UPDATE accounts SET balance = 80 WHERE id = 1")[0] == "UPDATE 1"
+    assert account(db, 1) == (80, 3)
+    # Now B's memory of row 1 is the stale one.
+    expect_stale(b, "UPDATE accounts SET balance = 1 WHERE id = 1", 1)
+    assert account(db, 1) == (80, 3)
+
+
+def test_write_waiting_for_a_concurrent_writer_is_checked_after_it_commits(guarded, admin):
+    """A's UPDATE arrives while B's uncommitted UPDATE holds the row: PostgreSQL makes A wait, then
+    re-evaluates A's WHERE against the row B committed (READ COMMITTED). The version check must be
+    part of that re-evaluation, or B's change is lost although A read before it."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(), db.connect(autocommit=False)
+    run(a, "SELECT balance FROM accounts WHERE id = 1")
+    run(b, "SELECT balance FROM accounts WHERE id = 1")
+    assert run(b, "UPDATE accounts SET balance = 150 WHERE id = 1")[0] == "UPDATE 1"  # locked until B commits
+    outcome = {}
+
+    def write_a():
+        try:
+            outcome["status"] = run(a, "UPDATE accounts SET balance = 80 WHERE id = 1")[0]
+        except psycopg2.Error as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=write_a)
+    thread.start()
+
+    def a_waits_for_the_lock():
+        with admin.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+                        (db.db,))
+            return cur.fetchone()[0] == 1
+    try:
+        wait_until(a_waits_for_the_lock, 10, what="A's UPDATE to wait for B's row lock")
+    finally:
+        b.commit()
+        thread.join(10)
+    assert "error" in outcome, f"A's write went through: {outcome}"
+    assert expect_error(outcome["error"], "40001").diag.message_primary == stale_message(1)
+    assert account(db, 1) == (150, 2)
+
+
+def test_stale_write_with_psql(guarded, pg):
+    """One psql session reads row 1; a second psql (run from the first with \\!) writes it; the
+    first one's write is refused with the ERROR line psql shows for any server error."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    other = (f"{pg.tool('psql')} -X -q -h {db.proxy.host} -p {db.proxy.port} -U {pg.admin_user} -d {db.db} "
+             "-c 'UPDATE accounts SET balance = 150 WHERE id = 1'")
+    result = db.psql(f"""
+        SELECT 'read', id, balance FROM accounts WHERE id = 1;
+        \\! {other}
+        UPDATE accounts SET balance = 80 WHERE id = 1;
+        SELECT 'after', balance, version FROM accounts WHERE id = 1;
+        UPDATE accounts SET balance = 90 WHERE id = 1;
+        SELECT 'end';
+    """, extra=("-At",))
+    assert result.returncode == 0, result.stderr
+    assert f"ERROR:  40001: {stale_message(1)}" in result.stderr, result.stderr
+    assert result.stderr.count("ERROR:") == 1, result.stderr
+    assert result.stdout.splitlines() == ["read|1|100", "after|150|2", "end"], result.stdout
+    # The re-read made the last write fresh.
+    assert account(db, 1) == (90, 3)
+
+
+def test_rows_read_through_a_join_are_tracked(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    rows = run(a, "SELECT a.owner, l.amount FROM ledger l JOIN accounts a ON a.id = l.account_id "
+                  "WHERE l.account_id = 1 ORDER BY l.id")[1]
+    assert rows == [("owner 1", 10), ("owner 1", 20)]
+    run(b, "UPDATE accounts SET note = 'b' WHERE id = 1")
+    expect_stale(a, "UPDATE accounts SET note = 'a' WHERE id = 1", 1)
+    assert state(db)[0] == (1, 100, "b", 2)
+
+
+def test_reads_show_only_the_requested_columns(guarded):
+    """psql's output (column headers, alignment, row counts) through staleguard is exactly what
+    PostgreSQL gives directly: the hidden key and version columns never reach the client."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    script = """
+        SELECT * FROM accounts ORDER BY 1;
+        SELECT balance FROM accounts WHERE id = 2;
+        SELECT id * 10 AS id, owner FROM accounts ORDER BY id DESC LIMIT 2 OFFSET 1;
+        SELECT a.*, l.amount FROM accounts a LEFT JOIN ledger l ON l.account_id = a.id ORDER BY a.id, l.id;
+        SELECT * FROM accounts WHERE id = 3 FOR UPDATE;
+        SELECT * FROM accounts WHERE id < 0;
+        \\x on
+        SELECT * FROM accounts WHERE id = 4;
+    """
+    proxied = db.psql(script, transcript=True)
+    direct = db.psql(script, transcript=True, direct=True)
+    assert "(5 rows)" in direct.stdout, direct.stdout
+    assert proxied.stdout == direct.stdout
+    # psycopg2: same column names and type OIDs, same values.
+    for sql in ("SELECT * FROM accounts ORDER BY id", "SELECT owner, id FROM accounts WHERE id IN (1, 2) ORDER BY 2",
+                "UPDATE accounts SET note = 'x' WHERE id = 5 RETURNING *"):
+        seen = []
+        for conn in (db.connect(), db.direct()):
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                seen.append(([(d.name, d.type_code) for d in cur.description], cur.fetchall()))
+        # (The UPDATE runs through staleguard first, which bumps row 5 to version 2; the direct
+        # one then leaves the version as it is: both return version 2.)
+        assert seen[0] == seen[1], sql
+
+
+# --- one session ----------------------------------------------------------------------------
+
+def test_same_session_saves_twice_without_rereading(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    run(a, "SELECT * FROM accounts WHERE id = 1")
+    run(b, "SELECT * FROM accounts WHERE id = 1")
+    assert run(a, "UPDATE accounts SET balance = 101 WHERE id = 1")[0] == "UPDATE 1"
+    assert run(a, "UPDATE accounts SET balance = 102 WHERE id = 1")[0] == "UPDATE 1"
+    assert run(a, "UPDATE accounts SET note = 'third' WHERE id = 1 RETURNING version")[1] == [(4,)]
+    assert account(db, 1) == (102, 4)
+    # B read version 1: stale.
+    expect_stale(b, "UPDATE accounts SET balance = 0 WHERE id = 1", 1)
+    assert account(db, 1) == (102, 4)
+    # Within one session there is nothing to protect: A's own writes refreshed what it read.
+    assert run(a, "DELETE FROM accounts WHERE id = 1")[0] == "DELETE 1"
+
+
+def test_unread_row_allowed_by_default(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a = db.connect()
+    assert run(a, "UPDATE accounts SET balance = 0 WHERE id = 3")[0] == "UPDATE 1"
+    assert account(db, 3) == (0, 2)
+    assert run(a, "UPDATE accounts SET balance = 1 WHERE id IN (4, 5)")[0] == "UPDATE 2"
+    assert versions_of(db, 4, 5) == [2, 2]
+    assert run(a, "DELETE FROM accounts WHERE id = 5")[0] == "DELETE 1"
+
+
+def test_unread_row_rejected(guarded):
+    db = guarded(rules_text(table_rule("accounts", unread="reject")), ACCOUNTS)
+    a = db.connect()
+    before = state(db)
+    for sql in ("UPDATE accounts SET balance = 0 WHERE id = 3",
+                "UPDATE accounts SET balance = 0 WHERE id IN (2, 3)",
+                "DELETE FROM accounts WHERE id = 3"):
+        with pytest.raises(psycopg2.Error) as excinfo:
+            run(a, sql)
+        error = expect_error(excinfo, "40001")
+        assert "public.accounts" in error.diag.message_primary, sql
+    assert state(db) == before
+    # Read, then write: fresh.
+    run(a, "SELECT id FROM accounts WHERE id = 3")
+    assert run(a, "UPDATE accounts SET balance = 0 WHERE id = 3")[0] == "UPDATE 1"
+    assert account(db, 3) == (0, 2)
+    # One of two rows read: still refused, nothing written.
+    with pytest.raises(psycopg2.Error) as excinfo:
+        run(a, "UPDATE accounts SET balance = 7 WHERE id IN (2, 3)")
+    expect_error(excinfo, "40001")
+    assert account(db, 2) == (200, 1) and account(db, 3) == (0, 2)
+
+
+def test_multi_row_update_with_one_stale_row_changes_nothing(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    assert len(run(a, "SELECT id, balance FROM accounts ORDER BY id")[1]) == 5
+    run(b, "UPDATE accounts SET balance = 222 WHERE id = 2")
+    before = state(db)
+    expect_stale(a, "UPDATE accounts SET balance = 0 WHERE id IN (1, 2, 3)", None)
+    assert state(db) == before
+    # `id = ANY(ARRAY[...])` (psycopg2 sends a list that way) is keyed as well.
+    run(b, "UPDATE accounts SET balance = 555 WHERE id = 5")
+    before = state(db)
+    expect_stale(a, "UPDATE accounts SET balance = 0 WHERE id = ANY(%s)", None, ([4, 5],))
+    assert state(db) == before
+    # Rows 1, 3 and 4 are still fresh for A.
+    assert run(a, "UPDATE accounts SET balance = 0 WHERE id IN (1, 3, 4)")[0] == "UPDATE 3"
+    assert versions_of(db, 1, 2, 3, 4, 5) == [2, 2, 2, 2, 2]
+    # After reading again, every row is fresh.
+    run(a, "SELECT * FROM accounts WHERE id IN (2, 5)")
+    assert run(a, "UPDATE accounts SET balance = 0 WHERE id = ANY(%s)", ([2, 5],))[0] == "UPDATE 2"
+    assert versions_of(db, 1, 2, 3, 4, 5) == [2, 3, 2, 2, 3]
+
+
+# --- DELETE ---------------------------------------------------------------------------------
+
+def test_delete_checked(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    run(a, "SELECT * FROM accounts WHERE id IN (4, 5)")
+    assert run(a, "DELETE FROM accounts WHERE id = 5")[0] == "DELETE 1"
+    run(b, "UPDATE accounts SET balance = 1 WHERE id = 4")
+    expect_stale(a, "DELETE FROM accounts WHERE id = 4", 4)
+    assert account(db, 4) == (1, 2)
+    run(a, "SELECT version FROM accounts WHERE id = 4")
+    assert run(a, "DELETE FROM accounts WHERE id = 4")[0] == "DELETE 1"
+    assert [row[0] for row in state(db)] == [1, 2, 3]
+
+
+def test_delete_allow(guarded):
+    db = guarded(rules_text(table_rule("accounts", delete_policy="allow")), ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    run(a, "SELECT * FROM accounts WHERE id IN (1, 4)")
+    run(b, "UPDATE accounts SET balance = 1 WHERE id IN (1, 4)")
+    assert run(a, "DELETE FROM accounts WHERE id = 4")[0] == "DELETE 1"
+    # UPDATEs are still checked.
+    expect_stale(a, "UPDATE accounts SET balance = 0 WHERE id = 1", 1)
+    assert account(db, 1) == (1, 2)
+
+
+# --- turning checks off ---------------------------------------------------------------------
+
+def test_set_staleguard_enabled_off(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    run(a, "SELECT * FROM accounts ORDER BY id")
+    run(b, "UPDATE accounts SET balance = 1 WHERE id IN (1, 2)")
+    run(a, "SET staleguard.enabled = off")
+    assert run(a, "UPDATE accounts SET balance = 0 WHERE id = 1")[0] == "UPDATE 1"
+    assert account(db, 1) == (0, 3)  # bumps continue
+    run(a, "RESET staleguard.enabled")
+    expect_stale(a, "UPDATE accounts SET balance = 0 WHERE id = 2", 2)
+    assert account(db, 2) == (1, 2)
+    # Other sessions were never affected.
+    run(b, "SET staleguard.enabled = off")
+    run(a, "SELECT * FROM accounts WHERE id = 3")
+    c = db.connect()
+    run(c, "SELECT * FROM accounts WHERE id = 3")
+    run(a, "UPDATE accounts SET balance = 3 WHERE id = 3")
+    expect_stale(c, "UPDATE accounts SET balance = 0 WHERE id = 3", 3)
+
+
+def test_comment_turns_the_check_off_for_one_statement(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    run(a, "SELECT * FROM accounts WHERE id IN (1, 2)")
+    run(b, "UPDATE accounts SET balance = 1 WHERE id IN (1, 2)")
+    assert run(a, "/* staleguard:off */ UPDATE accounts SET balance = 0 WHERE id = 1")[0] == "UPDATE 1"
+    assert account(db, 1) == (0, 3)  # still bumped
+    # Only that statement: the next one is checked.
+    expect_stale(a, "UPDATE accounts SET balance = 0 WHERE id = 2", 2)
+    assert account(db, 2) == (1, 2)
+
+
+# --- kinds ----------------------------------------------------------------------------------
+
+def test_timestamp_kind(guarded):
+    db = guarded(rules_text(table_rule("accounts", kind="timestamp")), TIMESTAMP_ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    assert run(a, "SELECT balance, version FROM accounts WHERE id = 1")[1] == [(100, EPOCH)]
+    run(b, "SELECT balance FROM accounts WHERE id = 1")
+    assert run(b, "UPDATE accounts SET balance = 150 WHERE id = 1")[0] == "UPDATE 1"
+    (balance, first), = db.rows("SELECT balance, version FROM accounts WHERE id = 1")
+    assert balance == 150 and first > EPOCH
+    expect_stale(a, "UPDATE accounts SET balance = 80 WHERE id = 1", 1)
+    # B saves again without re-reading: it remembers the timestamp its own write set.
+    assert run(b, "UPDATE accounts SET balance = 160 WHERE id = 1")[0] == "UPDATE 1"
+    (balance, second), = db.rows("SELECT balance, version FROM accounts WHERE id = 1")
+    assert balance == 160 and second > first
+    expect_stale(a, "DELETE FROM accounts WHERE id = 1", 1)
+
+
+def test_xmin_kind_catches_writes_made_straight_to_postgresql(guarded):
+    db = guarded(rules_text(table_rule("accounts", version="xmin")), XMIN_ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    assert run(a, "SELECT id, balance FROM accounts WHERE id = 1")[1] == [(1, 100)]
+    # A writer that never goes through staleguard.
+    db.execute_direct("UPDATE accounts SET balance = 7 WHERE id = 1")
+    expect_stale(a, "UPDATE accounts SET balance = 80 WHERE id = 1", 1)
+    assert db.rows("SELECT balance FROM accounts WHERE id = 1") == [(7,)]
+    run(a, "SELECT balance FROM accounts WHERE id = 1")
+    assert run(a, "UPDATE accounts SET balance = 80 WHERE id = 1")[0] == "UPDATE 1"
+    # Saved again without re-reading: A remembers the row version its own write made.
+    assert run(a, "UPDATE accounts SET balance = 81 WHERE id = 1")[0] == "UPDATE 1"
+    # Between two proxied sessions as well.
+    run(a, "SELECT * FROM accounts WHERE id = 2")
+    run(b, "SELECT * FROM accounts WHERE id = 2")
+    assert run(b, "UPDATE accounts SET balance = 1 WHERE id = 2")[0] == "UPDATE 1"
+    expect_stale(a, "UPDATE accounts SET balance = 2 WHERE id = 2", 2)
+    assert db.rows("SELECT id, balance FROM accounts WHERE id <= 2 ORDER BY id") == [(1, 81), (2, 1)]
+
+
+# --- transactions ---------------------------------------------------------------------------
+
+def test_stale_write_inside_a_transaction_aborts_it(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(autocommit=False), db.connect()
+    assert run(a, "SELECT balance FROM accounts WHERE id = 1")[1] == [(100,)]  # opens the block
+    run(b, "UPDATE accounts SET balance = 150 WHERE id = 1")
+    run(a, "INSERT INTO ledger (account_id, amount) VALUES (1, 99)")
+    expect_stale(a, "UPDATE accounts SET balance = 80 WHERE id = 1", 1)
+    with pytest.raises(psycopg2.Error) as excinfo:
+        run(a, "SELECT 1")
+    expect_error(excinfo, "25P02")
+    a.rollback()
+    assert db.rows("SELECT count(*) FROM ledger WHERE amount = 99") == [(0,)]
+    assert account(db, 1) == (150, 2)
+    # The connection is usable after ROLLBACK, and a write after a fresh read commits.
+    assert run(a, "SELECT balance FROM accounts WHERE id = 1")[1] == [(150,)]
+    assert run(a, "UPDATE accounts SET balance = 80 WHERE id = 1")[0] == "UPDATE 1"
+    a.commit()
+    assert account(db, 1) == (80, 3)
+
+
+def test_stale_write_in_psql_transaction_block(guarded, pg):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    other = (f"{pg.tool('psql')} -X -q -h {db.proxy.host} -p {db.proxy.port} -U {pg.admin_user} -d {db.db} "
+             "-c 'UPDATE accounts SET balance = 150 WHERE id = 1'")
+    result = db.psql(f"""
+        BEGIN;
+        SELECT balance FROM accounts WHERE id = 1;
+        \\! {other}
+        INSERT INTO ledger (account_id, amount) VALUES (1, 99);
+        UPDATE accounts SET balance = 80 WHERE id = 1;
+        SELECT 'not run';
+        ROLLBACK;
+        SELECT 'end';
+    """, extra=("-At",))
+    assert result.returncode == 0, result.stderr
+    assert f"ERROR:  40001: {stale_message(1)}" in result.stderr, result.stderr
+    assert "ERROR:  25P02:" in result.stderr, result.stderr
+    assert result.stdout.splitlines() == ["100", "end"], result.stdout
+    assert account(db, 1) == (150, 2)
+    assert db.rows("SELECT count(*) FROM ledger WHERE amount = 99") == [(0,)]
+
+
+def test_prepared_write_survives_a_rule_reload(guarded):
+    """A statement prepared under the old rules is still checked after SIGHUP swaps them (its plan
+    keeps the old rules alive), and the proxy keeps serving."""
+    import signal
+
+    import psycopg
+
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    conn = psycopg.connect(host=db.proxy.host, port=db.proxy.port, dbname=db.db, user=db.pg.admin_user,
+                           password=db.pg.admin_password, autocommit=True, prepare_threshold=0)
+    other = db.connect()
+    try:
+        update = "UPDATE accounts SET balance = %s WHERE id = %s"
+        assert conn.execute("SELECT balance FROM accounts WHERE id = %s", (1,)).fetchone() == (100,)
+        assert conn.execute(update, (101, 1)).rowcount == 1  # prepared now, under the first rules
+        db.rules_path.write_text(TRACK_RULES + "    delete: allow\n")
+        before = db.proxy.log().count("rules loaded from")
+        db.proxy.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: db.proxy.log().count("rules loaded from") > before, 15, what="rules loaded after SIGHUP")
+        run(other, "SELECT balance FROM accounts WHERE id = 1")
+        run(other, "UPDATE accounts SET balance = 7 WHERE id = 1")
+        with pytest.raises(psycopg.Error) as excinfo:
+            conn.execute(update, (102, 1))
+        assert excinfo.value.sqlstate == "40001"
+        assert account(db, 1)[0] == 7
+        assert db.proxy.alive()
+    finally:
+        conn.close()
+
+
+def test_log_statements_shows_each_rewrite_only_when_asked(pg, proxy_factory, fresh_db, tmp_path):
+    """--log-statements logs the statement before and after rewriting (debug); without it, statements
+    (the application's data) stay out of the log even at debug level."""
+    from rules_support import Guarded, rule_file
+
+    db = fresh_db()
+    guarded_db = Guarded(pg, db, None, rule_file(tmp_path, TRACK_RULES))
+    guarded_db.execute_direct(ACCOUNTS)
+    for flags, shown in ((("--log-statements",), True), ((), False)):
+        guarded_db.proxy = proxy_factory("--rules", str(guarded_db.rules_path), *flags)
+        conn = guarded_db.connect()
+        run(conn, "SELECT balance FROM accounts WHERE id = 3")
+        run(conn, "UPDATE accounts SET note = 'secret-note' WHERE id = 3")
+        conn.close()
+        log = guarded_db.proxy.log()
+        assert ("rewrote query: UPDATE accounts SET note = 'secret-note' WHERE id = 3 => UPDATE accounts SET "
+                "note = 'secret-note', version = accounts.version + 1 WHERE id = 3 AND (CASE WHEN" in log) == shown, log
+        assert ("secret-note" in log) == shown
+        guarded_db.proxy.stop()
+    guarded_db.close()

@@ -1,0 +1,561 @@
+// Golden tests for track mode's planner: statement splitting, text[] literals, the version predicate, and each statement's plan and its cache.
+#include "parser/track_planner.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parser/pg_query_handle.hpp"
+#include "tests/parser/rewrite_test_support.hpp"
+
+namespace staleguard::parser {
+namespace {
+
+using testing::rule_set;
+using Kind = TrackedStatement::Kind;
+
+// Rule sets the cases refer to.
+constexpr const char* track = "public.accounts mode=track";
+constexpr const char* composite = "public.order_lines mode=track key=order_id,line_no";
+constexpr const char* xmin = "public.accounts mode=track kind=xmin";
+constexpr const char* delete_allow = "public.accounts mode=track delete=allow";
+constexpr const char* client = "public.accounts mode=client";
+constexpr const char* increment = "public.accounts mode=increment";
+constexpr const char* track_and_client = "public.accounts mode=track; public.orders mode=client";
+
+SchemaResolver resolver_to(const char* schema) {
+    return [schema](std::string_view) -> std::optional<std::string> {
+        if (schema == nullptr) return std::nullopt;
+        return std::string(schema);
+    };
+}
+
+// Whatever parses as exactly one statement.
+::testing::AssertionResult parses_as_one_statement(const std::string& sql) {
+    auto parsed = parse(sql);
+    if (!parsed.ok()) return ::testing::AssertionFailure() << sql << "\n  does not parse: " << parsed.error().message;
+    if (parsed.value().statement_count() != 1) {
+        return ::testing::AssertionFailure() << sql << "\n  is " << parsed.value().statement_count() << " statements";
+    }
+    return ::testing::AssertionSuccess();
+}
+
+// ---------------------------------------------------------------------------------------------
+// split_statements
+
+struct SplitCase {
+    const char* name;
+    std::string input;
+    std::optional<std::vector<std::string>> expected;  // nullopt: the scanner refuses the string
+};
+
+std::ostream& operator<<(std::ostream& out, const SplitCase& test_case) { return out << test_case.name; }
+
+using Statements = std::vector<std::string>;
+
+const std::vector<SplitCase> split_cases = {
+    {"one", "SELECT 1", Statements{"SELECT 1"}},
+    {"two", "SELECT 1; SELECT 2", Statements{"SELECT 1", "SELECT 2"}},
+    {"blanks_around", "  \n\tSELECT 1 ;\n  ", Statements{"SELECT 1"}},
+    {"trailing_semicolon", "SELECT 1;", Statements{"SELECT 1"}},
+    {"empty_statements", "SELECT 1;;SELECT 2;;", Statements{"SELECT 1", "SELECT 2"}},
+    {"only_semicolons", ";; ;", Statements{}},
+    {"empty_string", "", Statements{}},
+    {"only_blanks", " \n\t ", Statements{}},
+    {"only_comment", "-- nothing here", Statements{}},
+    {"leading_and_trailing_comments", "-- lead\nSELECT 1; /* mid */ SELECT 2 -- trail",
+     Statements{"SELECT 1", "SELECT 2"}},
+    {"comment_before_semicolon", "SELECT 1 /* why */; SELECT 2", Statements{"SELECT 1", "SELECT 2"}},
+    {"comment_inside_kept", "SELECT /* a ; b */ 1; SELECT 2 -- c ; d\n", Statements{"SELECT /* a ; b */ 1", "SELECT 2"}},
+    {"line_comment_hides_semicolon", "SELECT 1 -- ; SELECT 2\n, 3", Statements{"SELECT 1 -- ; SELECT 2\n, 3"}},
+    {"nested_block_comment", "/* a /* b */ ; */ SELECT 1", Statements{"SELECT 1"}},
+    {"string_with_semicolon", "SELECT 'a;b'; SELECT 2", Statements{"SELECT 'a;b'", "SELECT 2"}},
+    {"escape_string_with_quote", "SELECT E'it\\'s;'; SELECT 2", Statements{"SELECT E'it\\'s;'", "SELECT 2"}},
+    {"doubled_quote", "SELECT 'it''s;'; SELECT 2", Statements{"SELECT 'it''s;'", "SELECT 2"}},
+    {"dollar_quote", "SELECT $$a;b$$; SELECT 2", Statements{"SELECT $$a;b$$", "SELECT 2"}},
+    {"tagged_dollar_quote", "SELECT $tag$ ; $$ ; $tag$; SELECT 2", Statements{"SELECT $tag$ ; $$ ; $tag$", "SELECT 2"}},
+    {"function_body", "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; SELECT 2 $$ LANGUAGE sql; SELECT f()",
+     Statements{"CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; SELECT 2 $$ LANGUAGE sql", "SELECT f()"}},
+    {"quoted_identifier", "SELECT \"semi;colon\" FROM t; SELECT 2", Statements{"SELECT \"semi;colon\" FROM t", "SELECT 2"}},
+    {"unicode", "SELECT 'ünï;cödé' AS \"日本;語\"; SELECT 2", Statements{"SELECT 'ünï;cödé' AS \"日本;語\"", "SELECT 2"}},
+    // PostgreSQL's grammar, not its scanner, ends a statement: the semicolons of a SQL-standard
+    // function body are inside the CREATE FUNCTION (PostgreSQL 15 runs this string as 2 statements).
+    {"begin_atomic_body", "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END; SELECT f()",
+     Statements{"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END", "SELECT f()"}},
+    {"unterminated_string", "SELECT 'abc; SELECT 2", std::nullopt},
+    {"unterminated_dollar_quote", "SELECT $$abc; SELECT 2", std::nullopt},
+    {"unterminated_quoted_identifier", "SELECT \"abc; SELECT 2", std::nullopt},
+    {"unterminated_block_comment", "SELECT 1; /* abc", std::nullopt},
+    {"nul_byte", std::string("SELECT 1;\0 SELECT 2", 19), std::nullopt},
+};
+
+class SplitStatementsGolden : public ::testing::TestWithParam<SplitCase> {};
+
+TEST_P(SplitStatementsGolden, Splits) {
+    const SplitCase& test_case = GetParam();
+    const auto split = split_statements(test_case.input);
+    ASSERT_EQ(split.has_value(), test_case.expected.has_value());
+    if (!split) return;
+    const std::vector<std::string> got(split->begin(), split->end());
+    EXPECT_EQ(got, *test_case.expected);
+    // Views into the caller's string, not copies.
+    const std::string_view input = test_case.input;
+    for (std::string_view statement : *split) {
+        EXPECT_GE(statement.data(), input.data());
+        EXPECT_LE(statement.data() + statement.size(), input.data() + input.size());
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, SplitStatementsGolden, ::testing::ValuesIn(split_cases),
+                         [](const ::testing::TestParamInfo<SplitCase>& info) { return std::string(info.param.name); });
+
+// ---------------------------------------------------------------------------------------------
+// text_array_value / text_array_literal
+
+struct ArrayCase {
+    const char* name;
+    std::vector<std::string> elements;
+    const char* value;    // text input form
+    const char* literal;  // SQL text
+};
+
+std::ostream& operator<<(std::ostream& out, const ArrayCase& test_case) { return out << test_case.name; }
+
+const std::vector<ArrayCase> array_cases = {
+    {"empty", {}, "{}", "E'{}'::pg_catalog.text[]"},
+    {"integers", {"1", "2", "-3"}, R"({"1","2","-3"})", R"(E'{"1","2","-3"}'::pg_catalog.text[])"},
+    {"empty_element", {""}, R"({""})", R"(E'{""}'::pg_catalog.text[])"},
+    {"double_quote", {"a\"b"}, R"({"a\"b"})", R"(E'{"a\\"b"}'::pg_catalog.text[])"},
+    {"backslash", {"c:\\dir\\"}, R"({"c:\\dir\\"})", R"(E'{"c:\\\\dir\\\\"}'::pg_catalog.text[])"},
+    {"single_quote", {"it's"}, R"({"it's"})", R"(E'{"it''s"}'::pg_catalog.text[])"},
+    {"all_three", {"'\"\\"}, R"({"'\"\\"})", R"(E'{"''\\"\\\\"}'::pg_catalog.text[])"},
+    {"array_syntax_inside", {"a,b", "{x}", " spaced ", "NULL"}, R"({"a,b","{x}"," spaced ","NULL"})",
+     R"(E'{"a,b","{x}"," spaced ","NULL"}'::pg_catalog.text[])"},
+    {"unicode", {"ünïcödé", "日本語", "🙂"}, R"({"ünïcödé","日本語","🙂"})",
+     R"(E'{"ünïcödé","日本語","🙂"}'::pg_catalog.text[])"},
+    {"uuid", {"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}, R"({"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"})",
+     R"(E'{"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}'::pg_catalog.text[])"},
+};
+
+class TextArrayGolden : public ::testing::TestWithParam<ArrayCase> {};
+
+TEST_P(TextArrayGolden, ValueAndLiteral) {
+    const ArrayCase& test_case = GetParam();
+    EXPECT_EQ(text_array_value(test_case.elements), test_case.value);
+    const std::string literal = text_array_literal(test_case.elements);
+    EXPECT_EQ(literal, test_case.literal);
+    EXPECT_TRUE(parses_as_one_statement("SELECT " + literal));
+    // The literal must stay one token however the server treats backslashes in plain strings.
+    EXPECT_TRUE(parses_as_one_statement("SELECT " + literal + " AS a, 1 AS b"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, TextArrayGolden, ::testing::ValuesIn(array_cases),
+                         [](const ::testing::TestParamInfo<ArrayCase>& info) { return std::string(info.param.name); });
+
+// ---------------------------------------------------------------------------------------------
+// encoded_key / version_predicate
+
+struct EncodedKeyCase {
+    const char* name;
+    std::vector<std::string> values;
+    const char* expected;
+};
+
+std::ostream& operator<<(std::ostream& out, const EncodedKeyCase& test_case) { return out << test_case.name; }
+
+const std::vector<EncodedKeyCase> encoded_key_cases = {
+    {"single_value_as_is", {"42"}, "42"},
+    {"single_value_with_colon", {"1:2"}, "1:2"},
+    {"composite", {"7", "12"}, "1:72:12"},
+    {"composite_not_ambiguous", {"1", "7"}, "1:11:7"},
+    {"composite_colon_in_value", {"a:b", "c"}, "3:a:b1:c"},
+    {"composite_empty_value", {"", "x"}, "0:1:x"},
+    // PostgreSQL's length() counts characters, not bytes.
+    {"composite_unicode", {"ünï", "日本"}, "3:ünï2:日本"},
+    {"three_columns", {"1", "22", "333"}, "1:12:223:333"},
+};
+
+class EncodedKeyGolden : public ::testing::TestWithParam<EncodedKeyCase> {};
+
+TEST_P(EncodedKeyGolden, Encodes) { EXPECT_EQ(encoded_key(GetParam().values), GetParam().expected); }
+
+INSTANTIATE_TEST_SUITE_P(Golden, EncodedKeyGolden, ::testing::ValuesIn(encoded_key_cases),
+                         [](const ::testing::TestParamInfo<EncodedKeyCase>& info) {
+                             return std::string(info.param.name);
+                         });
+
+TEST(EncodedKey, DistinctTuplesNeverCollide) {
+    const std::vector<std::vector<std::string>> tuples = {
+        {"1", "12"}, {"11", "2"}, {"1:1", "2"}, {"1", "1:2"}, {"", "112"}, {"112", ""}, {"2:", "1"}, {"ü", "ü"},
+    };
+    for (std::size_t i = 0; i < tuples.size(); ++i) {
+        for (std::size_t j = i + 1; j < tuples.size(); ++j) {
+            EXPECT_NE(encoded_key(tuples[i]), encoded_key(tuples[j])) << i << " vs " << j;
+        }
+    }
+}
+
+struct PredicateCase {
+    const char* name;
+    const char* rules;
+    const char* qualifier;
+    std::string keys_array;
+    std::string versions_array;
+    const char* expected;
+};
+
+std::ostream& operator<<(std::ostream& out, const PredicateCase& test_case) { return out << test_case.name; }
+
+const std::vector<PredicateCase> predicate_cases = {
+    {"single_key_parameters", track, "accounts", "$3", "$4",
+     "CASE WHEN pg_catalog.array_position($3, accounts.id::pg_catalog.text) IS NULL THEN true ELSE "
+     "($4)[pg_catalog.array_position($3, accounts.id::pg_catalog.text)] IS NOT DISTINCT FROM "
+     "accounts.version::pg_catalog.text END"},
+    {"single_key_literals", track, "a", text_array_literal({"1", "2"}), text_array_literal({"3", "7"}),
+     "CASE WHEN pg_catalog.array_position(E'{\"1\",\"2\"}'::pg_catalog.text[], a.id::pg_catalog.text) IS NULL "
+     "THEN true ELSE (E'{\"3\",\"7\"}'::pg_catalog.text[])[pg_catalog.array_position(E'{\"1\",\"2\"}'::pg_catalog."
+     "text[], a.id::pg_catalog.text)] IS NOT DISTINCT FROM a.version::pg_catalog.text END"},
+    {"schema_qualified", track, "public.accounts", "$1", "$2",
+     "CASE WHEN pg_catalog.array_position($1, public.accounts.id::pg_catalog.text) IS NULL THEN true ELSE "
+     "($2)[pg_catalog.array_position($1, public.accounts.id::pg_catalog.text)] IS NOT DISTINCT FROM "
+     "public.accounts.version::pg_catalog.text END"},
+    {"composite_key", composite, "l", "$5", "$6",
+     "CASE WHEN pg_catalog.array_position($5, pg_catalog.length(l.order_id::pg_catalog.text)::pg_catalog.text || "
+     "':' || l.order_id::pg_catalog.text || pg_catalog.length(l.line_no::pg_catalog.text)::pg_catalog.text || ':' "
+     "|| l.line_no::pg_catalog.text) IS NULL THEN true ELSE ($6)[pg_catalog.array_position($5, "
+     "pg_catalog.length(l.order_id::pg_catalog.text)::pg_catalog.text || ':' || l.order_id::pg_catalog.text || "
+     "pg_catalog.length(l.line_no::pg_catalog.text)::pg_catalog.text || ':' || l.line_no::pg_catalog.text)] IS NOT "
+     "DISTINCT FROM l.version::pg_catalog.text END"},
+    {"quoted_columns", "public.\"Accounts\" mode=track key=UserId version=\"RowVersion\"", "\"Accounts\"", "$1",
+     "$2",
+     "CASE WHEN pg_catalog.array_position($1, \"Accounts\".\"UserId\"::pg_catalog.text) IS NULL THEN true ELSE "
+     "($2)[pg_catalog.array_position($1, \"Accounts\".\"UserId\"::pg_catalog.text)] IS NOT DISTINCT FROM "
+     "\"Accounts\".\"RowVersion\"::pg_catalog.text END"},
+    {"reserved_word_key", "public.accounts mode=track key=order", "accounts", "$1", "$2",
+     "CASE WHEN pg_catalog.array_position($1, accounts.\"order\"::pg_catalog.text) IS NULL THEN true ELSE "
+     "($2)[pg_catalog.array_position($1, accounts.\"order\"::pg_catalog.text)] IS NOT DISTINCT FROM "
+     "accounts.version::pg_catalog.text END"},
+    {"xmin", xmin, "accounts", "$1", "$2",
+     "CASE WHEN pg_catalog.array_position($1, accounts.id::pg_catalog.text) IS NULL THEN true ELSE "
+     "($2)[pg_catalog.array_position($1, accounts.id::pg_catalog.text)] IS NOT DISTINCT FROM "
+     "accounts.xmin::pg_catalog.text END"},
+};
+
+class VersionPredicateGolden : public ::testing::TestWithParam<PredicateCase> {};
+
+TEST_P(VersionPredicateGolden, Builds) {
+    const PredicateCase& test_case = GetParam();
+    const auto rules = rule_set(test_case.rules);
+    ASSERT_EQ(rules->tables.size(), 1u);
+    const std::string predicate =
+        version_predicate(rules->tables.front(), test_case.qualifier, test_case.keys_array, test_case.versions_array);
+    EXPECT_EQ(predicate, test_case.expected);
+    EXPECT_TRUE(parses_as_one_statement("SELECT 1 FROM t WHERE " + predicate));
+    EXPECT_TRUE(parses_as_one_statement("UPDATE t SET x = 1 WHERE id = 1 AND (" + predicate + ") RETURNING 1"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, VersionPredicateGolden, ::testing::ValuesIn(predicate_cases),
+                         [](const ::testing::TestParamInfo<PredicateCase>& info) {
+                             return std::string(info.param.name);
+                         });
+
+// ---------------------------------------------------------------------------------------------
+// TrackPlanner::plan
+
+struct PlanCase {
+    const char* name;
+    const char* rules;
+    const char* input;
+    Kind kind;
+    // Read: tracking.sql; KeyedWrite: sql_before_slot + "<slot>" + sql_after_slot; Untracked: the reason.
+    const char* expected;
+    int highest_parameter = 0;
+    bool client_sees_rows = true;  // Read and KeyedWrite
+    const char* qualifier = "accounts";  // KeyedWrite
+};
+
+std::ostream& operator<<(std::ostream& out, const PlanCase& test_case) { return out << test_case.name; }
+
+constexpr const char* not_keyed_by_id = "write not keyed: key column id is not constrained by = or IN or = ANY";
+
+const std::vector<PlanCase> plan_cases = {
+    // ---- reads ----
+    {"select_star", track, "SELECT * FROM accounts WHERE id = 1", Kind::Read,
+     "SELECT *, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2 FROM "
+     "accounts WHERE id = 1"},
+    {"select_parameter", track, "select balance from accounts where id = $1", Kind::Read,
+     "SELECT balance, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2 FROM "
+     "accounts WHERE id = $1",
+     1},
+    {"select_twelfth_parameter", composite, "SELECT qty FROM order_lines l WHERE l.order_id = $12 AND l.line_no = $3",
+     Kind::Read,
+     "SELECT qty, l.order_id::text AS staleguard_hidden_1, l.line_no::text AS staleguard_hidden_2, l.version::text "
+     "AS staleguard_hidden_3 FROM order_lines l WHERE l.order_id = $12 AND l.line_no = $3",
+     12},
+    {"select_dollar_in_string", track, "SELECT * FROM accounts WHERE note = '$5'", Kind::Read,
+     "SELECT *, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2 FROM "
+     "accounts WHERE note = '$5'"},
+    {"select_beside_client_table", track_and_client, "SELECT * FROM accounts a JOIN orders o ON o.account_id = a.id",
+     Kind::Read,
+     "SELECT *, a.id::text AS staleguard_hidden_1, a.version::text AS staleguard_hidden_2 FROM accounts a JOIN "
+     "orders o ON o.account_id = a.id"},
+    {"select_aggregate", track, "SELECT count(*) FROM accounts WHERE id = $2", Kind::Untracked, "aggregate", 2},
+    {"select_distinct", track, "SELECT DISTINCT balance FROM accounts", Kind::Untracked, "DISTINCT"},
+    {"select_union", track, "SELECT id FROM accounts UNION SELECT id FROM accounts", Kind::Untracked,
+     "set operation (UNION/INTERSECT/EXCEPT)"},
+    {"select_group_by", track, "SELECT owner FROM accounts GROUP BY owner", Kind::Untracked, "GROUP BY"},
+    {"select_unprotected", track, "SELECT * FROM users", Kind::Untracked, "no protected table"},
+    {"select_constant", track, "SELECT $1::int", Kind::Untracked, "no protected table", 1},
+
+    // ---- keyed writes: a hidden RETURNING and a slot ----
+    {"update_keyed", track, "UPDATE accounts SET balance = 1 WHERE id = 1", Kind::KeyedWrite,
+     "UPDATE accounts SET balance = 1, version = accounts.version + 1 WHERE id = 1 AND (<slot>) RETURNING "
+     "accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     0, false},
+    {"update_keyed_parameters", track, "UPDATE accounts SET balance = $1 WHERE id = $2", Kind::KeyedWrite,
+     "UPDATE accounts SET balance = $1, version = accounts.version + 1 WHERE id = $2 AND (<slot>) RETURNING "
+     "accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     2, false},
+    // As the rewriter leaves it: its bump is already there and is not made twice.
+    {"update_keyed_already_bumped", track, "UPDATE accounts SET balance = 1, version = accounts.version + 1 WHERE id = 1",
+     Kind::KeyedWrite,
+     "UPDATE accounts SET balance = 1, version = accounts.version + 1 WHERE id = 1 AND (<slot>) RETURNING "
+     "accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     0, false},
+    {"update_keyed_client_returning", track, "UPDATE accounts SET balance = 1 WHERE id = 1 RETURNING balance",
+     Kind::KeyedWrite,
+     "UPDATE accounts SET balance = 1, version = accounts.version + 1 WHERE id = 1 AND (<slot>) RETURNING balance, "
+     "accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     0, true},
+    {"update_keyed_any_array", track, "UPDATE accounts SET balance = 0 WHERE id = ANY($1)", Kind::KeyedWrite,
+     "UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE id = ANY($1) AND (<slot>) RETURNING "
+     "accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     1, false},
+    {"update_keyed_alias", track, "UPDATE accounts a SET balance = 1 WHERE a.id = 7", Kind::KeyedWrite,
+     "UPDATE accounts a SET balance = 1, version = a.version + 1 WHERE a.id = 7 AND (<slot>) RETURNING a.id::text AS "
+     "staleguard_hidden_1, a.version::text AS staleguard_hidden_2",
+     0, false, "a"},
+    {"update_keyed_composite", composite, "UPDATE order_lines SET qty = 2 WHERE order_id = 1 AND line_no = $1",
+     Kind::KeyedWrite,
+     "UPDATE order_lines SET qty = 2, version = order_lines.version + 1 WHERE order_id = 1 AND line_no = $1 AND "
+     "(<slot>) RETURNING order_lines.order_id::text AS staleguard_hidden_1, order_lines.line_no::text AS "
+     "staleguard_hidden_2, order_lines.version::text AS staleguard_hidden_3",
+     1, false, "order_lines"},
+    {"update_keyed_xmin", xmin, "UPDATE accounts SET balance = 1 WHERE id = 1", Kind::KeyedWrite,
+     "UPDATE accounts SET balance = 1 WHERE id = 1 AND (<slot>) RETURNING accounts.id::text AS staleguard_hidden_1, "
+     "accounts.xmin::text AS staleguard_hidden_2",
+     0, false},
+    {"delete_keyed", track, "DELETE FROM accounts WHERE id = 1", Kind::KeyedWrite,
+     "DELETE FROM accounts WHERE id = 1 AND (<slot>) RETURNING accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2",
+     0, false},
+    {"delete_keyed_client_returning", track, "DELETE FROM accounts WHERE id IN ($1, $2) RETURNING *", Kind::KeyedWrite,
+     "DELETE FROM accounts WHERE id IN ($1, $2) AND (<slot>) RETURNING *, accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2",
+     2, true},
+
+    // ---- writes not by key ----
+    {"update_not_keyed", track, "UPDATE accounts SET balance = 0 WHERE balance > 0", Kind::Untracked,
+     not_keyed_by_id},
+    {"update_no_where", track, "UPDATE accounts SET balance = $1", Kind::Untracked, "write not keyed: no WHERE", 1},
+    {"update_not_keyed_returning", track, "UPDATE accounts SET balance = 0 WHERE balance > $1 RETURNING id",
+     Kind::Read,
+     "UPDATE accounts SET balance = 0 WHERE balance > $1 RETURNING id, accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2",
+     1},
+    {"update_with_clause", track, "WITH t AS (SELECT 1) UPDATE accounts SET balance = 0 WHERE id = 1",
+     Kind::Untracked, "write not keyed: WITH clause (not keyed in this version)"},
+    {"delete_not_keyed", track, "DELETE FROM accounts WHERE balance = 0", Kind::Untracked, not_keyed_by_id},
+    {"delete_not_keyed_returning", track, "DELETE FROM accounts WHERE balance = 0 RETURNING id", Kind::Untracked,
+     not_keyed_by_id},
+    {"delete_allowed", delete_allow, "DELETE FROM accounts WHERE id = 1", Kind::Untracked,
+     "write not keyed: the rule allows DELETE (delete=allow)"},
+    {"update_unprotected", track, "UPDATE users SET name = 'x' WHERE id = 1", Kind::Untracked, "no protected table"},
+
+    // ---- inserts ----
+    {"insert_returning", track, "INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING *", Kind::Read,
+     "INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING *, accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2",
+     2},
+    {"insert_no_returning", track, "INSERT INTO accounts (id) VALUES (1)", Kind::Untracked, "no RETURNING"},
+
+    // ---- other modes ----
+    {"client_mode_select", client, "SELECT * FROM accounts WHERE id = 1", Kind::Untracked, "no protected table"},
+    {"client_mode_keyed_update", client, "UPDATE accounts SET balance = 1 WHERE id = 1", Kind::Untracked,
+     "no protected table"},
+    {"client_mode_update_returning", client, "UPDATE accounts SET balance = 1 WHERE id = 1 RETURNING *",
+     Kind::Untracked, "no protected table"},
+    {"increment_mode_select", increment, "SELECT * FROM accounts", Kind::Untracked, "no protected table"},
+    {"increment_mode_keyed_delete", increment, "DELETE FROM accounts WHERE id = $1", Kind::Untracked,
+     "DELETE: its rows are gone", 1},
+
+    // ---- not one plannable statement ----
+    {"two_statements", track, "SELECT * FROM accounts; SELECT 1", Kind::Untracked, "more than one statement"},
+    {"empty", track, " ", Kind::Untracked, "empty statement"},
+};
+
+class TrackPlannerGolden : public ::testing::TestWithParam<PlanCase> {};
+
+TEST_P(TrackPlannerGolden, Plans) {
+    const PlanCase& test_case = GetParam();
+    const TrackPlanner planner(rule_set(test_case.rules));
+    const auto planned = planner.plan(test_case.input, resolver_to("public"));
+    ASSERT_NE(planned, nullptr);
+    const TrackedStatement& plan = *planned;
+    ASSERT_EQ(plan.kind, test_case.kind) << "reason: " << plan.reason;
+    EXPECT_EQ(plan.highest_parameter, test_case.highest_parameter);
+    switch (plan.kind) {
+        case Kind::Untracked:
+            EXPECT_EQ(plan.reason, test_case.expected);
+            EXPECT_EQ(plan.tracking.outcome, ReadTracking::Outcome::NotTracked);
+            EXPECT_EQ(plan.keyed.outcome, KeyedWrite::Outcome::NotKeyed);
+            break;
+        case Kind::Read:
+            EXPECT_EQ(plan.tracking.outcome, ReadTracking::Outcome::Tracked);
+            EXPECT_EQ(plan.tracking.sql, test_case.expected);
+            EXPECT_EQ(plan.tracking.client_sees_rows, test_case.client_sees_rows);
+            EXPECT_EQ(plan.keyed.outcome, KeyedWrite::Outcome::NotKeyed);
+            EXPECT_TRUE(parses_as_one_statement(plan.tracking.sql));
+            break;
+        case Kind::KeyedWrite: {
+            EXPECT_EQ(plan.tracking.outcome, ReadTracking::Outcome::Tracked);
+            EXPECT_EQ(plan.keyed.outcome, KeyedWrite::Outcome::Keyed);
+            EXPECT_EQ(plan.keyed.sql_before_slot + "<slot>" + plan.keyed.sql_after_slot, test_case.expected);
+            EXPECT_EQ(plan.tracking.client_sees_rows, test_case.client_sees_rows);
+            EXPECT_EQ(plan.keyed.qualifier, test_case.qualifier);
+            EXPECT_EQ(plan.keyed.is_delete, std::string_view(test_case.input).starts_with("DELETE"));
+            ASSERT_NE(plan.keyed.target.rule, nullptr);
+            const rules::TableRule& rule = *plan.keyed.target.rule;
+            // The hidden RETURNING is the written table's key and version, once.
+            ASSERT_EQ(plan.tracking.tables.size(), 1u);
+            EXPECT_EQ(plan.tracking.tables.front().rule, &rule);
+            EXPECT_EQ(plan.tracking.hidden_count, rule.key.size() + 1);
+
+            // The session fills the slot with the predicate, its arrays as literals (simple
+            // protocol) or as parameters after the client's own (extended protocol).
+            const std::string keys = text_array_literal({encoded_key(std::vector<std::string>(rule.key.size(), "1")),
+                                                         encoded_key(std::vector<std::string>(rule.key.size(), "it's"))});
+            const std::string keys_parameter = "$" + std::to_string(plan.highest_parameter + 1);
+            const std::string versions_parameter = "$" + std::to_string(plan.highest_parameter + 2);
+            for (const std::string& predicate :
+                 {version_predicate(rule, plan.keyed.qualifier, keys, text_array_literal({"3", "4"})),
+                  version_predicate(rule, plan.keyed.qualifier, keys_parameter, versions_parameter)}) {
+                EXPECT_TRUE(
+                    parses_as_one_statement(plan.keyed.sql_before_slot + predicate + plan.keyed.sql_after_slot));
+            }
+            break;
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, TrackPlannerGolden, ::testing::ValuesIn(plan_cases),
+                         [](const ::testing::TestParamInfo<PlanCase>& info) { return std::string(info.param.name); });
+
+// ---------------------------------------------------------------------------------------------
+// TrackPlanner: activity and the plan cache
+
+TEST(TrackPlanner, ActiveOnlyWithATrackModeRule) {
+    EXPECT_FALSE(TrackPlanner(nullptr).active());
+    EXPECT_FALSE(TrackPlanner(rule_set("")).active());
+    EXPECT_FALSE(TrackPlanner(rule_set(client)).active());
+    EXPECT_FALSE(TrackPlanner(rule_set(increment)).active());
+    EXPECT_TRUE(TrackPlanner(rule_set(track)).active());
+    EXPECT_TRUE(TrackPlanner(rule_set("public.orders mode=client; public.accounts mode=track")).active());
+}
+
+TEST(TrackPlanner, WithoutRulesNothingIsTracked) {
+    const TrackPlanner planner(nullptr);
+    const auto plan = planner.plan("SELECT * FROM accounts", resolver_to("public"));
+    ASSERT_NE(plan, nullptr);
+    EXPECT_EQ(plan->kind, Kind::Untracked);
+    EXPECT_EQ(plan->reason, "no protected table");
+}
+
+TEST(TrackPlanner, WithoutResolverBareNamesArePublic) {
+    const TrackPlanner planner(rule_set(track));
+    EXPECT_EQ(planner.plan("SELECT * FROM accounts", SchemaResolver{})->kind, Kind::Read);
+    EXPECT_EQ(planner.plan("DELETE FROM accounts WHERE id = 1", SchemaResolver{})->kind, Kind::KeyedWrite);
+}
+
+TEST(TrackPlanner, SameStatementSameAnswersIsOneCachedPlan) {
+    const TrackPlanner planner(rule_set(track));
+    int asked = 0;
+    const SchemaResolver counting = [&asked](std::string_view) -> std::optional<std::string> {
+        ++asked;
+        return std::string("public");
+    };
+    const auto first = planner.plan("UPDATE accounts SET balance = 1 WHERE id = 1", counting);
+    const int asked_first = asked;
+    EXPECT_GE(asked_first, 1);
+    const auto second = planner.plan("UPDATE accounts SET balance = 1 WHERE id = 1", counting);
+    EXPECT_EQ(first.get(), second.get());
+    // A cache hit asks again, once per bare name the plan depended on.
+    EXPECT_EQ(asked - asked_first, 1);
+}
+
+// search_path changed between two executions of the same text: bare `accounts` now means
+// billing.accounts, which no rule protects, and then public.accounts again.
+TEST(TrackPlanner, SearchPathChangeReplans) {
+    const TrackPlanner planner(rule_set(track));
+    const SchemaResolver public_path = resolver_to("public");
+    const SchemaResolver billing_path = resolver_to("billing");
+    for (const char* sql : {"SELECT * FROM accounts WHERE id = $1", "UPDATE accounts SET balance = 1 WHERE id = 1"}) {
+        SCOPED_TRACE(sql);
+        const auto before = planner.plan(sql, public_path);
+        EXPECT_NE(before->kind, Kind::Untracked) << before->reason;
+        const auto moved = planner.plan(sql, billing_path);
+        EXPECT_EQ(moved->kind, Kind::Untracked);
+        EXPECT_EQ(moved->reason, "no protected table");
+        const auto back = planner.plan(sql, public_path);
+        EXPECT_EQ(back->kind, before->kind) << back->reason;
+        EXPECT_EQ(back->tracking.sql, before->tracking.sql);
+        EXPECT_EQ(back->keyed.sql_before_slot, before->keyed.sql_before_slot);
+        EXPECT_EQ(back->keyed.sql_after_slot, before->keyed.sql_after_slot);
+        // And a table that is gone from the path altogether.
+        EXPECT_EQ(planner.plan(sql, resolver_to(nullptr))->kind, Kind::Untracked);
+    }
+}
+
+// A schema-qualified name asks nothing of the resolver: its plan holds whatever search_path says.
+TEST(TrackPlanner, QualifiedNameIgnoresSearchPath) {
+    const TrackPlanner planner(rule_set(track));
+    int asked = 0;
+    const SchemaResolver billing_path = [&asked](std::string_view) -> std::optional<std::string> {
+        ++asked;
+        return std::string("billing");
+    };
+    EXPECT_EQ(planner.plan("SELECT * FROM public.accounts", resolver_to("public"))->kind, Kind::Read);
+    EXPECT_EQ(planner.plan("SELECT * FROM public.accounts", billing_path)->kind, Kind::Read);
+    EXPECT_EQ(asked, 0);
+}
+
+TEST(TrackPlanner, TinyCacheStillPlansEachStatementRight) {
+    for (std::size_t capacity : {std::size_t{0}, std::size_t{1}}) {
+        SCOPED_TRACE(capacity);
+        const TrackPlanner planner(rule_set(track), capacity);
+        for (int round = 0; round < 3; ++round) {
+            EXPECT_EQ(planner.plan("SELECT * FROM accounts", resolver_to("public"))->kind, Kind::Read);
+            EXPECT_EQ(planner.plan("DELETE FROM accounts WHERE id = 1", resolver_to("public"))->kind, Kind::KeyedWrite);
+            EXPECT_EQ(planner.plan("SELECT count(*) FROM accounts", resolver_to("public"))->kind, Kind::Untracked);
+        }
+    }
+}
+
+TEST(TrackPlanner, HugeStatementIsPlannedWithoutCaching) {
+    const TrackPlanner planner(rule_set(track));
+    std::string sql = "SELECT * FROM accounts WHERE note <> '";
+    sql.append(70 * 1024, 'x');
+    sql += "'";
+    const auto first = planner.plan(sql, resolver_to("public"));
+    ASSERT_EQ(first->kind, Kind::Read) << first->reason;
+    const auto second = planner.plan(sql, resolver_to("billing"));
+    EXPECT_EQ(second->kind, Kind::Untracked);
+}
+
+}  // namespace
+}  // namespace staleguard::parser

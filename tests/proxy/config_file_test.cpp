@@ -1,0 +1,251 @@
+// Config files: valid texts give exactly the expected settings, invalid ones exactly the expected
+// FILE:LINE:COLUMN problem lines.
+#include "proxy/config_file.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace staleguard::session {
+namespace {
+
+struct ValidCase {
+    std::string name;
+    std::string text;
+    ConfigFileSettings expected;
+};
+
+// Every setting as `key=value` (or `key unset`), so that a mismatch shows which one differs.
+std::string describe(const ConfigFileSettings& s) {
+    std::ostringstream out;
+    const auto field = [&out](const char* key, const auto& value) {
+        out << key;
+        if (value) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(*value)>, Endpoint>) {
+                out << "=" << value->to_string();
+            } else {
+                out << "=" << *value;
+            }
+        } else {
+            out << " unset";
+        }
+        out << "\n";
+    };
+    field("listen", s.listen);
+    field("upstream", s.upstream);
+    field("rules", s.rules_file);
+    field("threads", s.threads);
+    field("log.level", s.log_level);
+    field("log.format", s.log_format);
+    field("limits.max_connections", s.max_connections);
+    field("limits.max_message_bytes", s.max_message_bytes);
+    field("timeouts.startup", s.startup_timeout_seconds);
+    field("timeouts.connect", s.connect_timeout_seconds);
+    field("timeouts.shutdown", s.shutdown_timeout_seconds);
+    return out.str();
+}
+
+ConfigFileSettings with(auto&& change) {
+    ConfigFileSettings settings;
+    change(settings);
+    return settings;
+}
+
+std::vector<ValidCase> valid_cases() {
+    return {
+        {"Empty", "", {}},
+        {"CommentsOnly", "# nothing set yet\n# listen: 0.0.0.0:6432\n", {}},
+        {"Everything",
+         "listen: 0.0.0.0:6432\n"
+         "upstream: db.internal:5433\n"
+         "rules: /etc/staleguard/rules.yaml\n"
+         "threads: 4\n"
+         "log:\n  level: debug\n  format: json\n"
+         "limits:\n  max_connections: 200\n  max_message_bytes: 1048576\n"
+         "timeouts:\n  startup: 15\n  connect: 2.5\n  shutdown: 0\n",
+         with([](ConfigFileSettings& s) {
+             s.listen = Endpoint{"0.0.0.0", 6432};
+             s.upstream = Endpoint{"db.internal", 5433};
+             s.rules_file = "/etc/staleguard/rules.yaml";
+             s.threads = 4;
+             s.log_level = "debug";
+             s.log_format = "json";
+             s.max_connections = 200;
+             s.max_message_bytes = 1048576;
+             s.startup_timeout_seconds = 15;
+             s.connect_timeout_seconds = 2.5;
+             s.shutdown_timeout_seconds = 0;
+         })},
+        {"QuotedIpv6", "listen: \"[::1]:6432\"\n", with([](ConfigFileSettings& s) { s.listen = Endpoint{"::1", 6432}; })},
+        {"FlowMaps", "log: {level: warn}\ntimeouts: {connect: .5}\n", with([](ConfigFileSettings& s) {
+             s.log_level = "warn";
+             s.connect_timeout_seconds = 0.5;
+         })},
+        {"EmptySections", "log: {}\nlimits: {}\n", {}},
+        {"ThreadsZeroMeansPerCore", "threads: 0\n", with([](ConfigFileSettings& s) { s.threads = 0; })},
+        {"RelativeRulesKeptAsWritten", "rules: rules.yaml\n",
+         with([](ConfigFileSettings& s) { s.rules_file = "rules.yaml"; })},
+        {"LargestMessageLimit", "limits:\n  max_message_bytes: 1073741823\n",
+         with([](ConfigFileSettings& s) { s.max_message_bytes = 1073741823u; })},
+        {"ExplicitDocumentStart", "---\nthreads: 2\n...\n", with([](ConfigFileSettings& s) { s.threads = 2; })},
+    };
+}
+
+class ValidConfig : public testing::TestWithParam<ValidCase> {};
+
+TEST_P(ValidConfig, GivesExactlyTheseSettings) {
+    const auto result = load_config_text(GetParam().text, "staleguard.yaml");
+    ASSERT_TRUE(result.ok()) << (result.problems.empty() ? "" : result.problems.front().to_string());
+    EXPECT_TRUE(result.problems.empty());
+    EXPECT_EQ(describe(*result.settings), describe(GetParam().expected));
+}
+
+INSTANTIATE_TEST_SUITE_P(ConfigFile, ValidConfig, testing::ValuesIn(valid_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+struct InvalidCase {
+    std::string name;
+    std::string text;
+    std::vector<std::string> expected;  // problem lines, in order
+};
+
+std::vector<InvalidCase> invalid_cases() {
+    return {
+        {"UnknownTopLevelKey", "listen: 127.0.0.1:6432\nlisten_port: 6432\n",
+         {"c.yaml:2:1: unknown key 'listen_port'; valid keys: listen, upstream, rules, threads, log, limits, timeouts"}},
+        {"UnknownNestedKey", "log:\n  level: info\n  colour: yes\n",
+         {"c.yaml:3:3: unknown key 'colour' in 'log'; valid keys: level, format, statements"}},
+        {"FlagSpellingIsNotAKey", "max-connections: 10\n",
+         {"c.yaml:1:1: unknown key 'max-connections'; valid keys: listen, upstream, rules, threads, log, limits, "
+          "timeouts"}},
+        {"TlsNotSupportedYet", "tls:\n  cert: /etc/ssl/a.pem\n",
+         {"c.yaml:1:1: 'tls' is not supported yet: this staleguard cannot terminate or originate TLS yet"}},
+        {"MetricsNotSupportedYet", "metrics: 127.0.0.1:9187\n",
+         {"c.yaml:1:1: 'metrics' is not supported yet: this staleguard has no metrics endpoint yet"}},
+        {"NestedTlsIsJustUnknown", "log:\n  tls: x\n",
+         {"c.yaml:2:3: unknown key 'tls' in 'log'; valid keys: level, format, statements"}},
+        {"BadEndpoint", "upstream: localhost\n", {"c.yaml:1:11: 'upstream' expects HOST:PORT, got 'localhost'"}},
+        {"PortOutOfRange", "listen: 127.0.0.1:70000\n",
+         {"c.yaml:1:9: 'listen' expects HOST:PORT, got '127.0.0.1:70000'"}},
+        {"UnquotedIpv6", "listen: [\"::1\"]\n",
+         {"c.yaml:1:9: 'listen' must be a scalar, got a list (quote an IPv6 address: \"[::1]:5432\")"}},
+        {"EmptyValueUsesKeyPosition", "upstream:\nthreads: 2\n", {"c.yaml:1:1: 'upstream' must be a scalar, got nothing"}},
+        {"SectionNotAMap", "log: debug\n", {"c.yaml:1:6: 'log' must be a map, got a scalar"}},
+        {"WrongTypeNested", "limits:\n  max_connections: [1, 2]\n",
+         {"c.yaml:2:20: 'limits.max_connections' must be a scalar, got a list"}},
+        {"NotANumber", "threads: four\n", {"c.yaml:1:10: 'threads' must be a whole number, got 'four'"}},
+        {"NegativeNumber", "threads: -1\n", {"c.yaml:1:10: 'threads' must be a whole number, got '-1'"}},
+        {"ZeroConnections", "limits:\n  max_connections: 0\n",
+         {"c.yaml:2:20: 'limits.max_connections' must be between 1 and 18446744073709551615, got '0'"}},
+        {"HugeNumber", "threads: 99999999999999999999999\n",
+         {"c.yaml:1:10: 'threads' must be between 0 and 4294967295, got '99999999999999999999999'"}},
+        {"MessageLimitTooSmall", "limits: {max_message_bytes: 4}\n",
+         {"c.yaml:1:29: 'limits.max_message_bytes' must be between 5 and 1073741823, got '4'"}},
+        {"BadLogLevel", "log:\n  level: loud\n",
+         {"c.yaml:2:10: unknown log.level value 'loud'; valid values: trace, debug, info, warn, error"}},
+        {"BadLogFormat", "log: {format: xml}\n",
+         {"c.yaml:1:15: unknown log.format value 'xml'; valid values: text, json"}},
+        {"TimeoutWithUnit", "timeouts:\n  startup: 10s\n",
+         {"c.yaml:2:12: 'timeouts.startup' must be a number of seconds, got '10s'"}},
+        {"TimeoutNotANumber", "timeouts: {connect: .nan}\n",
+         {"c.yaml:1:21: 'timeouts.connect' must be a number of seconds, got '.nan'"}},
+        {"ZeroStartupTimeout", "timeouts: {startup: 0}\n",
+         {"c.yaml:1:21: 'timeouts.startup' must be above 0 and at most 86400 seconds, got '0'"}},
+        {"HugeShutdownTimeout", "timeouts: {shutdown: 1000000}\n",
+         {"c.yaml:1:22: 'timeouts.shutdown' must be at least 0 and at most 86400 seconds, got '1000000'"}},
+        {"DuplicateKey", "threads: 1\nthreads: 2\n", {"c.yaml:2:1: duplicate key 'threads' (first at line 1)"}},
+        {"DuplicateNestedKey", "log:\n  level: info\n  level: debug\n",
+         {"c.yaml:3:3: duplicate key 'log.level' (first at line 2)"}},
+        {"RootIsAList", "- listen: 127.0.0.1:1\n", {"c.yaml:1:1: config file must be a map of settings, got a list"}},
+        {"RootIsAScalar", "hello\n", {"c.yaml:1:1: config file must be a map of settings, got a scalar"}},
+        {"NonScalarKey", "? [a, b]\n: 1\n", {"c.yaml:1:3: keys must be plain names, got a list"}},
+        {"SyntaxError", "log:\n  level: [info\n", {"c.yaml:3:1: YAML syntax error: end of sequence flow not found"}},
+        {"TwoDocuments", "threads: 1\n---\nthreads: 2\n", {"c.yaml:2:1: config file has more than one YAML document"}},
+        // yaml-cpp 0.7's LoadAll would loop forever on these (issue #1040).
+        {"StrayCommaAfterFlowMap", "{threads: 1}\n,\n", {"c.yaml:2:1: YAML syntax error: unexpected ','"}},
+        {"StrayCommaOnly", ",\n", {"c.yaml:1:1: YAML syntax error: unexpected ','"}},
+        {"ControlBytesShownEscaped", "rules: \"a\\x01b\"\nbogus\x7f: 1\n",
+         {"c.yaml:2:1: unknown key 'bogus\\x7f'; valid keys: listen, upstream, rules, threads, log, limits, timeouts"}},
+        {"EveryProblemInOneRun", "listen: nowhere\nlog: {level: loud}\nextra: 1\n",
+         {"c.yaml:1:9: 'listen' expects HOST:PORT, got 'nowhere'",
+          "c.yaml:2:14: unknown log.level value 'loud'; valid values: trace, debug, info, warn, error",
+          "c.yaml:3:1: unknown key 'extra'; valid keys: listen, upstream, rules, threads, log, limits, timeouts"}},
+    };
+}
+
+class InvalidConfig : public testing::TestWithParam<InvalidCase> {};
+
+TEST_P(InvalidConfig, ReportsExactlyTheseProblems) {
+    const auto result = load_config_text(GetParam().text, "c.yaml");
+    EXPECT_FALSE(result.ok());
+    EXPECT_FALSE(result.settings.has_value());
+    std::vector<std::string> lines;
+    for (const auto& problem : result.problems) {
+        lines.push_back(problem.to_string());
+    }
+    EXPECT_THAT(lines, testing::ElementsAreArray(GetParam().expected));
+}
+
+INSTANTIATE_TEST_SUITE_P(ConfigFile, InvalidConfig, testing::ValuesIn(invalid_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(ConfigFileSize, LargerThanTheLimitIsRefusedWithoutParsing) {
+    const std::string text = "# " + std::string(max_config_file_bytes, 'x') + "\n";
+    const auto result = load_config_text(text, "big.yaml");
+    ASSERT_EQ(result.problems.size(), 1u);
+    EXPECT_EQ(result.problems.front().to_string(), "big.yaml: config file is larger than 262144 bytes");
+}
+
+class ConfigFileOnDisk : public testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() /
+               ("staleguard-config-test-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::create_directories(dir_);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    std::string write(const std::string& name, const std::string& text) {
+        const auto path = dir_ / name;
+        std::ofstream(path, std::ios::binary) << text;
+        return path.string();
+    }
+
+    std::filesystem::path dir_;
+};
+
+TEST_F(ConfigFileOnDisk, RelativeRulesPathIsResolvedNextToTheConfigFile) {
+    const auto result = load_config_file(write("staleguard.yaml", "rules: conf.d/rules.yaml\n"));
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(*result.settings->rules_file, (dir_ / "conf.d/rules.yaml").string());
+}
+
+TEST_F(ConfigFileOnDisk, AbsoluteRulesPathIsKept) {
+    const auto result = load_config_file(write("staleguard.yaml", "rules: /etc/staleguard/rules.yaml\n"));
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(*result.settings->rules_file, "/etc/staleguard/rules.yaml");
+}
+
+TEST_F(ConfigFileOnDisk, ProblemsNameThePathAsGiven) {
+    const std::string path = write("bad.yaml", "threads: x\n");
+    const auto result = load_config_file(path);
+    ASSERT_EQ(result.problems.size(), 1u);
+    EXPECT_EQ(result.problems.front().to_string(), path + ":1:10: 'threads' must be a whole number, got 'x'");
+}
+
+TEST_F(ConfigFileOnDisk, MissingFileIsAProblemWithoutPosition) {
+    const std::string path = (dir_ / "absent.yaml").string();
+    const auto result = load_config_file(path);
+    ASSERT_EQ(result.problems.size(), 1u);
+    EXPECT_EQ(result.problems.front().to_string(), path + ": cannot open config file: No such file or directory");
+}
+
+}  // namespace
+}  // namespace staleguard::session

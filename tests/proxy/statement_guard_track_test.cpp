@@ -1,0 +1,289 @@
+// Tests for the statement guard in track mode: tracked reads, keyed writes checked against the ReadSet, Bind and Describe.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/codec/frame.hpp"
+#include "proxy/statement_guard.hpp"
+#include "rules/table_rule.hpp"
+
+namespace staleguard::session {
+namespace {
+
+using Kind = QueryPlan::Kind;
+
+std::shared_ptr<rules::RuleSet> track_rules(rules::UnreadPolicy unread = rules::UnreadPolicy::Allow) {
+    auto rules = std::make_shared<rules::RuleSet>();
+    rules::TableRule accounts;  // mode track, key [id], version `version`: the defaults
+    accounts.table = {"public", "accounts"};
+    accounts.unread = unread;
+    accounts.bypass_roles = {"loader"};
+    rules->tables.push_back(accounts);
+    rules::TableRule tenants;
+    tenants.table = {"public", "tenant_accounts"};
+    tenants.key = {"tenant", "id"};
+    rules->tables.push_back(tenants);
+    return rules;
+}
+
+wire::ErrorResponse decode_error(const std::vector<std::uint8_t>& encoded) {
+    const wire::FrameReader reader(wire::FrameLimits{});
+    const auto outcome = reader.next(wire::Bytes(encoded), wire::FramePhase::Tagged);
+    EXPECT_TRUE(outcome.is_frame());
+    auto error = wire::ErrorResponse::decode(outcome.frame);
+    EXPECT_TRUE(error.ok());
+    return error.ok() ? error.value() : wire::ErrorResponse{};
+}
+
+// What the session does when rows of a tracked read arrive.
+void read_rows(StatementGuard& guard, const std::string& table, const std::vector<std::vector<std::string>>& rows) {
+    HiddenLayout layout;
+    layout.groups.push_back(HiddenColumnGroup{table, rows.empty() ? 1 : rows.front().size() - 1});
+    std::vector<TrackedRow> tracked;
+    for (const auto& row : rows) {
+        TrackedRow out;
+        for (std::size_t i = 0; i + 1 < row.size(); ++i) out.keys.emplace_back(row[i]);
+        out.version = row.back();
+        tracked.push_back(out);
+    }
+    guard.remember_read(layout, tracked);
+}
+
+struct TrackQueryCase {
+    std::string name;
+    std::string sql;
+    Kind kind;
+    std::string sent;                 // Replace: plan.sql; Translate: the first statement's text
+    std::size_t hidden_columns = 0;   // of the (first) tracked statement
+    std::vector<std::string> seen_keys = {};  // the check's rows, "1" or "1,7"
+    std::string error_sqlstate = {};
+    std::string error_message = {};
+    std::string role = "app";
+};
+
+// The session has read accounts 1 (version 3) and 2 (version 5), and tenant 7's account 1 (version 2).
+const std::vector<TrackQueryCase> kTrackQueryCases = {
+    {"SelectGetsHiddenColumns", "SELECT balance FROM accounts WHERE id = 1", Kind::Replace,
+     "SELECT balance, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2 "
+     "FROM accounts WHERE id = 1",
+     2},
+    {"AggregateIsNotTracked", "SELECT count(*) FROM accounts", Kind::Forward, ""},
+    {"ReadOfAnotherTableIsForwarded", "SELECT * FROM ledger", Kind::Forward, ""},
+    {"KeyedUpdateOfASeenRowIsChecked", "UPDATE accounts SET balance = 0 WHERE id = 1", Kind::Translate,
+     "UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE id = 1 AND (CASE WHEN "
+     "pg_catalog.array_position(E'{\"1\"}'::pg_catalog.text[], accounts.id::pg_catalog.text) IS NULL THEN true ELSE "
+     "(E'{\"3\"}'::pg_catalog.text[])[pg_catalog.array_position(E'{\"1\"}'::pg_catalog.text[], "
+     "accounts.id::pg_catalog.text)] IS NOT DISTINCT FROM accounts.version::pg_catalog.text END) RETURNING "
+     "accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     2, {"1"}},
+    {"InListChecksEverySeenRow", "UPDATE accounts SET balance = 0 WHERE id IN (1, 2, 9)", Kind::Translate, "", 2,
+     {"1", "2"}},
+    {"UnreadRowIsAllowedWithoutCheck", "DELETE FROM accounts WHERE id = 9", Kind::Translate,
+     "DELETE FROM accounts WHERE id = 9 AND (CASE WHEN pg_catalog.array_position(E'{}'::pg_catalog.text[], "
+     "accounts.id::pg_catalog.text) IS NULL THEN true ELSE (E'{}'::pg_catalog.text[])[pg_catalog.array_position("
+     "E'{}'::pg_catalog.text[], accounts.id::pg_catalog.text)] IS NOT DISTINCT FROM "
+     "accounts.version::pg_catalog.text END) RETURNING accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2",
+     2},
+    {"CompositeKey", "UPDATE tenant_accounts SET note = 'x' WHERE tenant = 7 AND id = 1", Kind::Translate, "", 3,
+     {"7,1"}},
+    {"UnkeyedUpdateIsOnlyBumped", "UPDATE accounts SET balance = 0 WHERE balance < 0", Kind::Replace,
+     "UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE balance < 0"},
+    {"OffCommentDropsTheCheck", "/* staleguard:off */ UPDATE accounts SET balance = 0 WHERE id = 1", Kind::Translate,
+     "", 2, {}},
+    {"BypassRoleIsNotTracked", "SELECT balance FROM accounts WHERE id = 1", Kind::Forward, "", 0, {}, "", "", "loader"},
+    {"MultiStatementReadsAreTranslated", "SELECT 1; SELECT id FROM accounts", Kind::Translate, "SELECT 1", 2},
+};
+
+class TrackQuery : public ::testing::TestWithParam<TrackQueryCase> {};
+
+TEST_P(TrackQuery, Plans) {
+    const auto& c = GetParam();
+    parser::Rewriter rewriter(track_rules());
+    StatementGuard guard;
+    guard.set_role(c.role);
+    read_rows(guard, "public.accounts", {{"1", "3"}, {"2", "5"}});
+    read_rows(guard, "public.tenant_accounts", {{"7", "1", "2"}});
+    const QueryPlan plan = guard.plan_query(rewriter, c.sql);
+    ASSERT_EQ(plan.kind, c.kind);
+    std::shared_ptr<const TrackedResult> tracked;
+    if (c.kind == Kind::Replace) {
+        EXPECT_EQ(plan.sql, c.sent);
+        tracked = plan.tracked;
+    } else if (c.kind == Kind::Translate) {
+        ASSERT_FALSE(plan.statements.empty());
+        if (!c.sent.empty()) {
+            EXPECT_EQ(plan.statements.front().sql, c.sent);
+        }
+        for (const auto& statement : plan.statements) {
+            if (statement.tracked) tracked = statement.tracked;
+        }
+    }
+    ASSERT_EQ(tracked != nullptr, c.hidden_columns > 0);
+    if (!tracked) return;
+    EXPECT_EQ(tracked->layout.hidden_count(), c.hidden_columns);
+    ASSERT_EQ(tracked->check.has_value(), !c.seen_keys.empty());
+    if (!tracked->check) return;
+    std::vector<std::string> seen;
+    for (const auto& row : tracked->check->seen) {
+        std::string keys;
+        for (const auto& key : row.keys) keys += (keys.empty() ? "" : ",") + key;
+        seen.push_back(keys);
+    }
+    EXPECT_EQ(seen, c.seen_keys);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, TrackQuery, ::testing::ValuesIn(kTrackQueryCases),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(TrackQuery, UnreadRowRejectedWithoutExecuting) {
+    parser::Rewriter rewriter(track_rules(rules::UnreadPolicy::Reject));
+    StatementGuard guard;
+    read_rows(guard, "public.accounts", {{"1", "3"}});
+    const QueryPlan plan = guard.plan_query(rewriter, "UPDATE accounts SET balance = 0 WHERE id IN (1, 4)");
+    ASSERT_EQ(plan.kind, Kind::Replace);
+    EXPECT_EQ(plan.sql, kServerSideFailure);
+    ASSERT_TRUE(plan.replacement_error.has_value());
+    const auto error = decode_error(*plan.replacement_error);
+    EXPECT_EQ(error.get(wire::field::Code), "40001");
+    EXPECT_EQ(error.get(wire::field::Message), "stale write to public.accounts (id)=(4): row not read by this session");
+}
+
+TEST(TrackQuery, ChecksOffKeepsTheBumpAndDropsTheCheck) {
+    parser::Rewriter rewriter(track_rules(rules::UnreadPolicy::Reject));
+    StatementGuard guard;
+    read_rows(guard, "public.accounts", {{"1", "3"}});
+    (void)guard.plan_query(rewriter, "SET staleguard.enabled = off");
+    const QueryPlan plan = guard.plan_query(rewriter, "UPDATE accounts SET balance = 0 WHERE id IN (1, 4)");
+    ASSERT_EQ(plan.kind, Kind::Translate);
+    ASSERT_EQ(plan.statements.size(), 1u);
+    EXPECT_NE(plan.statements.front().sql.find("version = accounts.version + 1"), std::string::npos);
+    ASSERT_TRUE(plan.statements.front().tracked);
+    EXPECT_FALSE(plan.statements.front().tracked->check.has_value());
+}
+
+TEST(TrackQuery, OwnWriteRefreshesAndDeleteForgets) {
+    parser::Rewriter rewriter(track_rules());
+    StatementGuard guard;
+    read_rows(guard, "public.accounts", {{"1", "3"}});
+    const QueryPlan update = guard.plan_query(rewriter, "UPDATE accounts SET balance = 0 WHERE id = 1");
+    ASSERT_EQ(update.statements.size(), 1u);
+    guard.apply_write(*update.statements.front().tracked, {ReturnedRow{{"1"}, "4"}});
+    const QueryPlan again = guard.plan_query(rewriter, "UPDATE accounts SET balance = 1 WHERE id = 1");
+    ASSERT_TRUE(again.statements.front().tracked->check.has_value());
+    EXPECT_EQ(again.statements.front().tracked->check->seen.front().version, "4");
+    const QueryPlan remove = guard.plan_query(rewriter, "DELETE FROM accounts WHERE id = 1");
+    guard.apply_write(*remove.statements.front().tracked, {ReturnedRow{{"1"}, "4"}});
+    const QueryPlan after = guard.plan_query(rewriter, "UPDATE accounts SET balance = 1 WHERE id = 1");
+    EXPECT_FALSE(after.statements.front().tracked->check.has_value()) << "a deleted row is no longer seen";
+}
+
+// --- extended protocol ------------------------------------------------------------------------
+
+wire::Frame frame_of(const std::vector<std::uint8_t>& bytes) {
+    const wire::FrameReader reader(wire::FrameLimits{});
+    return reader.next(wire::Bytes(bytes), wire::FramePhase::Tagged).frame;
+}
+
+TEST(TrackExtended, KeyedWriteGetsVersionParametersAtBind) {
+    parser::Rewriter rewriter(track_rules());
+    StatementGuard guard;
+    read_rows(guard, "public.accounts", {{"1", "3"}});
+    const std::string sql = "UPDATE accounts SET balance = $2 WHERE id = $1";
+    const ParsePlan parsed = guard.plan_parse(rewriter, wire::Parse{"upd", sql, {23}});
+    ASSERT_TRUE(parsed.sql.has_value());
+    EXPECT_NE(parsed.sql->find("pg_catalog.array_position($3::pg_catalog.text[], accounts.id::pg_catalog.text)"),
+              std::string::npos)
+        << *parsed.sql;
+    EXPECT_NE(parsed.sql->find("($4::pg_catalog.text[])["), std::string::npos)
+        << *parsed.sql;
+
+    const DescribePlan described = guard.on_describe(wire::Describe{wire::ObjectKind::Statement, "upd"});
+    ASSERT_TRUE(described.visible_parameters.has_value());
+    EXPECT_EQ(*described.visible_parameters, 2u) << "the client sees its own two parameters";
+    ASSERT_TRUE(described.tracked);
+    EXPECT_FALSE(described.tracked->client_sees_rows);
+
+    // Binary for all parameters: the appended text arrays need format codes of their own.
+    const std::vector<std::uint8_t> one = {0, 0, 0, 1};
+    const std::vector<std::uint8_t> balance = {0, 0, 0, 9};
+    wire::Bind bind;
+    bind.statement = "upd";
+    bind.portal = "p";
+    bind.parameter_formats = {1};
+    bind.parameters = {wire::Bytes(one), wire::Bytes(balance)};
+    const auto bind_bytes = bind.encode();
+    const BindPlan planned = guard.on_bind(rewriter, frame_of(bind_bytes), bind);
+    ASSERT_FALSE(planned.replacement_error.has_value());
+    ASSERT_TRUE(planned.bind.has_value());
+    const auto sent = wire::Bind::decode(frame_of(*planned.bind));
+    ASSERT_TRUE(sent.ok());
+    EXPECT_EQ(sent.value().parameter_formats, (std::vector<std::int16_t>{1, 1, 0, 0}));
+    ASSERT_EQ(sent.value().parameters.size(), 4u);
+    auto text = [](const std::optional<wire::Bytes>& value) {
+        return std::string(reinterpret_cast<const char*>(value->data()), value->size());
+    };
+    EXPECT_EQ(text(sent.value().parameters[2]), "{\"1\"}");
+    EXPECT_EQ(text(sent.value().parameters[3]), "{\"3\"}");
+
+    const ExecutePlan execute = guard.on_execute(wire::Execute{"p", 0});
+    ASSERT_TRUE(execute.tracked);
+    ASSERT_TRUE(execute.tracked->check.has_value());
+    EXPECT_EQ(execute.tracked->check->seen.front().version, "3");
+}
+
+TEST(TrackExtended, ArrayParameterKeysAreReadAtBind) {
+    parser::Rewriter rewriter(track_rules(rules::UnreadPolicy::Reject));
+    StatementGuard guard;
+    read_rows(guard, "public.accounts", {{"1", "3"}, {"2", "5"}});
+    (void)guard.plan_parse(rewriter, wire::Parse{"", "DELETE FROM accounts WHERE id = ANY($1)", {}});
+    const std::string seen = "{1,2}";
+    wire::Bind bind;
+    bind.parameters = {wire::Bytes(reinterpret_cast<const std::uint8_t*>(seen.data()), seen.size())};
+    const auto bytes = bind.encode();
+    const BindPlan planned = guard.on_bind(rewriter, frame_of(bytes), bind);
+    ASSERT_FALSE(planned.replacement_error.has_value());
+    const ExecutePlan execute = guard.on_execute(wire::Execute{"", 0});
+    ASSERT_TRUE(execute.tracked && execute.tracked->check);
+    EXPECT_EQ(execute.tracked->check->seen.size(), 2u);
+    EXPECT_TRUE(execute.tracked->is_delete);
+
+    const std::string with_unread = "{1,8}";
+    bind.parameters = {wire::Bytes(reinterpret_cast<const std::uint8_t*>(with_unread.data()), with_unread.size())};
+    const auto unread_bytes = bind.encode();
+    const BindPlan refused = guard.on_bind(rewriter, frame_of(unread_bytes), bind);
+    ASSERT_TRUE(refused.replacement_error.has_value());
+    EXPECT_EQ(decode_error(*refused.replacement_error).get(wire::field::Message),
+              "stale write to public.accounts (id)=(8): row not read by this session");
+}
+
+TEST(TrackExtended, TrackedReadExtendsPerColumnResultFormats) {
+    parser::Rewriter rewriter(track_rules());
+    StatementGuard guard;
+    const ParsePlan parsed = guard.plan_parse(rewriter, wire::Parse{"s", "SELECT id, balance FROM accounts", {}});
+    ASSERT_TRUE(parsed.sql.has_value());
+    wire::Bind bind;
+    bind.statement = "s";
+    bind.result_formats = {1, 0};
+    const auto bytes = bind.encode();
+    const BindPlan planned = guard.on_bind(rewriter, frame_of(bytes), bind);
+    ASSERT_TRUE(planned.bind.has_value());
+    const auto sent = wire::Bind::decode(frame_of(*planned.bind));
+    ASSERT_TRUE(sent.ok());
+    EXPECT_EQ(sent.value().result_formats, (std::vector<std::int16_t>{1, 0, 0, 0}));
+
+    // One code for every column covers the hidden ones too: the Bind goes as it came.
+    bind.result_formats = {1};
+    const auto one_code = bind.encode();
+    EXPECT_FALSE(guard.on_bind(rewriter, frame_of(one_code), bind).bind.has_value());
+    const DescribePlan portal = guard.on_describe(wire::Describe{wire::ObjectKind::Portal, ""});
+    ASSERT_TRUE(portal.tracked);
+    EXPECT_EQ(portal.tracked->layout.hidden_count(), 2u);
+}
+
+}  // namespace
+}  // namespace staleguard::session
