@@ -338,38 +338,32 @@ private:
     std::vector<std::string> cte_names_;
 };
 
+// Parses `sql` as one statement and lets `plan` (a Planner member) decide on it.
+ReadTracking plan_one_statement(std::string_view sql, const rules::RuleSet& rules, const SchemaResolver& resolve,
+                                ReadTracking (Planner::*plan)(PgQuery__RawStmt&, ParseTree&)) {
+    auto parsed = parse(sql);
+    ReadTracking refused;
+    if (!parsed.ok()) {
+        refused.reason = "does not parse: " + parsed.error().message;
+        return refused;
+    }
+    ParseTree& tree = parsed.value();
+    if (tree.statement_count() != 1) {
+        refused.reason = tree.statement_count() == 0 ? "empty statement" : "more than one statement";
+        return refused;
+    }
+    Planner planner(rules, resolve);
+    return (planner.*plan)(*tree.get()->stmts[0], tree);
+}
+
 }  // namespace
 
 ReadTracking plan_read_tracking(std::string_view sql, const rules::RuleSet& rules, const SchemaResolver& resolve) {
-    auto parsed = parse(sql);
-    if (!parsed.ok()) {
-        ReadTracking result;
-        result.reason = "does not parse: " + parsed.error().message;
-        return result;
-    }
-    ParseTree& tree = parsed.value();
-    if (tree.statement_count() != 1) {
-        ReadTracking result;
-        result.reason = tree.statement_count() == 0 ? "empty statement" : "more than one statement";
-        return result;
-    }
-    return Planner(rules, resolve).plan(*tree.get()->stmts[0], tree);
+    return plan_one_statement(sql, rules, resolve, &Planner::plan);
 }
 
 ReadTracking plan_write_returning(std::string_view sql, const rules::RuleSet& rules, const SchemaResolver& resolve) {
-    auto parsed = parse(sql);
-    if (!parsed.ok()) {
-        ReadTracking result;
-        result.reason = "does not parse: " + parsed.error().message;
-        return result;
-    }
-    ParseTree& tree = parsed.value();
-    if (tree.statement_count() != 1) {
-        ReadTracking result;
-        result.reason = tree.statement_count() == 0 ? "empty statement" : "more than one statement";
-        return result;
-    }
-    return Planner(rules, resolve).plan_write(*tree.get()->stmts[0], tree);
+    return plan_one_statement(sql, rules, resolve, &Planner::plan_write);
 }
 
 }  // namespace staleguard::parser

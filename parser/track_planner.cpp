@@ -18,26 +18,42 @@ namespace {
 // As for the rewriter's cache: a few huge statements must not pin megabytes.
 constexpr std::size_t max_cached_statement_bytes = 64 * 1024;
 
-int highest_parameter_of(std::string_view sql) {
+// What the scanner alone tells about a statement: the largest $n, and whether it may be a write
+// (so that a SELECT, the common case, is parsed once rather than once more for the write side).
+struct ScannedStatement {
+    int highest_parameter = 0;
+    bool may_write = true;
+};
+
+ScannedStatement scan_statement(std::string_view sql) {
+    ScannedStatement out;
     auto tokens = scan_numbered(sql);
-    if (!tokens.ok()) return 0;
-    int highest = 0;
+    if (!tokens.ok()) return out;
+    bool first = true;
     for (const NumberedToken& token : tokens.value()) {
+        if (token.token.kind == TokenKind::Comment) continue;
+        if (first) {
+            out.may_write = token.number == PG_QUERY__TOKEN__UPDATE || token.number == PG_QUERY__TOKEN__DELETE_P ||
+                            token.number == PG_QUERY__TOKEN__WITH;
+            first = false;
+        }
         if (token.number != PG_QUERY__TOKEN__PARAM) continue;
         const std::string_view text = sql.substr(token.token.start, token.token.end - token.token.start);
         int number = 0;
         if (text.size() > 1 && text[0] == '$') {
             std::from_chars(text.data() + 1, text.data() + text.size(), number);
         }
-        highest = std::max(highest, number);
+        out.highest_parameter = std::max(out.highest_parameter, number);
     }
-    return highest;
+    return out;
 }
 
 TrackedStatement plan_statement(std::string_view sql, const rules::RuleSet& rules, const SchemaResolver& resolve) {
     TrackedStatement out;
-    out.highest_parameter = highest_parameter_of(sql);
-    ReadTracking returning = plan_write_returning(sql, rules, resolve);
+    const ScannedStatement scanned = scan_statement(sql);
+    out.highest_parameter = scanned.highest_parameter;
+    ReadTracking returning;
+    if (scanned.may_write) returning = plan_write_returning(sql, rules, resolve);
     if (returning.outcome == ReadTracking::Outcome::Tracked) {
         KeyedWrite keyed = analyse_keyed_write(returning.sql, rules, resolve);
         if (keyed.outcome == KeyedWrite::Outcome::Keyed) {

@@ -2,28 +2,28 @@
 #include "proxy/config_file.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <map>
-#include <sstream>
-#include <system_error>
+#include <span>
 #include <type_traits>
 #include <utility>
 
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
-#include "rules/identifier.hpp"
+#include "rules/yaml_source.hpp"
 
 namespace staleguard::session {
 namespace {
 
-using rules::printable;
+using rules::describe_type;
+using rules::join;
+using rules::mark_of;
+using rules::quoted_text;
+using rules::UnsupportedKey;
+using rules::YamlMapEntry;
 
 constexpr std::array<std::string_view, 7> top_level_keys{"listen", "upstream", "rules",   "threads",
                                                          "log",    "limits",   "timeouts"};
@@ -34,144 +34,27 @@ constexpr std::array<std::string_view, 3> timeout_keys{"startup", "connect", "sh
 
 // Keys an operator of a PostgreSQL proxy expects (pgbouncer has them) that this build cannot honour
 // yet. Refused by name, so that nobody believes a setting took effect that did not.
-struct UnsupportedKey {
-    std::string_view key;
-    std::string_view why;
-};
 constexpr std::array<UnsupportedKey, 2> unsupported_keys{{
     {"tls", "this staleguard cannot terminate or originate TLS yet"},
     {"metrics", "this staleguard has no metrics endpoint yet"},
 }};
 
-template <class Words>
-std::string join(const Words& words) {
-    std::string joined;
-    for (const auto& word : words) {
-        joined += (joined.empty() ? "" : ", ") + std::string(word);
-    }
-    return joined;
-}
-
-std::string describe_type(const YAML::Node& node) {
-    switch (node.Type()) {
-        case YAML::NodeType::Scalar: return "a scalar";
-        case YAML::NodeType::Sequence: return "a list";
-        case YAML::NodeType::Map: return "a map";
-        case YAML::NodeType::Null:
-        case YAML::NodeType::Undefined: break;
-    }
-    return "nothing";
-}
-
-std::string quoted_text(std::string_view text) { return "'" + printable(text) + "'"; }
-
-// Keeps only where a document starts; the nodes themselves are built by YAML::Load.
-class DocumentStartRecorder : public YAML::EventHandler {
-public:
-    YAML::Mark start = YAML::Mark::null_mark();
-
-    void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
-    void OnDocumentEnd() override {}
-    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
-    void OnSequenceEnd() override {}
-    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
-    void OnMapEnd() override {}
-};
-
-struct MapEntry {
-    std::string key;
-    YAML::Node key_node;
-    YAML::Node value;
-    std::string path;  // "timeouts.startup": how problems name the setting
-};
-
 class ConfigFileReader {
 public:
-    explicit ConfigFileReader(std::string_view display_name) : file_(display_name) {}
+    explicit ConfigFileReader(std::string_view display_name) : source_(display_name, "config file") {}
 
     ConfigLoadResult read(std::string_view text) {
-        if (text.size() > max_config_file_bytes) {
-            problems_.push_back(ConfigProblem{
-                file_, 0, 0, "config file is larger than " + std::to_string(max_config_file_bytes) + " bytes"});
-            return finish();
-        }
-        YAML::Node root;
-        try {
-            if (!has_single_document(text)) {
-                return finish();
-            }
-            root = YAML::Load(std::string(text));
-        } catch (const YAML::ParserException& error) {
-            add_problem(error.mark, "YAML syntax error: " + printable(error.msg));
-            return finish();
-        } catch (const std::exception& error) {
-            add_problem(YAML::Mark::null_mark(), "cannot read YAML: " + printable(error.what()));
-            return finish();
-        }
-        try {
-            read_root(root);
-        } catch (const std::exception& error) {
-            // yaml-cpp node access is not documented as nothrow; nothing may escape this reader.
-            add_problem(YAML::Mark::null_mark(), "cannot read YAML: " + printable(error.what()));
-        }
-        return finish();
-    }
-
-private:
-    ConfigLoadResult finish() {
-        std::stable_sort(problems_.begin(), problems_.end(), [](const ConfigProblem& a, const ConfigProblem& b) {
-            return std::pair(a.line, a.column) < std::pair(b.line, b.column);
-        });
+        source_.read(text, max_config_file_bytes, [this](const YAML::Node& root) { read_root(root); });
         ConfigLoadResult result;
-        if (problems_.empty()) {
+        result.problems = source_.take_sorted_problems();
+        if (result.problems.empty()) {
             result.settings = std::move(settings_);
         }
-        result.problems = std::move(problems_);
         return result;
     }
 
-    void add_problem(const YAML::Mark& mark, std::string message) {
-        const int line = mark.is_null() ? 1 : mark.line + 1;
-        const int column = mark.is_null() ? 1 : mark.column + 1;
-        problems_.push_back(ConfigProblem{file_, line, column, std::move(message)});
-    }
-
-    // An empty value (`listen:`) takes the next token's position in yaml-cpp, often on another
-    // line, so the key's position stands in for it.
-    static YAML::Mark mark_of(const MapEntry& entry) {
-        const YAML::Mark mark = entry.value.Mark();
-        return mark.is_null() || entry.value.IsNull() ? entry.key_node.Mark() : mark;
-    }
-
-    // yaml-cpp 0.7's LoadAll loops forever on a stray top-level ',' (yaml-cpp issue #1040), and
-    // Load silently ignores every document after the first: documents are counted by hand, as
-    // the rule loader does.
-    bool has_single_document(std::string_view text) {
-        std::istringstream stream{std::string(text)};
-        YAML::Parser parser(stream);
-        std::vector<YAML::Mark> starts;
-        while (starts.size() < 3) {
-            DocumentStartRecorder recorder;
-            if (!parser.HandleNextDocument(recorder)) {
-                break;
-            }
-            if (!starts.empty() && recorder.start.pos == starts.back().pos) {
-                const auto at = static_cast<std::size_t>(std::max(recorder.start.pos, 0));
-                const std::string token = at < text.size() ? std::string(1, text[at]) : std::string("end of input");
-                add_problem(recorder.start, "YAML syntax error: unexpected " + quoted_text(token));
-                return false;
-            }
-            starts.push_back(recorder.start);
-        }
-        if (starts.size() > 1) {
-            add_problem(starts[1], "config file has more than one YAML document");
-            return false;
-        }
-        return true;
-    }
+private:
+    void add_problem(const YAML::Mark& mark, std::string message) { source_.add_problem(mark, std::move(message)); }
 
     void read_root(const YAML::Node& root) {
         if (!root.IsDefined() || root.IsNull()) {
@@ -181,7 +64,7 @@ private:
             add_problem(root.Mark(), "config file must be a map of settings, got " + describe_type(root));
             return;
         }
-        for (const MapEntry& entry : map_entries(root, top_level_keys, "")) {
+        for (const YamlMapEntry& entry : source_.map_entries(root, top_level_keys, "", "", unsupported_keys)) {
             if (entry.key == "listen") {
                 read_endpoint(entry, settings_.listen);
             } else if (entry.key == "upstream") {
@@ -200,11 +83,11 @@ private:
         }
     }
 
-    void read_log(const MapEntry& section) {
+    void read_log(const YamlMapEntry& section) {
         if (!is_section(section)) {
             return;
         }
-        for (const MapEntry& entry : map_entries(section.value, log_keys, section.path)) {
+        for (const YamlMapEntry& entry : section_entries(section, log_keys)) {
             if (entry.key == "level") {
                 read_word(entry, log_level_words, settings_.log_level);
             } else if (entry.key == "format") {
@@ -217,11 +100,11 @@ private:
         }
     }
 
-    void read_limits(const MapEntry& section) {
+    void read_limits(const YamlMapEntry& section) {
         if (!is_section(section)) {
             return;
         }
-        for (const MapEntry& entry : map_entries(section.value, limit_keys, section.path)) {
+        for (const YamlMapEntry& entry : section_entries(section, limit_keys)) {
             if (entry.key == "max_connections") {
                 read_unsigned(entry, 1, std::numeric_limits<std::size_t>::max(), settings_.max_connections);
             } else if (entry.key == "max_message_bytes") {
@@ -230,11 +113,11 @@ private:
         }
     }
 
-    void read_timeouts(const MapEntry& section) {
+    void read_timeouts(const YamlMapEntry& section) {
         if (!is_section(section)) {
             return;
         }
-        for (const MapEntry& entry : map_entries(section.value, timeout_keys, section.path)) {
+        for (const YamlMapEntry& entry : section_entries(section, timeout_keys)) {
             if (entry.key == "startup") {
                 read_seconds(entry, false, settings_.startup_timeout_seconds);
             } else if (entry.key == "connect") {
@@ -245,7 +128,7 @@ private:
         }
     }
 
-    bool is_section(const MapEntry& section) {
+    bool is_section(const YamlMapEntry& section) {
         if (!section.value.IsMap()) {
             add_problem(mark_of(section), quoted_text(section.path) + " must be a map, got " + describe_type(section.value));
             return false;
@@ -253,58 +136,19 @@ private:
         return true;
     }
 
-    // The entries of `map` with known keys; unknown, unsupported, duplicate and non-scalar keys are
-    // problems. `section` is the dotted path of the map ("" at the top).
-    template <class Keys>
-    std::vector<MapEntry> map_entries(const YAML::Node& map, const Keys& valid_keys, std::string_view section) {
-        std::vector<MapEntry> entries;
-        std::map<std::string, int> first_line_of_key;
-        const std::string where = section.empty() ? "" : " in " + quoted_text(section);
-        for (auto it = map.begin(); it != map.end(); ++it) {
-            const YAML::Node key_node = it->first;
-            if (!key_node.IsScalar()) {
-                add_problem(key_node.Mark(), "keys must be plain names, got " + describe_type(key_node));
-                continue;
-            }
-            const std::string& key = key_node.Scalar();
-            const std::string path = section.empty() ? key : std::string(section) + "." + key;
-            if (std::find(valid_keys.begin(), valid_keys.end(), key) == valid_keys.end()) {
-                const auto unsupported = std::find_if(unsupported_keys.begin(), unsupported_keys.end(),
-                                                      [&key](const UnsupportedKey& known) { return known.key == key; });
-                if (section.empty() && unsupported != unsupported_keys.end()) {
-                    add_problem(key_node.Mark(),
-                                quoted_text(key) + " is not supported yet: " + std::string(unsupported->why));
-                } else {
-                    add_problem(key_node.Mark(),
-                                "unknown key " + quoted_text(key) + where + "; valid keys: " + join(valid_keys));
-                }
-                continue;
-            }
-            const auto [first, inserted] = first_line_of_key.emplace(key, key_node.Mark().line + 1);
-            if (!inserted) {
-                add_problem(key_node.Mark(), "duplicate key " + quoted_text(path) + " (first at line " +
-                                                 std::to_string(first->second) + ")");
-                continue;
-            }
-            entries.push_back(MapEntry{key, key_node, it->second, path});
-        }
-        return entries;
+    // The entries of a section such as `log:`; its keys are named "log.level" in problems.
+    std::vector<YamlMapEntry> section_entries(const YamlMapEntry& section,
+                                              std::span<const std::string_view> keys) {
+        return source_.map_entries(section.value, keys, " in " + quoted_text(section.path), section.path);
     }
 
-    const std::string* scalar_of(const MapEntry& entry) {
-        if (!entry.value.IsScalar()) {
-            // `listen: [::1]:6432` is a YAML list; the address needs quotes.
-            const std::string hint = entry.value.IsSequence() && (entry.key == "listen" || entry.key == "upstream")
-                                         ? " (quote an IPv6 address: \"[::1]:5432\")"
-                                         : "";
-            add_problem(mark_of(entry),
-                        quoted_text(entry.path) + " must be a scalar, got " + describe_type(entry.value) + hint);
-            return nullptr;
-        }
-        return &entry.value.Scalar();
+    const std::string* scalar_of(const YamlMapEntry& entry) {
+        // `listen: [::1]:6432` is a YAML list; the address needs quotes.
+        const bool endpoint_as_list = entry.value.IsSequence() && (entry.key == "listen" || entry.key == "upstream");
+        return source_.scalar_of(entry, endpoint_as_list ? " (quote an IPv6 address: \"[::1]:5432\")" : "");
     }
 
-    void read_endpoint(const MapEntry& entry, std::optional<Endpoint>& out) {
+    void read_endpoint(const YamlMapEntry& entry, std::optional<Endpoint>& out) {
         const std::string* text = scalar_of(entry);
         if (text == nullptr) {
             return;
@@ -317,7 +161,7 @@ private:
         out = std::move(endpoint);
     }
 
-    void read_path(const MapEntry& entry, std::optional<std::string>& out) {
+    void read_path(const YamlMapEntry& entry, std::optional<std::string>& out) {
         const std::string* text = scalar_of(entry);
         if (text == nullptr) {
             return;
@@ -330,7 +174,8 @@ private:
     }
 
     template <std::size_t N>
-    void read_word(const MapEntry& entry, const std::array<std::string_view, N>& words, std::optional<std::string>& out) {
+    void read_word(const YamlMapEntry& entry, const std::array<std::string_view, N>& words,
+                   std::optional<std::string>& out) {
         const std::string* text = scalar_of(entry);
         if (text == nullptr) {
             return;
@@ -344,8 +189,8 @@ private:
     }
 
     template <class Integer>
-    void read_unsigned(const MapEntry& entry, std::type_identity_t<Integer> minimum, std::type_identity_t<Integer> maximum,
-                       std::optional<Integer>& out) {
+    void read_unsigned(const YamlMapEntry& entry, std::type_identity_t<Integer> minimum,
+                       std::type_identity_t<Integer> maximum, std::optional<Integer>& out) {
         const std::string* text = scalar_of(entry);
         if (text == nullptr) {
             return;
@@ -368,7 +213,7 @@ private:
     }
 
     // Seconds as a plain decimal number ("60", "0.5"); no units, no exponents, no inf or nan.
-    void read_seconds(const MapEntry& entry, bool zero_allowed, std::optional<double>& out) {
+    void read_seconds(const YamlMapEntry& entry, bool zero_allowed, std::optional<double>& out) {
         const std::string* text = scalar_of(entry);
         if (text == nullptr) {
             return;
@@ -393,9 +238,8 @@ private:
         out = value;
     }
 
-    std::string file_;
+    rules::YamlSource source_;
     ConfigFileSettings settings_;
-    std::vector<ConfigProblem> problems_;
 };
 
 }  // namespace
@@ -410,19 +254,11 @@ ConfigLoadResult load_config_text(std::string_view text, std::string_view displa
 }
 
 ConfigLoadResult load_config_file(const std::string& path) {
-    std::ifstream stream(path, std::ios::binary);
-    if (!stream) {
-        const std::error_code cause(errno, std::generic_category());
-        return ConfigLoadResult{std::nullopt, {ConfigProblem{path, 0, 0, "cannot open config file: " + cause.message()}}};
+    rules::FileText file = rules::read_file_text(path, max_config_file_bytes, "config file");
+    if (file.problem) {
+        return ConfigLoadResult{std::nullopt, {std::move(*file.problem)}};
     }
-    // One byte past the limit is enough to refuse a huge file without reading it all.
-    std::string text(max_config_file_bytes + 1, '\0');
-    stream.read(text.data(), static_cast<std::streamsize>(text.size()));
-    if (stream.bad()) {
-        return ConfigLoadResult{std::nullopt, {ConfigProblem{path, 0, 0, "cannot read config file"}}};
-    }
-    text.resize(static_cast<std::size_t>(stream.gcount()));
-    ConfigLoadResult result = load_config_text(text, path);
+    ConfigLoadResult result = load_config_text(file.text, path);
     if (result.settings && result.settings->rules_file) {
         const std::filesystem::path rules_path(*result.settings->rules_file);
         if (rules_path.is_relative()) {

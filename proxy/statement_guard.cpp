@@ -3,6 +3,9 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <cctype>
 
 #include "parser/execute_call.hpp"
@@ -12,15 +15,6 @@
 namespace staleguard::session {
 
 namespace {
-
-std::string join(const std::vector<std::string>& parts, std::string_view separator) {
-    std::string out;
-    for (const auto& part : parts) {
-        if (!out.empty()) out += separator;
-        out += part;
-    }
-    return out;
-}
 
 std::string_view trim(std::string_view text) {
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
@@ -294,8 +288,8 @@ std::optional<StatementGuard::CheckTemplate> StatementGuard::check_template(
     if (!stale.rule || stale.expected_rows == 0) return std::nullopt;
     CheckTemplate out;
     out.check.table = stale.rule->table.to_string();
-    out.check.key_columns = join(stale.rule->key, ", ");
-    out.check.key_values = join(stale.key_values, ", ");
+    out.check.key_columns = fmt::format("{}", fmt::join(stale.rule->key, ", "));
+    out.check.key_values = fmt::format("{}", fmt::join(stale.key_values, ", "));
     out.check.expected_version = stale.version_value;
     out.check.expected_rows = stale.expected_rows;
     out.check.is_delete = stale.is_delete;

@@ -3,20 +3,14 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "proxy/statement_guard.hpp"
 
 namespace staleguard::session {
 
 namespace {
-
-std::string join(const std::vector<std::string>& parts, std::string_view separator) {
-    std::string out;
-    for (const auto& part : parts) {
-        if (!out.empty()) out += separator;
-        out += part;
-    }
-    return out;
-}
 
 std::uint32_t read_u32(wire::Bytes bytes, std::size_t at) {
     return (std::uint32_t{bytes[at]} << 24) | (std::uint32_t{bytes[at + 1]} << 16) |
@@ -127,18 +121,20 @@ std::vector<SeenRow> stale_rows(const TrackCheck& check, const std::vector<Retur
 }
 
 std::string key_list_text(const std::vector<std::vector<std::string>>& rows) {
-    if (rows.size() == 1) return join(rows.front(), ", ");
-    std::vector<std::string> parts;
+    if (rows.size() == 1) return fmt::format("{}", fmt::join(rows.front(), ", "));
     const bool composite = !rows.empty() && rows.front().size() > 1;
-    for (const auto& row : rows) parts.push_back(composite ? "(" + join(row, ", ") + ")" : join(row, ", "));
-    return composite ? join(parts, ", ") : "(" + join(parts, ", ") + ")";
+    std::vector<std::string> parts;
+    for (const auto& row : rows) {
+        parts.push_back(composite ? fmt::format("({})", fmt::join(row, ", ")) : fmt::format("{}", fmt::join(row, ", ")));
+    }
+    return composite ? fmt::format("{}", fmt::join(parts, ", ")) : fmt::format("({})", fmt::join(parts, ", "));
 }
 
 wire::ErrorResponse track_stale_error(const TrackCheck& check, const std::vector<SeenRow>& stale,
                                       std::size_t still_current) {
     WriteCheck described;
     described.table = check.rule ? check.rule->table.to_string() : std::string("?");
-    described.key_columns = check.rule ? join(check.rule->key, ", ") : std::string();
+    described.key_columns = check.rule ? fmt::format("{}", fmt::join(check.rule->key, ", ")) : std::string();
     std::vector<std::vector<std::string>> keys;
     for (const SeenRow& row : stale) keys.push_back(row.keys);
     described.key_values = key_list_text(keys);
@@ -151,7 +147,7 @@ wire::ErrorResponse track_stale_error(const TrackCheck& check, const std::vector
 
 wire::ErrorResponse unread_write_error(const rules::TableRule& rule, std::string_view sqlstate,
                                        const std::vector<std::vector<std::string>>& unread) {
-    const std::string columns = join(rule.key, ", ");
+    const std::string columns = fmt::format("{}", fmt::join(rule.key, ", "));
     const std::string values = key_list_text(unread);
     const bool list = !values.empty() && values.front() == '(' && rule.key.size() == 1;
     std::string message = "stale write to " + rule.table.to_string() +

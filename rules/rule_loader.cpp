@@ -3,19 +3,14 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <charconv>
 #include <exception>
-#include <fstream>
-#include <map>
-#include <sstream>
-#include <system_error>
 #include <utility>
 
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "rules/identifier.hpp"
+#include "rules/yaml_source.hpp"
 
 namespace staleguard::rules {
 namespace {
@@ -43,140 +38,23 @@ constexpr std::array<EnumSpelling<UnanalysablePolicy>, 2> unanalysable_spellings
 constexpr std::array<EnumSpelling<BumpedBy>, 2> bumped_by_spellings{
     {{"staleguard", BumpedBy::Staleguard}, {"trigger", BumpedBy::Trigger}}};
 
-template <class Words>
-std::string join(const Words& words) {
-    std::string joined;
-    for (const auto& word : words) {
-        if (!joined.empty()) {
-            joined += ", ";
-        }
-        joined += word;
-    }
-    return joined;
-}
-
-std::string describe_type(const YAML::Node& node) {
-    switch (node.Type()) {
-        case YAML::NodeType::Scalar: return "a scalar";
-        case YAML::NodeType::Sequence: return "a list";
-        case YAML::NodeType::Map: return "a map";
-        case YAML::NodeType::Null:
-        case YAML::NodeType::Undefined: break;
-    }
-    return "nothing";
-}
-
-std::string quoted_text(std::string_view text) { return "'" + printable(text) + "'"; }
-
-// Keeps only where a document starts; the nodes themselves are built by YAML::Load.
-class DocumentStartRecorder : public YAML::EventHandler {
-public:
-    YAML::Mark start = YAML::Mark::null_mark();
-
-    void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
-    void OnDocumentEnd() override {}
-    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
-    void OnSequenceEnd() override {}
-    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
-    void OnMapEnd() override {}
-};
-
-// One `key: value` pair of a YAML map whose key is known.
-struct MapEntry {
-    std::string key;
-    YAML::Node key_node;
-    YAML::Node value;
-};
-
 class RuleFileReader {
 public:
-    explicit RuleFileReader(std::string_view display_name) : file_(display_name) {}
+    explicit RuleFileReader(std::string_view display_name) : source_(display_name, "rule file") {}
 
     RuleLoadResult read(std::string_view text) {
-        if (text.size() > max_rule_file_bytes) {
-            problems_.push_back(RuleProblem{file_, 0, 0,
-                                            "rule file is larger than " + std::to_string(max_rule_file_bytes) + " bytes"});
-            return finish(RuleSet{});
-        }
-        YAML::Node root;
-        try {
-            if (!has_single_document(text)) {
-                return finish(RuleSet{});
-            }
-            root = YAML::Load(std::string(text));
-        } catch (const YAML::ParserException& error) {
-            add_problem(error.mark, "YAML syntax error: " + printable(error.msg));
-            return finish(RuleSet{});
-        } catch (const std::exception& error) {
-            add_problem(YAML::Mark::null_mark(), "cannot read YAML: " + printable(error.what()));
-            return finish(RuleSet{});
-        }
         RuleSet rules;
-        try {
-            read_root(root, rules);
-        } catch (const std::exception& error) {
-            // yaml-cpp node access is not documented as nothrow; keep the promise that nothing escapes.
-            add_problem(YAML::Mark::null_mark(), "cannot read YAML: " + printable(error.what()));
-        }
-        return finish(std::move(rules));
-    }
-
-private:
-    RuleLoadResult finish(RuleSet rules) {
-        std::stable_sort(problems_.begin(), problems_.end(), [](const RuleProblem& a, const RuleProblem& b) {
-            return std::pair(a.line, a.column) < std::pair(b.line, b.column);
-        });
+        source_.read(text, max_rule_file_bytes, [&](const YAML::Node& root) { read_root(root, rules); });
         RuleLoadResult result;
-        if (problems_.empty()) {
+        result.problems = source_.take_sorted_problems();
+        if (result.problems.empty()) {
             result.rules = std::move(rules);
         }
-        result.problems = std::move(problems_);
         return result;
     }
 
-    void add_problem(const YAML::Mark& mark, std::string message) {
-        // A missing mark still gets a position so that every problem line has the same shape.
-        const int line = mark.is_null() ? 1 : mark.line + 1;
-        const int column = mark.is_null() ? 1 : mark.column + 1;
-        problems_.push_back(RuleProblem{file_, line, column, std::move(message)});
-    }
-
-    // An empty value (`mode:`) has no position of its own: yaml-cpp gives it the next token's,
-    // often on another line, so the key's position stands in.
-    static YAML::Mark mark_of(const MapEntry& entry) {
-        const YAML::Mark mark = entry.value.Mark();
-        return mark.is_null() || entry.value.IsNull() ? entry.key_node.Mark() : mark;
-    }
-
-    // yaml-cpp 0.7 never consumes a stray top-level ',' and reports an empty document for it again
-    // and again, so YAML::LoadAll loops until memory runs out (yaml-cpp issue #1040). Documents are
-    // counted here instead, stopping at the third or at the first one that made no progress.
-    bool has_single_document(std::string_view text) {
-        std::istringstream stream{std::string(text)};
-        YAML::Parser parser(stream);
-        std::vector<YAML::Mark> starts;
-        while (starts.size() < 3) {
-            DocumentStartRecorder recorder;
-            if (!parser.HandleNextDocument(recorder)) {
-                break;
-            }
-            if (!starts.empty() && recorder.start.pos == starts.back().pos) {
-                const auto at = static_cast<std::size_t>(std::max(recorder.start.pos, 0));
-                const std::string token = at < text.size() ? std::string(1, text[at]) : std::string("end of input");
-                add_problem(recorder.start, "YAML syntax error: unexpected " + quoted_text(token));
-                return false;
-            }
-            starts.push_back(recorder.start);
-        }
-        if (starts.size() > 1) {
-            add_problem(starts[1], "rule file has more than one YAML document");
-            return false;
-        }
-        return true;
-    }
+private:
+    void add_problem(const YAML::Mark& mark, std::string message) { source_.add_problem(mark, std::move(message)); }
 
     void read_root(const YAML::Node& root, RuleSet& rules) {
         if (!root.IsDefined() || root.IsNull()) {
@@ -188,7 +66,7 @@ private:
             return;
         }
         bool saw_tables = false;
-        for (const MapEntry& entry : map_entries(root, root_keys, "")) {
+        for (const YamlMapEntry& entry : source_.map_entries(root, root_keys, "")) {
             if (entry.key == "sqlstate") {
                 read_sqlstate(entry, rules);
             } else if (entry.key == "unanalysable") {
@@ -205,45 +83,9 @@ private:
         }
     }
 
-    // The entries of `map` with known keys; unknown, duplicate and non-scalar keys are problems.
-    template <class Keys>
-    std::vector<MapEntry> map_entries(const YAML::Node& map, const Keys& valid_keys, std::string_view where) {
-        std::vector<MapEntry> entries;
-        std::map<std::string, int> first_line_of_key;
-        for (auto it = map.begin(); it != map.end(); ++it) {
-            const YAML::Node key_node = it->first;
-            if (!key_node.IsScalar()) {
-                add_problem(key_node.Mark(), "keys must be plain names, got " + describe_type(key_node));
-                continue;
-            }
-            const std::string& key = key_node.Scalar();
-            if (std::find(valid_keys.begin(), valid_keys.end(), key) == valid_keys.end()) {
-                add_problem(key_node.Mark(), "unknown key " + quoted_text(key) + std::string(where) +
-                                                 "; valid keys: " + join(valid_keys));
-                continue;
-            }
-            const auto [first, inserted] = first_line_of_key.emplace(key, key_node.Mark().line + 1);
-            if (!inserted) {
-                add_problem(key_node.Mark(), "duplicate key " + quoted_text(key) + " (first at line " +
-                                                 std::to_string(first->second) + ")");
-                continue;
-            }
-            entries.push_back(MapEntry{key, key_node, it->second});
-        }
-        return entries;
-    }
-
-    const std::string* scalar_of(const MapEntry& entry) {
-        if (!entry.value.IsScalar()) {
-            add_problem(mark_of(entry), quoted_text(entry.key) + " must be a scalar, got " + describe_type(entry.value));
-            return nullptr;
-        }
-        return &entry.value.Scalar();
-    }
-
     template <class E, std::size_t N>
-    bool read_enum(const MapEntry& entry, const std::array<EnumSpelling<E>, N>& spellings, E& out) {
-        const std::string* word = scalar_of(entry);
+    bool read_enum(const YamlMapEntry& entry, const std::array<EnumSpelling<E>, N>& spellings, E& out) {
+        const std::string* word = source_.scalar_of(entry);
         if (word == nullptr) {
             return false;
         }
@@ -261,8 +103,8 @@ private:
         return false;
     }
 
-    void read_sqlstate(const MapEntry& entry, RuleSet& rules) {
-        const std::string* code = scalar_of(entry);
+    void read_sqlstate(const YamlMapEntry& entry, RuleSet& rules) {
+        const std::string* code = source_.scalar_of(entry);
         if (code == nullptr) {
             return;
         }
@@ -282,8 +124,8 @@ private:
         rules.sqlstate = *code;
     }
 
-    void read_max_tracked_rows(const MapEntry& entry, RuleSet& rules) {
-        const std::string* text = scalar_of(entry);
+    void read_max_tracked_rows(const YamlMapEntry& entry, RuleSet& rules) {
+        const std::string* text = source_.scalar_of(entry);
         if (text == nullptr) {
             return;
         }
@@ -300,7 +142,7 @@ private:
         rules.max_tracked_rows = value;
     }
 
-    void read_tables(const MapEntry& entry, RuleSet& rules) {
+    void read_tables(const YamlMapEntry& entry, RuleSet& rules) {
         if (!entry.value.IsSequence()) {
             add_problem(mark_of(entry), "'tables' must be a list, got " + describe_type(entry.value));
             return;
@@ -334,7 +176,7 @@ private:
 
     // A list of identifiers: a list of scalars, each a valid single identifier, none repeated.
     // Returns false (after reporting) if anything is wrong; `marks` gets each element's position.
-    bool read_identifier_list(const MapEntry& entry, std::string_view what, std::vector<std::string>& out,
+    bool read_identifier_list(const YamlMapEntry& entry, std::string_view what, std::vector<std::string>& out,
                               std::vector<YAML::Mark>* marks = nullptr) {
         if (!entry.value.IsSequence()) {
             add_problem(mark_of(entry), quoted_text(entry.key) + " must be a list, got " + describe_type(entry.value));
@@ -377,18 +219,18 @@ private:
     };
 
     TableEntry read_table(const YAML::Node& table_node) {
-        const std::size_t problems_before = problems_.size();
+        const std::size_t problems_before = source_.problem_count();
         TableEntry table;
         TableRule rule;
-        std::optional<MapEntry> name_entry, key_entry, version_entry, kind_entry, watch_entry, ignore_entry;
+        std::optional<YamlMapEntry> name_entry, key_entry, version_entry, kind_entry, watch_entry, ignore_entry;
         std::vector<YAML::Mark> key_marks;
         std::optional<VersionKind> explicit_kind;
         std::optional<std::string> explicit_version;
 
-        for (const MapEntry& entry : map_entries(table_node, table_keys, " in table entry")) {
+        for (const YamlMapEntry& entry : source_.map_entries(table_node, table_keys, " in table entry")) {
             if (entry.key == "name") {
                 name_entry = entry;
-                if (const std::string* text = scalar_of(entry)) {
+                if (const std::string* text = source_.scalar_of(entry)) {
                     auto name = parse_qualified_name(*text);
                     if (name) {
                         rule.table = name.value();
@@ -404,7 +246,7 @@ private:
                 }
             } else if (entry.key == "version") {
                 version_entry = entry;
-                if (const std::string* text = scalar_of(entry)) {
+                if (const std::string* text = source_.scalar_of(entry)) {
                     auto column = parse_identifier(*text);
                     if (column) {
                         explicit_version = std::move(column).value();
@@ -448,8 +290,8 @@ private:
             table.name_mark = mark_of(*name_entry);
         }
         if (watch_entry && ignore_entry) {
-            const MapEntry& later = watch_entry->key_node.Mark().pos > ignore_entry->key_node.Mark().pos ? *watch_entry
-                                                                                                        : *ignore_entry;
+            const YamlMapEntry& later =
+                watch_entry->key_node.Mark().pos > ignore_entry->key_node.Mark().pos ? *watch_entry : *ignore_entry;
             add_problem(later.key_node.Mark(), "'watch' and 'ignore' cannot be used together");
         }
         resolve_version(rule, explicit_version, explicit_kind, version_entry, kind_entry);
@@ -466,7 +308,7 @@ private:
             add_problem(mark_of(*version_entry),
                         "version column " + printable(quote_identifier(rule.version_column)) + " is also a key column");
         }
-        if (problems_.size() == problems_before && name_entry) {
+        if (source_.problem_count() == problems_before && name_entry) {
             table.rule = std::move(rule);
         }
         return table;
@@ -474,8 +316,9 @@ private:
 
     // `version: xmin` implies kind xmin; any other pairing of xmin with a real column is a contradiction.
     void resolve_version(TableRule& rule, const std::optional<std::string>& explicit_version,
-                         const std::optional<VersionKind>& explicit_kind, const std::optional<MapEntry>& version_entry,
-                         const std::optional<MapEntry>& kind_entry) {
+                         const std::optional<VersionKind>& explicit_kind,
+                         const std::optional<YamlMapEntry>& version_entry,
+                         const std::optional<YamlMapEntry>& kind_entry) {
         const bool version_is_xmin = explicit_version && *explicit_version == "xmin";
         if (explicit_kind == VersionKind::Xmin) {
             if (explicit_version && !version_is_xmin) {
@@ -508,8 +351,7 @@ private:
         }
     }
 
-    std::string file_;
-    std::vector<RuleProblem> problems_;
+    YamlSource source_;
 };
 
 }  // namespace
@@ -522,19 +364,11 @@ std::string RuleProblem::to_string() const {
 }
 
 RuleLoadResult load_rule_file(const std::string& path) {
-    std::ifstream stream(path, std::ios::binary);
-    if (!stream) {
-        std::error_code cause(errno, std::generic_category());
-        return RuleLoadResult{std::nullopt, {RuleProblem{path, 0, 0, "cannot open rule file: " + cause.message()}}};
+    FileText file = read_file_text(path, max_rule_file_bytes, "rule file");
+    if (file.problem) {
+        return RuleLoadResult{std::nullopt, {std::move(*file.problem)}};
     }
-    // Read at most one byte past the limit so that a huge file is refused without loading it all.
-    std::string text(max_rule_file_bytes + 1, '\0');
-    stream.read(text.data(), static_cast<std::streamsize>(text.size()));
-    if (stream.bad()) {
-        return RuleLoadResult{std::nullopt, {RuleProblem{path, 0, 0, "cannot read rule file"}}};
-    }
-    text.resize(static_cast<std::size_t>(stream.gcount()));
-    return load_rule_text(text, path);
+    return load_rule_text(file.text, path);
 }
 
 RuleLoadResult load_rule_text(std::string_view text, std::string_view display_name) {

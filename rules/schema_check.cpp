@@ -6,44 +6,18 @@
 #include <exception>
 #include <initializer_list>
 #include <map>
-#include <memory>
 #include <optional>
 #include <set>
 #include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
 
-#include <libpq-fe.h>
-
 #include "rules/identifier.hpp"
+#include "rules/table_catalog.hpp"
 
 namespace staleguard::rules {
 namespace {
-
-struct ConnectionCloser {
-    void operator()(PGconn* connection) const { PQfinish(connection); }
-};
-struct ResultClearer {
-    void operator()(PGresult* result) const { PQclear(result); }
-};
-using Connection = std::unique_ptr<PGconn, ConnectionCloser>;
-using QueryResult = std::unique_ptr<PGresult, ResultClearer>;
-
-// Names are passed as parameters, never pasted into SQL: they come from a file and may hold quotes.
-constexpr const char* find_table_sql =
-    "SELECT c.oid::text, c.relkind::text FROM pg_catalog.pg_class c "
-    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = $1 AND c.relname = $2";
-
-// Domains count as their base type: a `version_counter` domain over bigint is still a counter.
-constexpr const char* columns_sql =
-    "SELECT a.attname, "
-    "       pg_catalog.format_type(a.atttypid, a.atttypmod), "
-    "       bt.typname, "
-    "       a.attnotnull::text "
-    "FROM pg_catalog.pg_attribute a "
-    "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
-    "JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
-    "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped";
 
 // Usable unique indexes only: valid, not partial, no expressions; INCLUDE columns do not count.
 constexpr const char* unique_indexes_sql =
@@ -59,46 +33,16 @@ constexpr const char* user_triggers_sql =
 
 constexpr const char* role_exists_sql = "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1";
 
-constexpr std::array<std::string_view, 4> counter_types{"int2", "int4", "int8", "numeric"};
-constexpr std::array<std::string_view, 2> timestamp_types{"timestamptz", "timestamp"};
-
-std::string trimmed(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-        text.pop_back();
-    }
-    return text;
-}
-
-std::string relkind_name(std::string_view relkind) {
-    if (relkind == "v") return "a view";
-    if (relkind == "m") return "a materialized view";
-    if (relkind == "f") return "a foreign table";
-    if (relkind == "i" || relkind == "I") return "an index";
-    if (relkind == "S") return "a sequence";
-    if (relkind == "c") return "a composite type";
-    if (relkind == "t") return "a TOAST table";
-    return "not a table (relkind " + std::string(relkind) + ")";
-}
-
-struct ColumnInfo {
-    std::string display_type;  // as PostgreSQL prints it, for messages
-    std::string base_type;     // pg_type.typname after resolving domains
-    bool not_null = false;
-};
-
 class CatalogReader {
 public:
     CatalogReader(PGconn* connection, SchemaCheckReport& report) : connection_(connection), report_(report) {}
 
     // Rows of a parameterised catalog query, or nullopt after recording the failure.
-    std::optional<QueryResult> query(const char* sql, std::initializer_list<const char*> parameters,
-                                     std::string_view what) {
-        const std::vector<const char*> values(parameters);
-        QueryResult result(PQexecParams(connection_, sql, static_cast<int>(values.size()), nullptr, values.data(),
-                                        nullptr, nullptr, 0));
-        if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
-            report_.problems.push_back("catalog query for " + std::string(what) +
-                                       " failed: " + trimmed(PQerrorMessage(connection_)));
+    std::optional<PgResult> query(const char* sql, std::initializer_list<const char*> parameters,
+                                  std::string_view what) {
+        PgResult result = query_rows(connection_, sql, parameters);
+        if (!result) {
+            record_query_failure(what, connection_error(connection_));
             return std::nullopt;
         }
         return result;
@@ -106,44 +50,43 @@ public:
 
     void check_table(const TableRule& rule) {
         const std::string table = printable(rule.table.to_string());
-        auto found = query(find_table_sql, {rule.table.schema.c_str(), rule.table.name.c_str()}, table);
-        if (!found) {
+        const TableCatalogRead read = read_table_catalog(connection_, rule.table);
+        if (!read.table) {
+            record_query_failure(table, read.error);
             return;
         }
-        if (PQntuples(found->get()) == 0) {
-            report_.problems.push_back(table + ": table does not exist");
-            return;
+        const TableCatalog& catalog = *read.table;
+        switch (catalog.relation) {
+            case TableCatalog::Relation::Missing:
+                report_.problems.push_back(table + ": table does not exist");
+                return;
+            case TableCatalog::Relation::NotATable:
+                report_.problems.push_back(table + ": is " + catalog.relation_kind + ", not a table");
+                return;
+            case TableCatalog::Relation::Table: break;
         }
-        const std::string oid = PQgetvalue(found->get(), 0, 0);
-        const std::string relkind = PQgetvalue(found->get(), 0, 1);
-        if (relkind != "r" && relkind != "p") {
-            report_.problems.push_back(table + ": is " + relkind_name(relkind) + ", not a table");
-            return;
-        }
-        auto columns = read_columns(oid, table);
-        if (!columns) {
-            return;
-        }
+        const std::string& oid = catalog.oid;
+        const std::map<std::string, CatalogColumn>& columns = catalog.columns;
         bool key_exists = true;
         for (const std::string& key_column : rule.key) {
-            if (!columns->contains(key_column)) {
+            if (!columns.contains(key_column)) {
                 key_exists = false;
                 report_.problems.push_back(table + ": key column " + printable(quote_identifier(key_column)) +
                                            " does not exist");
             }
         }
-        check_version_column(rule, *columns, table);
+        check_version_column(rule, columns, table);
         if (key_exists) {
-            check_key_is_unique(rule, oid, *columns, table);
+            check_key_is_unique(rule, oid, columns, table);
         }
         if (rule.bumped_by == BumpedBy::Trigger) {
             check_has_triggers(oid, table);
         }
         for (const std::string& column : rule.watch) {
-            warn_if_missing(*columns, column, "watch", table);
+            warn_if_missing(columns, column, "watch", table);
         }
         for (const std::string& column : rule.ignore) {
-            warn_if_missing(*columns, column, "ignore", table);
+            warn_if_missing(columns, column, "ignore", table);
         }
     }
 
@@ -162,21 +105,11 @@ public:
     }
 
 private:
-    std::optional<std::map<std::string, ColumnInfo>> read_columns(const std::string& oid, const std::string& table) {
-        auto result = query(columns_sql, {oid.c_str()}, table);
-        if (!result) {
-            return std::nullopt;
-        }
-        std::map<std::string, ColumnInfo> columns;
-        for (int row = 0; row < PQntuples(result->get()); ++row) {
-            columns[PQgetvalue(result->get(), row, 0)] =
-                ColumnInfo{PQgetvalue(result->get(), row, 1), PQgetvalue(result->get(), row, 2),
-                           std::string_view(PQgetvalue(result->get(), row, 3)) == "true"};
-        }
-        return columns;
+    void record_query_failure(std::string_view what, const std::string& error) {
+        report_.problems.push_back("catalog query for " + std::string(what) + " failed: " + error);
     }
 
-    void check_version_column(const TableRule& rule, const std::map<std::string, ColumnInfo>& columns,
+    void check_version_column(const TableRule& rule, const std::map<std::string, CatalogColumn>& columns,
                               const std::string& table) {
         if (rule.kind == VersionKind::Xmin) {
             return;  // a system column every table has
@@ -207,7 +140,7 @@ private:
     }
 
     void check_key_is_unique(const TableRule& rule, const std::string& oid,
-                             const std::map<std::string, ColumnInfo>& columns, const std::string& table) {
+                             const std::map<std::string, CatalogColumn>& columns, const std::string& table) {
         auto result = query(unique_indexes_sql, {oid.c_str()}, table);
         if (!result) {
             return;
@@ -259,7 +192,7 @@ private:
         }
     }
 
-    void warn_if_missing(const std::map<std::string, ColumnInfo>& columns, const std::string& column,
+    void warn_if_missing(const std::map<std::string, CatalogColumn>& columns, const std::string& column,
                          std::string_view list, const std::string& table) {
         if (!columns.contains(column)) {
             report_.warnings.push_back(table + ": " + std::string(list) + " column " +
@@ -275,15 +208,12 @@ private:
 
 SchemaCheckReport check_rules_against_database(const RuleSet& rules, const std::string& conninfo) {
     SchemaCheckReport report;
-    Connection connection(PQconnectdb(conninfo.c_str()));
-    if (!connection) {
-        report.problems.push_back("cannot connect to database: out of memory");
+    auto connected = connect_database(conninfo);
+    if (auto* error = std::get_if<std::string>(&connected)) {
+        report.problems.push_back(*error);
         return report;
     }
-    if (PQstatus(connection.get()) != CONNECTION_OK) {
-        report.problems.push_back("cannot connect to database: " + trimmed(PQerrorMessage(connection.get())));
-        return report;
-    }
+    const PgConnection connection = std::move(std::get<PgConnection>(connected));
     try {
         CatalogReader reader(connection.get(), report);
         for (const TableRule& rule : rules.tables) {

@@ -8,25 +8,20 @@
 #include <cstdlib>
 #include <exception>
 #include <initializer_list>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
-#include <libpq-fe.h>
-
 #include "rules/identifier.hpp"
+#include "rules/table_catalog.hpp"
 
 namespace staleguard::rules {
 namespace {
 
 constexpr std::string_view bump_function_prefix = "staleguard_bump_";
-
-// The same type families as the live rule check accepts (rules/schema_check.cpp).
-constexpr std::array<std::string_view, 4> counter_types{"int2", "int4", "int8", "numeric"};
-constexpr std::array<std::string_view, 2> timestamp_types{"timestamptz", "timestamp"};
 
 std::string kind_word(VersionKind kind) {
     switch (kind) {
@@ -282,28 +277,6 @@ std::string SchemaDdlPlan::script() const {
 
 namespace {
 
-struct ConnectionCloser {
-    void operator()(PGconn* connection) const { PQfinish(connection); }
-};
-struct ResultClearer {
-    void operator()(PGresult* result) const { PQclear(result); }
-};
-using Connection = std::unique_ptr<PGconn, ConnectionCloser>;
-using QueryResult = std::unique_ptr<PGresult, ResultClearer>;
-
-// Names travel as parameters, never pasted into SQL: they come from a file and may hold quotes.
-constexpr const char* find_table_sql =
-    "SELECT c.oid::text, c.relkind::text FROM pg_catalog.pg_class c "
-    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = $1 AND c.relname = $2";
-
-// A domain counts as its base type, as in the live rule check.
-constexpr const char* column_type_sql =
-    "SELECT bt.typname FROM pg_catalog.pg_attribute a "
-    "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
-    "JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
-    "WHERE a.attrelid = $1::oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped";
-
 constexpr const char* bump_function_sql =
     "SELECT p.prosrc FROM pg_catalog.pg_proc p "
     "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
@@ -326,55 +299,23 @@ constexpr const char* bump_trigger_columns_sql =
     "JOIN pg_catalog.pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = k.attnum "
     "WHERE t.tgrelid = $1::oid AND t.tgname = $2 ORDER BY k.ord";
 
-std::string trimmed(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-        text.pop_back();
-    }
-    return text;
-}
-
-std::string relkind_name(std::string_view relkind) {
-    if (relkind == "v") return "a view";
-    if (relkind == "m") return "a materialized view";
-    if (relkind == "f") return "a foreign table";
-    if (relkind == "i" || relkind == "I") return "an index";
-    if (relkind == "S") return "a sequence";
-    if (relkind == "c") return "a composite type";
-    if (relkind == "t") return "a TOAST table";
-    return "relkind " + std::string(relkind);
-}
-
-std::variant<Connection, std::string> connect(const std::string& conninfo) {
-    Connection connection(PQconnectdb(conninfo.c_str()));
-    if (!connection) {
-        return std::string("cannot connect to database: out of memory");
-    }
-    if (PQstatus(connection.get()) != CONNECTION_OK) {
-        return "cannot connect to database: " + trimmed(PQerrorMessage(connection.get()));
-    }
-    return connection;
-}
-
 class CatalogQueries {
 public:
     explicit CatalogQueries(PGconn* connection) : connection_(connection) {}
 
     // Rows of a parameterised query, or nullptr with error() set.
-    QueryResult rows(const char* sql, std::initializer_list<const char*> parameters) {
-        const std::vector<const char*> values(parameters);
-        QueryResult result(PQexecParams(connection_, sql, static_cast<int>(values.size()), nullptr, values.data(),
-                                        nullptr, nullptr, 0));
-        if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
-            error_ = "catalog query failed: " + trimmed(PQerrorMessage(connection_));
-            return nullptr;
+    PgResult rows(const char* sql, std::initializer_list<const char*> parameters) {
+        PgResult result = query_rows(connection_, sql, parameters);
+        if (!result) {
+            error_ = "catalog query failed: " + connection_error(connection_);
         }
         return result;
     }
 
     bool command(const char* sql) {
-        QueryResult result(PQexec(connection_, sql));
+        const PgResult result(PQexec(connection_, sql));
         if (!result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
-            error_ = trimmed(PQerrorMessage(connection_));
+            error_ = connection_error(connection_);
             return false;
         }
         return true;
@@ -383,30 +324,34 @@ public:
     const std::string& error() const { return error_; }
 
     std::optional<TableCatalogState> table_state(const TableRule& rule) {
-        TableCatalogState state;
-        const QueryResult table = rows(find_table_sql, {rule.table.schema.c_str(), rule.table.name.c_str()});
-        if (!table) return std::nullopt;
-        if (PQntuples(table.get()) == 0) return state;
-        const std::string oid = PQgetvalue(table.get(), 0, 0);
-        const std::string relkind = PQgetvalue(table.get(), 0, 1);
-        if (relkind != "r" && relkind != "p") {
-            state.relation = TableCatalogState::Relation::NotATable;
-            state.relation_kind = relkind_name(relkind);
-            return state;
+        const TableCatalogRead read = read_table_catalog(connection_, rule.table);
+        if (!read.table) {
+            error_ = "catalog query failed: " + read.error;
+            return std::nullopt;
         }
-        state.relation = TableCatalogState::Relation::Table;
+        TableCatalogState state;
+        switch (read.table->relation) {
+            case TableCatalog::Relation::Missing: return state;
+            case TableCatalog::Relation::NotATable:
+                state.relation = TableCatalogState::Relation::NotATable;
+                state.relation_kind = read.table->relation_kind;
+                return state;
+            case TableCatalog::Relation::Table:
+                state.relation = TableCatalogState::Relation::Table;
+                break;
+        }
+        const std::string& oid = read.table->oid;
         if (rule.kind != VersionKind::Xmin) {
-            const QueryResult column = rows(column_type_sql, {oid.c_str(), rule.version_column.c_str()});
-            if (!column) return std::nullopt;
-            if (PQntuples(column.get()) > 0) state.version_column_type = PQgetvalue(column.get(), 0, 0);
+            const auto column = read.table->columns.find(rule.version_column);
+            if (column != read.table->columns.end()) state.version_column_type = column->second.base_type;
         }
         const QualifiedName function = bump_function_name(rule.table);
-        const QueryResult body = rows(bump_function_sql, {function.schema.c_str(), function.name.c_str()});
+        const PgResult body = rows(bump_function_sql, {function.schema.c_str(), function.name.c_str()});
         if (!body) return std::nullopt;
         if (PQntuples(body.get()) > 0) state.bump_function_body = PQgetvalue(body.get(), 0, 0);
 
         const std::string trigger_name(bump_trigger_name);
-        const QueryResult trigger = rows(bump_trigger_sql, {oid.c_str(), trigger_name.c_str()});
+        const PgResult trigger = rows(bump_trigger_sql, {oid.c_str(), trigger_name.c_str()});
         if (!trigger) return std::nullopt;
         if (PQntuples(trigger.get()) > 0) {
             ExistingBumpTrigger existing;
@@ -414,7 +359,7 @@ public:
             existing.type = std::atoi(PQgetvalue(trigger.get(), 0, 2));
             existing.enabled = std::string_view(PQgetvalue(trigger.get(), 0, 3)) == "true";
             existing.has_arguments_or_condition = std::string_view(PQgetvalue(trigger.get(), 0, 4)) == "true";
-            const QueryResult columns = rows(bump_trigger_columns_sql, {oid.c_str(), trigger_name.c_str()});
+            const PgResult columns = rows(bump_trigger_columns_sql, {oid.c_str(), trigger_name.c_str()});
             if (!columns) return std::nullopt;
             for (int row = 0; row < PQntuples(columns.get()); ++row) {
                 existing.update_of.emplace_back(PQgetvalue(columns.get(), row, 0));
@@ -433,12 +378,12 @@ private:
 
 CatalogReadResult read_catalog_state(const RuleSet& rules, const std::string& conninfo) {
     CatalogReadResult result;
-    auto connected = connect(conninfo);
+    auto connected = connect_database(conninfo);
     if (auto* error = std::get_if<std::string>(&connected)) {
         result.error = *error;
         return result;
     }
-    const Connection connection = std::move(std::get<Connection>(connected));
+    const PgConnection connection = std::move(std::get<PgConnection>(connected));
     try {
         CatalogQueries queries(connection.get());
         // One snapshot for every table, so that the plan describes one moment of the catalog.
@@ -465,12 +410,12 @@ CatalogReadResult read_catalog_state(const RuleSet& rules, const std::string& co
 
 SchemaApplyResult apply_schema_ddl(const SchemaDdlPlan& plan, const std::string& conninfo) {
     SchemaApplyResult result;
-    auto connected = connect(conninfo);
+    auto connected = connect_database(conninfo);
     if (auto* error = std::get_if<std::string>(&connected)) {
         result.error = *error;
         return result;
     }
-    const Connection connection = std::move(std::get<Connection>(connected));
+    const PgConnection connection = std::move(std::get<PgConnection>(connected));
     CatalogQueries session(connection.get());
     if (!session.command("BEGIN")) {
         result.error = "cannot start a transaction: " + session.error();

@@ -11,9 +11,12 @@
 
 #include "proxy/codec/frame.hpp"
 #include "rules/table_rule.hpp"
+#include "tests/proxy/error_response_support.hpp"
 
 namespace staleguard::session {
 namespace {
+
+using testing::decode_error;
 
 // The guard sees a Bind as it arrives: decoded, and as the frame it may rewrite.
 BindPlan bind_in(StatementGuard& guard, const parser::Rewriter& rewriter, const wire::Bind& bind) {
@@ -61,15 +64,6 @@ std::shared_ptr<rules::RuleSet> test_rules(std::string sqlstate = "40001") {
 }
 
 std::vector<std::uint8_t> bytes_of(std::string_view text) { return {text.begin(), text.end()}; }
-
-wire::ErrorResponse decode_error(const std::vector<std::uint8_t>& encoded) {
-    const wire::FrameReader reader(wire::FrameLimits{});
-    const auto outcome = reader.next(wire::Bytes(encoded), wire::FramePhase::Tagged);
-    EXPECT_TRUE(outcome.is_frame());
-    auto error = wire::ErrorResponse::decode(outcome.frame);
-    EXPECT_TRUE(error.ok());
-    return error.ok() ? error.value() : wire::ErrorResponse{};
-}
 
 struct ExpectedCheck {
     std::string table;

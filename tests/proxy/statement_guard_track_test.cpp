@@ -10,9 +10,12 @@
 #include "proxy/codec/frame.hpp"
 #include "proxy/statement_guard.hpp"
 #include "rules/table_rule.hpp"
+#include "tests/proxy/error_response_support.hpp"
 
 namespace staleguard::session {
 namespace {
+
+using testing::decode_error;
 
 using Kind = QueryPlan::Kind;
 
@@ -28,15 +31,6 @@ std::shared_ptr<rules::RuleSet> track_rules(rules::UnreadPolicy unread = rules::
     tenants.key = {"tenant", "id"};
     rules->tables.push_back(tenants);
     return rules;
-}
-
-wire::ErrorResponse decode_error(const std::vector<std::uint8_t>& encoded) {
-    const wire::FrameReader reader(wire::FrameLimits{});
-    const auto outcome = reader.next(wire::Bytes(encoded), wire::FramePhase::Tagged);
-    EXPECT_TRUE(outcome.is_frame());
-    auto error = wire::ErrorResponse::decode(outcome.frame);
-    EXPECT_TRUE(error.ok());
-    return error.ok() ? error.value() : wire::ErrorResponse{};
 }
 
 // What the session does when rows of a tracked read arrive.
