@@ -257,7 +257,7 @@ bench_psql -c "ALTER TABLE pgbench_accounts ADD COLUMN IF NOT EXISTS version big
 rules_enforced() {
     local mode=$1 before after statements=()
     before=$(bench_psql -c "SELECT version FROM pgbench_accounts WHERE aid = 1")
-    [[ "$mode" != track ]] || statements+=(-c "SELECT abalance FROM pgbench_accounts WHERE aid = 1")
+    [[ "$mode" != track* ]] || statements+=(-c "SELECT abalance FROM pgbench_accounts WHERE aid = 1")
     statements+=(-c "UPDATE pgbench_accounts SET abalance = abalance WHERE aid = 1")
     if ! BENCH_PSQL_PORT=${BENCH_SG_PORT[$mode]} bench_psql "${statements[@]}" \
         >"$BENCH_WORK/rules-check-$mode.log" 2>&1; then
@@ -272,11 +272,16 @@ rules_enforced() {
 }
 
 RULE_MODES=()
-declare -A RULE_WORKLOAD=([increment]="tpcb-like, accounts increment" [track]="select_update.sql, accounts track")
+# track runs twice: with literal values (-M simple: every statement text is new to the proxy) and
+# with prepared statements (-M prepared: analysed once, checked per Bind).
+declare -A RULE_WORKLOAD=([increment]="tpcb-like, accounts increment" [track]="select_update.sql -M simple, accounts track"
+    [track-prepared]="select_update.sql -M prepared, accounts track")
 declare -A RULE_ARGS=([increment]="-M simple --max-tries=10"
-    [track]="-M simple --max-tries=10 -s $SCALE -f $BENCH_DIR/select_update.sql")
-for mode in increment track; do
-    if ! bench_staleguard_start "$mode" "$BENCH_DIR/rules/$mode.yaml"; then
+    [track]="-M simple --max-tries=10 -s $SCALE -f $BENCH_DIR/select_update.sql"
+    [track-prepared]="-M prepared --max-tries=10 -s $SCALE -f $BENCH_DIR/select_update.sql")
+declare -A RULE_FILE=([increment]=increment.yaml [track]=track.yaml [track-prepared]=track.yaml)
+for mode in increment track track-prepared; do
+    if ! bench_staleguard_start "$mode" "$BENCH_DIR/rules/${RULE_FILE[$mode]}"; then
         printf 'rules\t%s\t%s\n' "${RULE_WORKLOAD[$mode]}" "skipped: rules not supported by this build" \
             >>"$BENCH_WORK/skips.tsv"
         echo "staleguard --rules bench/rules/$mode.yaml did not start; its log:" >>"$NOTES"

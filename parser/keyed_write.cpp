@@ -411,7 +411,7 @@ private:
             // Only send what reads back as the very tree we built.
             auto reread = parse(text);
             if (!reread.ok() || reread.value().statement_count() != 1 ||
-                statement_shape(reread.value(), 0) != statement_shape(tree, 0)) {
+                !same_statement(reread.value(), 0, tree, 0)) {
                 return "its rewritten text would not mean the same";
             }
             const std::size_t at = text.find(quoted);

@@ -325,7 +325,7 @@ private:
         // Only send what reads back as the very tree we built.
         auto reread = parse(deparsed.value());
         if (!reread.ok() || reread.value().statement_count() != 1 ||
-            statement_shape(reread.value(), 0) != statement_shape(tree, 0)) {
+            !same_statement(reread.value(), 0, tree, 0)) {
             return not_tracked("the tracked statement would not read back the same");
         }
         result.outcome = ReadTracking::Outcome::Tracked;
