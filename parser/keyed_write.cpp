@@ -27,6 +27,11 @@ using tree::copy_string;
 using tree::new_node;
 using tree::append_item;
 using tree::string_of;
+using tree::collect_conjuncts;
+using tree::column_path_of;
+using tree::is_operator;
+using tree::literal_of;
+using Value = LiteralValue;
 
 // Bare names resolve here when the caller gives no resolver (as in the rewriter).
 constexpr std::string_view default_schema = "public";
@@ -72,78 +77,10 @@ PgQuery__String* append_marker(Node*& where, std::string_view marker) {
     return text;
 }
 
-struct Value {
-    std::string text;   // "$n" for a parameter
-    int parameter = 0;  // n of $n; 0 for a literal
-    bool is_string = false;
-};
-
-std::optional<Value> value_of(const Node* node, int depth = 0) {
-    if (node == nullptr || depth > 8) return {};
-    switch (node->node_case) {
-        case PG_QUERY__NODE__NODE_A_CONST: {
-            const PgQuery__AConst& constant = *node->a_const;
-            if (constant.isnull) return {};
-            switch (constant.val_case) {
-                case PG_QUERY__A__CONST__VAL_IVAL:
-                    return Value{std::to_string(constant.ival->ival), 0, false};
-                case PG_QUERY__A__CONST__VAL_FVAL:
-                    return Value{constant.fval->fval, 0, false};
-                case PG_QUERY__A__CONST__VAL_BOOLVAL:
-                    return Value{constant.boolval->boolval ? "true" : "false", 0, false};
-                case PG_QUERY__A__CONST__VAL_SVAL:
-                    return Value{constant.sval->sval, 0, true};
-                case PG_QUERY__A__CONST__VAL_BSVAL:
-                    return Value{constant.bsval->bsval, 0, true};
-                default:
-                    return {};
-            }
-        }
-        case PG_QUERY__NODE__NODE_PARAM_REF: {
-            std::string text(1, '$');
-            text += std::to_string(node->param_ref->number);
-            return Value{std::move(text), node->param_ref->number, false};
-        }
-        case PG_QUERY__NODE__NODE_TYPE_CAST:
-            return value_of(node->type_cast->arg, depth + 1);
-        default:
-            return {};
-    }
-}
-
 // True for "$" followed by digits only: the text a parameter would have.
 bool looks_like_parameter(std::string_view text) {
     return text.size() >= 2 && text[0] == '$' &&
            std::all_of(text.begin() + 1, text.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-std::optional<std::vector<std::string>> column_path_of(const Node* node) {
-    if (node == nullptr || node->node_case != PG_QUERY__NODE__NODE_COLUMN_REF) return {};
-    std::vector<std::string> path;
-    for (std::size_t i = 0; i < node->column_ref->n_fields; ++i) {
-        const auto part = string_of(node->column_ref->fields[i]);
-        if (!part) return {};
-        path.emplace_back(*part);
-    }
-    return path;
-}
-
-bool is_equals(const PgQuery__AExpr& expression) {
-    if (expression.n_name == 1) return string_of(expression.name[0]) == "=";
-    return expression.n_name == 2 && string_of(expression.name[0]) == "pg_catalog" &&
-           string_of(expression.name[1]) == "=";
-}
-
-void collect_conjuncts(const Node* node, std::vector<const Node*>& conjuncts, int depth) {
-    if (node == nullptr || depth > max_tree_depth) return;
-    if (node->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
-        node->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
-        for (std::size_t i = 0; i < node->bool_expr->n_args; ++i) {
-            collect_conjuncts(node->bool_expr->args[i], conjuncts, depth + 1);
-        }
-        return;
-    }
-    conjuncts.push_back(node);
 }
 
 // What one conjunct says about one column: its possible values, or an array parameter.
@@ -162,7 +99,7 @@ const Node* without_casts(const Node* node) {
 
 void add_equality(const Node* column_side, const Node* value_side, std::vector<Constraint>& out) {
     auto path = column_path_of(column_side);
-    auto value = value_of(value_side);
+    auto value = literal_of(value_side);
     if (path && value) out.push_back(Constraint{std::move(*path), {std::move(*value)}, 0});
 }
 
@@ -171,7 +108,7 @@ std::optional<std::vector<Value>> values_of(std::size_t count, Node* const* item
     if (count == 0) return {};
     std::vector<Value> values;
     for (std::size_t i = 0; i < count; ++i) {
-        auto value = value_of(items[i]);
+        auto value = literal_of(items[i]);
         if (!value) return {};
         values.push_back(std::move(*value));
     }
@@ -183,7 +120,7 @@ std::vector<Constraint> constraints_of(const std::vector<const Node*>& conjuncts
     for (const Node* conjunct : conjuncts) {
         if (conjunct->node_case != PG_QUERY__NODE__NODE_A_EXPR) continue;
         const PgQuery__AExpr& expression = *conjunct->a_expr;
-        if (!is_equals(expression) || expression.lexpr == nullptr || expression.rexpr == nullptr) continue;
+        if (!is_operator(expression, "=") || expression.lexpr == nullptr || expression.rexpr == nullptr) continue;
         const Node* left = expression.lexpr;
         const Node* right = expression.rexpr;
         switch (expression.kind) {
@@ -368,7 +305,8 @@ private:
                 target.array_parameter = found->array_parameter;
             }
             for (const Value& value : found->values) {
-                if (value.is_string && looks_like_parameter(value.text)) {
+                // Only a string constant can spell "$n" without being parameter n.
+                if (value.parameter == 0 && looks_like_parameter(value.text)) {
                     return "key column " + column + " is compared with a string that looks like a parameter";
                 }
                 if (std::find(distinct.begin(), distinct.end(), value.text) == distinct.end()) {

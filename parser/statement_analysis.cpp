@@ -16,6 +16,9 @@ namespace staleguard::parser {
 namespace {
 
 using Node = PgQuery__Node;
+using tree::collect_conjuncts;
+using tree::column_path_of;
+using tree::is_operator;
 using tree::literal_of;
 using tree::string_of;
 
@@ -28,35 +31,6 @@ std::string lower_ascii(std::string_view text) {
 // The single place where a generic protobuf-c message becomes a typed node.
 Node* as_node(ProtobufCMessage& message) {
     return message.descriptor == &pg_query__node__descriptor ? reinterpret_cast<Node*>(&message) : nullptr;
-}
-
-std::optional<std::vector<std::string>> column_path_of(const Node* node) {
-    if (node == nullptr || node->node_case != PG_QUERY__NODE__NODE_COLUMN_REF) return {};
-    std::vector<std::string> path;
-    for (std::size_t i = 0; i < node->column_ref->n_fields; ++i) {
-        const auto part = string_of(node->column_ref->fields[i]);
-        if (!part) return {};  // `*` and other non-name fields
-        path.emplace_back(*part);
-    }
-    return path;
-}
-
-bool is_operator(const PgQuery__AExpr& expression, std::string_view name) {
-    if (expression.n_name == 1) return string_of(expression.name[0]) == name;
-    return expression.n_name == 2 && string_of(expression.name[0]) == "pg_catalog" &&
-           string_of(expression.name[1]) == name;
-}
-
-void collect_conjuncts(const Node* node, std::vector<const Node*>& conjuncts, int depth) {
-    if (node == nullptr || depth > max_tree_depth) return;
-    if (node->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
-        node->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
-        for (std::size_t i = 0; i < node->bool_expr->n_args; ++i) {
-            collect_conjuncts(node->bool_expr->args[i], conjuncts, depth + 1);
-        }
-        return;
-    }
-    conjuncts.push_back(node);
 }
 
 void add_equality(const Node* column_side, const Node* value_side, std::vector<EqualityConstraint>& out) {

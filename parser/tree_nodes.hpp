@@ -10,7 +10,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "parser/protobuf_walk.hpp"
 #include "parser/statement_analysis.hpp"
 
 namespace staleguard::parser::tree {
@@ -107,6 +109,38 @@ inline std::optional<LiteralValue> literal_of(const Node* node, int depth = 0) {
         default:
             return {};
     }
+}
+
+// A column reference's dotted path (`a.id` → {"a", "id"}); nullopt for `*` and anything else.
+inline std::optional<std::vector<std::string>> column_path_of(const Node* node) {
+    if (node == nullptr || node->node_case != PG_QUERY__NODE__NODE_COLUMN_REF) return {};
+    std::vector<std::string> path;
+    for (std::size_t i = 0; i < node->column_ref->n_fields; ++i) {
+        const auto part = string_of(node->column_ref->fields[i]);
+        if (!part) return {};  // `*` and other non-name fields
+        path.emplace_back(*part);
+    }
+    return path;
+}
+
+// Whether an operator expression is `name` or `OPERATOR(pg_catalog.name)`.
+inline bool is_operator(const PgQuery__AExpr& expression, std::string_view name) {
+    if (expression.n_name == 1) return string_of(expression.name[0]) == name;
+    return expression.n_name == 2 && string_of(expression.name[0]) == "pg_catalog" &&
+           string_of(expression.name[1]) == name;
+}
+
+// The operands of a top-level AND, flattened (a node that is no AND is its own only conjunct).
+inline void collect_conjuncts(const Node* node, std::vector<const Node*>& conjuncts, int depth = 0) {
+    if (node == nullptr || depth > max_tree_depth) return;
+    if (node->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
+        node->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
+        for (std::size_t i = 0; i < node->bool_expr->n_args; ++i) {
+            collect_conjuncts(node->bool_expr->args[i], conjuncts, depth + 1);
+        }
+        return;
+    }
+    conjuncts.push_back(node);
 }
 
 }  // namespace staleguard::parser::tree
