@@ -9,6 +9,7 @@
 
 #include "parser/lru_cache.hpp"
 #include "parser/pg_query_handle.hpp"
+#include "parser/shape_planner.hpp"
 #include "parser/token_prefilter.hpp"
 #include "parser/track_planner.hpp"
 #include "parser/version_bump.hpp"
@@ -429,7 +430,8 @@ struct Rewriter::Caches {
 Rewriter::Rewriter(std::shared_ptr<const rules::RuleSet> rules, std::size_t cache_capacity)
     : rules_(rules ? std::move(rules) : std::make_shared<const rules::RuleSet>()),
       caches_(std::make_unique<Caches>(cache_capacity)),
-      tracker_(std::make_unique<TrackPlanner>(rules_, cache_capacity)) {
+      tracker_(std::make_unique<TrackPlanner>(rules_, cache_capacity)),
+      shapes_(std::make_unique<ShapePlanner>(cache_capacity)) {
     for (const rules::TableRule& rule : rules_->tables) {
         std::string needle = lower_ascii(rule.table.name);
         if (!needle.empty() && std::find(needles_.begin(), needles_.end(), needle) == needles_.end()) {

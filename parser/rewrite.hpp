@@ -63,6 +63,7 @@ struct RewriteCacheStats {
 };
 
 class TrackPlanner;
+class ShapePlanner;
 
 class Rewriter {
 public:
@@ -88,6 +89,8 @@ public:
 
     // Track mode's planner for the same rules.
     const TrackPlanner& tracker() const { return *tracker_; }
+    // Plans reused across strings that differ only in their literals.
+    const ShapePlanner& shapes() const { return *shapes_; }
 
 private:
     struct Caches;
@@ -97,6 +100,7 @@ private:
     std::array<std::vector<std::size_t>, 256> needles_by_first_byte_;
     std::unique_ptr<Caches> caches_;
     std::unique_ptr<TrackPlanner> tracker_;
+    std::unique_ptr<ShapePlanner> shapes_;
 };
 
 }  // namespace staleguard::parser

@@ -30,19 +30,6 @@ bool is_reacting_keyword(int number) {
     }
 }
 
-// `set_config`, however written: bare in any case or double-quoted. Quoted spellings that the
-// analysis would not take for set_config are parsed anyway, which costs time but hides nothing.
-bool spells_set_config(std::string_view text) {
-    if (text.size() >= 2 && text.front() == '"' && text.back() == '"') text = text.substr(1, text.size() - 2);
-    constexpr std::string_view name = "set_config";
-    if (text.size() != name.size()) return false;
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        const char c = text[i] >= 'A' && text[i] <= 'Z' ? static_cast<char>(text[i] - 'A' + 'a') : text[i];
-        if (c != name[i]) return false;
-    }
-    return true;
-}
-
 bool may_matter(const NumberedToken& token, std::string_view sql) {
     if (is_reacting_keyword(token.number)) return true;
     switch (token.number) {
@@ -57,6 +44,17 @@ bool may_matter(const NumberedToken& token, std::string_view sql) {
 }
 
 }  // namespace
+
+bool spells_set_config(std::string_view text) {
+    if (text.size() >= 2 && text.front() == '"' && text.back() == '"') text = text.substr(1, text.size() - 2);
+    constexpr std::string_view name = "set_config";
+    if (text.size() != name.size()) return false;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const char c = text[i] >= 'A' && text[i] <= 'Z' ? static_cast<char>(text[i] - 'A' + 'a') : text[i];
+        if (c != name[i]) return false;
+    }
+    return true;
+}
 
 TokenPrefilter prefilter_tokens(std::string_view sql) {
     TokenPrefilter result;

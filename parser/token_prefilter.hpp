@@ -28,4 +28,9 @@ struct TokenPrefilter {
 
 TokenPrefilter prefilter_tokens(std::string_view sql);
 
+// Whether an identifier token spells `set_config`: bare in any case or double-quoted. Quoted
+// spellings that analysis would not take for set_config count too, which costs a parse but hides
+// nothing.
+bool spells_set_config(std::string_view identifier);
+
 }  // namespace staleguard::parser

@@ -212,10 +212,15 @@ std::optional<std::string> StatementGuard::resolve(const parser::Rewriter& rewri
     return std::nullopt;
 }
 
-std::vector<std::string> StatementGuard::names_to_look_up(const parser::Rewriter& rewriter, std::string_view sql) const {
+std::vector<std::string> StatementGuard::names_to_look_up(const parser::Rewriter& rewriter, std::string_view sql) {
     std::vector<std::string> names;
     if (rewriter.rules().empty() || !rewriter.may_need_rewrite(sql)) return names;
-    for (auto& name : rewriter.names_to_resolve(sql))
+    // A trusted shape names the same tables as every string of it, and is analysed already.
+    std::string_view analysed = sql;
+    if (const auto* shape = shape_of(sql);
+        shape != nullptr && rewriter.shapes().trusts(*shape, shape_context(rewriter, checks_enabled() && !has_off_comment(sql))))
+        analysed = shape->shape;
+    for (auto& name : rewriter.names_to_resolve(analysed))
         if (!schema_of_.contains(name)) names.push_back(std::move(name));
     return names;
 }
@@ -297,9 +302,49 @@ std::optional<StatementGuard::CheckTemplate> StatementGuard::check_template(
     return out;
 }
 
+const parser::LiteralTemplate* StatementGuard::shape_of(std::string_view sql) {
+    if (shape_sql_ != sql) {
+        shape_sql_.assign(sql);
+        shape_ = parser::make_literal_template(sql);
+    }
+    return shape_ ? &*shape_ : nullptr;
+}
+
+std::string StatementGuard::shape_context(const parser::Rewriter& rewriter, bool checks) const {
+    std::string key(1, checks ? '1' : '0');
+    for (const rules::TableRule& rule : rewriter.rules().tables) key += rule.bypasses(role_) ? '1' : '0';
+    return key;
+}
+
+parser::TextPlan StatementGuard::plan_text(const parser::Rewriter& rewriter, std::string_view sql,
+                                           const parser::RewriteContext& context) {
+    const auto plan_as_written = [&](std::string_view text, const parser::SchemaResolver& resolve) {
+        parser::TextPlan plan;
+        parser::RewriteContext asked = context;
+        asked.resolve_schema = resolve;
+        plan.rewrite = rewriter.rewrite(text, asked);
+        if (!rewriter.tracker().active() || plan.rewrite.outcome == parser::RewriteResult::Outcome::Rejected)
+            return plan;
+        // Only a one-statement string is planned here; plan_query tracks the statements of others.
+        if (plan.rewrite.statements.size() == 1) {
+            if (plan.rewrite.statements.front().prepared_name.empty())
+                plan.tracked_text = plan.rewrite.statements.front().sql;
+        } else if (plan.rewrite.statements.empty()) {
+            if (auto split = parser::split_statements(text); split && split->size() == 1)
+                plan.tracked_text = split->front();
+        }
+        if (!plan.tracked_text.empty()) plan.tracked = rewriter.tracker().plan(plan.tracked_text, resolve);
+        return plan;
+    };
+    return rewriter.shapes().plan(sql, shape_of(sql), shape_context(rewriter, context.checks_enabled),
+                                  context.resolve_schema, plan_as_written);
+}
+
 std::shared_ptr<const parser::TrackedStatement> StatementGuard::track(const parser::Rewriter& rewriter,
-                                                                      std::string_view statement) {
-    auto plan = rewriter.tracker().plan(statement, [this, &rewriter](std::string_view name) { return resolve(rewriter, name); });
+                                                                      std::string_view statement,
+                                                                      std::shared_ptr<const parser::TrackedStatement> planned) {
+    auto plan = planned ? std::move(planned)
+                        : rewriter.tracker().plan(statement, [this, &rewriter](std::string_view name) { return resolve(rewriter, name); });
     using Kind = parser::TrackedStatement::Kind;
     if (plan->kind == Kind::Untracked) return nullptr;
     // Roles that bypass a table are neither tracked nor checked on it.
@@ -392,7 +437,8 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
     const bool off_comment = has_off_comment(sql);
     auto rewrite_context = context(rewriter);
     if (off_comment) rewrite_context.checks_enabled = false;
-    auto result = rewriter.rewrite(sql, rewrite_context);
+    auto text_plan = plan_text(rewriter, sql, rewrite_context);
+    auto& result = text_plan.rewrite;
     for (const auto& statement : result.statements) {
         apply(statement.effects);
         if (statement.prepared_name.empty()) continue;
@@ -410,7 +456,11 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
     std::vector<std::string_view> texts;
     for (const auto& statement : result.statements) texts.emplace_back(statement.sql);
     if (result.statements.empty() && rewriter.tracker().active()) {
-        if (auto split = parser::split_statements(sql)) texts = std::move(*split);
+        if (text_plan.tracked) {
+            texts.emplace_back(text_plan.tracked_text);
+        } else if (auto split = parser::split_statements(sql)) {
+            texts = std::move(*split);
+        }
     }
     // A statement can need a check without a change of text: in client mode, an UPDATE that
     // assigns the version itself is sent as written but its row count still decides.
@@ -426,7 +476,7 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
         std::string text(texts[i]);
         std::shared_ptr<const TrackedResult> tracked;
         if (!check && rewriter.tracker().active() && (!statement || statement->prepared_name.empty())) {
-            if (auto tracking = track(rewriter, text)) {
+            if (auto tracking = track(rewriter, text, texts.size() == 1 ? text_plan.tracked : nullptr)) {
                 if (tracking->kind == parser::TrackedStatement::Kind::Read) {
                     text = tracking->tracking.sql;
                     tracked = read_result(*tracking);

@@ -14,7 +14,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "parser/literal_template.hpp"
 #include "parser/rewrite.hpp"
+#include "parser/shape_planner.hpp"
 #include "parser/track_planner.hpp"
 #include "proxy/codec/backend_messages.hpp"
 #include "proxy/codec/frontend_messages.hpp"
@@ -172,7 +174,7 @@ public:
     void on_ready_for_query(wire::TransactionStatus status);
 
     // Bare protected names in `sql` whose schema this session has not yet learnt from the server.
-    std::vector<std::string> names_to_look_up(const parser::Rewriter& rewriter, std::string_view sql) const;
+    std::vector<std::string> names_to_look_up(const parser::Rewriter& rewriter, std::string_view sql);
     void remember_lookup(const std::string& name, std::optional<std::string> schema);
     bool search_path_known_for(const std::string& name) const { return schema_of_.contains(name); }
     // What the server told us about schemas may be out of date (a table created since).
@@ -211,7 +213,17 @@ private:
     };
     KeyedOutcome check_keyed(const parser::Rewriter& rewriter, const parser::TrackedStatement& plan,
                              const std::optional<std::vector<std::vector<std::string>>>& tuples, bool checks);
-    std::shared_ptr<const parser::TrackedStatement> track(const parser::Rewriter& rewriter, std::string_view statement);
+    // `planned`: the tracker's plan of `statement` when the caller has it already.
+    std::shared_ptr<const parser::TrackedStatement> track(const parser::Rewriter& rewriter, std::string_view statement,
+                                                          std::shared_ptr<const parser::TrackedStatement> planned = nullptr);
+    // The rewriter's and tracker's plans of a query string, through the shape planner.
+    parser::TextPlan plan_text(const parser::Rewriter& rewriter, std::string_view sql,
+                               const parser::RewriteContext& context);
+    // The literal template of `sql`, kept for the string last asked about: the schema look-up and
+    // the plan of one Query both want it.
+    const parser::LiteralTemplate* shape_of(std::string_view sql);
+    // What besides its shape a plan depends on: which checks are on, which rules the role bypasses.
+    std::string shape_context(const parser::Rewriter& rewriter, bool checks) const;
 
     parser::RewriteContext context(const parser::Rewriter& rewriter);
     std::optional<std::string> resolve(const parser::Rewriter& rewriter, std::string_view bare_name) const;
@@ -230,6 +242,8 @@ private:
     bool checks_enabled_ = true;
     std::optional<bool> checks_enabled_local_;
     std::unordered_map<std::string, std::optional<std::string>> schema_of_;  // from the server
+    std::string shape_sql_;
+    std::optional<parser::LiteralTemplate> shape_;
     std::unordered_map<std::string, PreparedStatement> statements_;
     std::unordered_map<std::string, Portal> portals_;
     std::unique_ptr<ReadSet> read_set_;  // made at the first tracked read

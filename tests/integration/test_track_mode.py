@@ -210,6 +210,51 @@ def test_same_session_saves_twice_without_rereading(guarded):
     assert run(a, "DELETE FROM accounts WHERE id = 1")[0] == "DELETE 1"
 
 
+def test_strings_of_one_shape_stay_checked(guarded):
+    """psycopg2 pastes parameters into the SQL text: every statement below is new text, but after
+    two of a shape staleguard plans the shape once and fills in the literals. The checks must not
+    change: each round's write is stale, writes nothing, and the keys in the errors are each
+    round's own."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    for key in range(1, 6):
+        assert run(a, "SELECT balance FROM accounts WHERE id = %s", (key,))[1] == [(key * 100,)]
+        run(b, "SELECT balance FROM accounts WHERE id = %s", (key,))
+        assert run(b, "UPDATE accounts SET balance = balance + %s, note = %s WHERE id = %s",
+                   (-key, f"b's {key}", key))[0] == "UPDATE 1"
+        expect_stale(a, f"UPDATE accounts SET balance = balance + {key}, note = 'a''s' WHERE id = {key}", key)
+        expect_stale(a, f"DELETE FROM accounts WHERE id IN ({key}, {key})", key)
+    assert state(db) == [(k, k * 100 - k, f"b's {k}", 2) for k in range(1, 6)]
+    # Re-read: the same shapes now write.
+    for key in range(1, 6):
+        run(a, "SELECT balance FROM accounts WHERE id = %s", (key,))
+        assert run(a, f"UPDATE accounts SET balance = balance + {key}, note = 'a''s' WHERE id = {key}")[0] == "UPDATE 1"
+    assert state(db) == [(k, k * 100, "a's", 3) for k in range(1, 6)]
+
+
+def test_trusted_shape_follows_the_search_path(guarded):
+    """A shape planned while `accounts` meant public.accounts must not be applied once the session's
+    search_path makes it another table."""
+    db = guarded(TRACK_RULES, ACCOUNTS + """
+        CREATE SCHEMA other;
+        CREATE TABLE other.accounts (id int PRIMARY KEY, balance int NOT NULL, version int NOT NULL DEFAULT 1);
+        INSERT INTO other.accounts (id, balance) SELECT g, 0 FROM generate_series(1, 5) g;
+        GRANT ALL ON SCHEMA other TO PUBLIC;
+        GRANT ALL ON other.accounts TO PUBLIC;
+    """)
+    a = db.connect()
+    for key in range(1, 4):
+        assert run(a, f"UPDATE accounts SET balance = 7 WHERE id = {key}")[0] == "UPDATE 1"
+    assert versions_of(db, 1, 2, 3) == [2, 2, 2]
+    run(a, "SET search_path TO other, public")
+    for key in range(1, 4):
+        assert run(a, f"UPDATE accounts SET balance = 7 WHERE id = {key}")[0] == "UPDATE 1"
+    # other.accounts has no rule: not bumped.
+    assert db.rows("SELECT id, balance, version FROM other.accounts WHERE id <= 3 ORDER BY id") == [
+        (1, 7, 1), (2, 7, 1), (3, 7, 1)]
+    assert versions_of(db, 1, 2, 3) == [2, 2, 2]
+
+
 def test_unread_row_allowed_by_default(guarded):
     db = guarded(TRACK_RULES, ACCOUNTS)
     a = db.connect()
