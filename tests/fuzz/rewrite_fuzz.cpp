@@ -1,4 +1,4 @@
-// libFuzzer target: arbitrary bytes as a query string through analyse → rewrite → deparse, never a crash.
+// libFuzzer target: arbitrary bytes as a query string through analyse → rewrite → deparse and literal templating, never a crash.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "parser/literal_template.hpp"
 #include "parser/pg_query_handle.hpp"
 #include "parser/rewrite.hpp"
 #include "rules/table_rule.hpp"
@@ -59,6 +60,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return "public";
     };
     context.role = "app";
+    // A shape filled with its own literals is the string again.
+    if (const auto shape = make_literal_template(sql)) {
+        const auto filled = fill_sql(shape->shape, shape->literals);
+        require(filled.has_value() && *filled == sql);
+    }
     (void)rewriter.names_to_resolve(sql);
     const RewriteResult result = rewriter.rewrite(sql, context);
     switch (result.outcome) {
