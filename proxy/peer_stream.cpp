@@ -12,7 +12,7 @@ std::string PeerStream::describe_tls() {
     if (!tls_) return "none";
     SSL* ssl = tls_->native_handle();
     const char* cipher = SSL_get_cipher_name(ssl);
-    return std::string(SSL_get_version(ssl)) + " " + (cipher ? cipher : "?");
+    return std::string(SSL_get_version(ssl)) + "/" + (cipher ? cipher : "?");
 }
 
 asio::awaitable<void> PeerStream::handshake(Tls::handshake_type type, error_code& ec) {

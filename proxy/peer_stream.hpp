@@ -34,7 +34,7 @@ public:
     // (native_tls: SNI, host check) and then runs the handshake.
     void start_tls(boost::asio::ssl::context& context);
     SSL* native_tls() { return tls_ ? tls_->native_handle() : nullptr; }
-    // "TLSv1.3 TLS_AES_256_GCM_SHA384", or "none" for plaintext: for the session log line.
+    // "TLSv1.3/TLS_AES_256_GCM_SHA384", or "none" for plaintext: one word for the session log line.
     std::string describe_tls();
 
     boost::asio::awaitable<void> handshake(Tls::handshake_type type, boost::system::error_code& ec);
