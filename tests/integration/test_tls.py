@@ -47,6 +47,13 @@ class Pki:
                 "-out", "proxy.pem", "-days", "2", "-extfile", "san.cnf", cwd=d)
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.csr",
                 "-subj", "/CN=other", cwd=d)
+        # Client certificates: one from the test CA, one from the unrelated CA.
+        for name, ca in (("client", "ca"), ("stranger", "wrong_ca")):
+            openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                    "-subj", f"/CN={name}", cwd=d)
+            openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+                    "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", cwd=d)
+            os.chmod(directory / f"{name}.key", 0o600)
         self.ca = directory / "ca.pem"
         self.wrong_ca = directory / "wrong_ca.pem"
         self.cert = directory / "server.pem"
@@ -180,6 +187,21 @@ def test_verify_full_against_the_wrong_ca_fails(pg, pki, proxy_factory):
     with pytest.raises(psycopg2.OperationalError) as failed:
         connect(proxy, host="localhost", sslmode="verify-full", sslrootcert=str(pki.wrong_ca))
     assert "certificate verify failed" in str(failed.value)
+    still_serves(pg, proxy)
+
+
+def test_client_certificates_are_verified_when_sent(pg, pki, proxy_factory):
+    proxy = proxy_factory(*client_tls_flags(pki, "--tls-ca", str(pki.ca)))
+    trusted = connect(proxy, user=pg.trust_user, sslmode="require", sslcert=str(pki.dir / "client.pem"),
+                      sslkey=str(pki.dir / "client.key"))
+    assert trusted.info.ssl_in_use
+    trusted.close()
+    # Asked for, not mandatory (no hba here to make it so).
+    anonymous = connect(proxy, user=pg.trust_user, sslmode="require", sslcert="/nonexistent", sslkey="/nonexistent")
+    anonymous.close()
+    with pytest.raises(psycopg2.OperationalError):
+        connect(proxy, user=pg.trust_user, sslmode="require", sslcert=str(pki.dir / "stranger.pem"),
+                sslkey=str(pki.dir / "stranger.key"))
     still_serves(pg, proxy)
 
 
