@@ -258,6 +258,30 @@ def test_ssl_request_inside_tls_is_a_protocol_violation(pg, pki, proxy_factory):
     still_serves(pg, proxy)
 
 
+def test_gssenc_declined_then_tls_accepted(pg, pki, proxy_factory):
+    # libpq with gssencmode=prefer asks for GSS encryption first, then TLS.
+    proxy = proxy_factory(*client_tls_flags(pki))
+    with pgwire.RawConnection(*proxy.address) as raw:
+        raw.send(pgwire.gssenc_request())
+        assert raw.read_byte(5) == b"N"
+        raw.send(pgwire.ssl_request())
+        assert raw.read_byte(5) == b"S"
+        raw.sock = tls_context(pki.ca, alpn=None).wrap_socket(raw.sock, server_hostname="localhost")
+        messages = raw.startup(pg.trust_user, pg.db)
+        assert messages[-1] == (b"Z", b"I"), messages
+        assert pgwire.data_rows(raw.simple_query("SELECT 'over tls'")) == [["over tls"]]
+
+
+def test_data_after_ssl_request_is_refused_before_the_handshake(pg, pki, proxy_factory):
+    # CVE-2021-23214: bytes sent before the answer must not pass for encrypted ones.
+    proxy = proxy_factory(*client_tls_flags(pki))
+    with pgwire.RawConnection(*proxy.address) as raw:
+        raw.send(pgwire.ssl_request() + pgwire.startup_packet(pg.trust_user, pg.db))
+        messages = raw.read_until_closed()
+    errors = pgwire.errors_in(messages)
+    assert errors and errors[0]["C"] == "08P01", messages
+
+
 def test_direct_tls_with_alpn(pg, pki, proxy_factory):
     proxy = proxy_factory(*client_tls_flags(pki))
     with direct_tls(proxy, tls_context(pki.ca)) as raw:
