@@ -25,17 +25,18 @@ using rules::quoted_text;
 using rules::UnsupportedKey;
 using rules::YamlMapEntry;
 
-constexpr std::array<std::string_view, 7> top_level_keys{"listen", "upstream", "rules",   "threads",
-                                                         "log",    "limits",   "timeouts"};
+constexpr std::array<std::string_view, 9> top_level_keys{"listen", "upstream", "rules",    "threads",     "log",
+                                                         "limits", "timeouts", "tls",      "upstream_tls"};
 constexpr std::array<std::string_view, 3> log_keys{"level", "format", "statements"};
 constexpr std::array<std::string_view, 2> boolean_words{"true", "false"};
 constexpr std::array<std::string_view, 2> limit_keys{"max_connections", "max_message_bytes"};
 constexpr std::array<std::string_view, 3> timeout_keys{"startup", "connect", "shutdown"};
+constexpr std::array<std::string_view, 4> tls_keys{"cert", "key", "ca", "mode"};
+constexpr std::array<std::string_view, 2> upstream_tls_keys{"mode", "ca"};
 
 // Keys an operator of a PostgreSQL proxy expects (pgbouncer has them) that this build cannot honour
 // yet. Refused by name, so that nobody believes a setting took effect that did not.
-constexpr std::array<UnsupportedKey, 2> unsupported_keys{{
-    {"tls", "this staleguard cannot terminate or originate TLS yet"},
+constexpr std::array<UnsupportedKey, 1> unsupported_keys{{
     {"metrics", "this staleguard has no metrics endpoint yet"},
 }};
 
@@ -79,6 +80,10 @@ private:
                 read_limits(entry);
             } else if (entry.key == "timeouts") {
                 read_timeouts(entry);
+            } else if (entry.key == "tls") {
+                read_tls(entry);
+            } else if (entry.key == "upstream_tls") {
+                read_upstream_tls(entry);
             }
         }
     }
@@ -124,6 +129,36 @@ private:
                 read_seconds(entry, false, settings_.connect_timeout_seconds);
             } else if (entry.key == "shutdown") {
                 read_seconds(entry, true, settings_.shutdown_timeout_seconds);
+            }
+        }
+    }
+
+    void read_tls(const YamlMapEntry& section) {
+        if (!is_section(section)) {
+            return;
+        }
+        for (const YamlMapEntry& entry : section_entries(section, tls_keys)) {
+            if (entry.key == "cert") {
+                read_path(entry, settings_.tls_cert_file);
+            } else if (entry.key == "key") {
+                read_path(entry, settings_.tls_key_file);
+            } else if (entry.key == "ca") {
+                read_path(entry, settings_.tls_ca_file);
+            } else if (entry.key == "mode") {
+                read_word(entry, client_tls_mode_words, settings_.tls_mode);
+            }
+        }
+    }
+
+    void read_upstream_tls(const YamlMapEntry& section) {
+        if (!is_section(section)) {
+            return;
+        }
+        for (const YamlMapEntry& entry : section_entries(section, upstream_tls_keys)) {
+            if (entry.key == "mode") {
+                read_word(entry, upstream_tls_mode_words, settings_.upstream_tls_mode);
+            } else if (entry.key == "ca") {
+                read_path(entry, settings_.upstream_tls_ca_file);
             }
         }
     }
@@ -259,12 +294,24 @@ ConfigLoadResult load_config_file(const std::string& path) {
         return ConfigLoadResult{std::nullopt, {std::move(*file.problem)}};
     }
     ConfigLoadResult result = load_config_text(file.text, path);
-    if (result.settings && result.settings->rules_file) {
-        const std::filesystem::path rules_path(*result.settings->rules_file);
-        if (rules_path.is_relative()) {
-            result.settings->rules_file = (std::filesystem::path(path).parent_path() / rules_path).string();
-        }
+    if (!result.settings) {
+        return result;
     }
+    const auto next_to_config = [&path](std::optional<std::string>& file_name) {
+        if (!file_name) {
+            return;
+        }
+        const std::filesystem::path given(*file_name);
+        if (given.is_relative()) {
+            file_name = (std::filesystem::path(path).parent_path() / given).string();
+        }
+    };
+    ConfigFileSettings& settings = *result.settings;
+    next_to_config(settings.rules_file);
+    next_to_config(settings.tls_cert_file);
+    next_to_config(settings.tls_key_file);
+    next_to_config(settings.tls_ca_file);
+    next_to_config(settings.upstream_tls_ca_file);
     return result;
 }
 

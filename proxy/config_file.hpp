@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "proxy/endpoint.hpp"
+#include "proxy/tls_settings.hpp"
 #include "rules/rule_loader.hpp"
 
 namespace staleguard::session {
@@ -40,6 +41,14 @@ struct ConfigFileSettings {
     std::optional<double> startup_timeout_seconds;
     std::optional<double> connect_timeout_seconds;
     std::optional<double> shutdown_timeout_seconds;
+    // tls: (clients → staleguard) and upstream_tls: (staleguard → server). File names as written;
+    // load_config_file resolves them like rules:.
+    std::optional<std::string> tls_cert_file;
+    std::optional<std::string> tls_key_file;
+    std::optional<std::string> tls_ca_file;
+    std::optional<std::string> tls_mode;           // one of client_tls_mode_words
+    std::optional<std::string> upstream_tls_mode;  // one of upstream_tls_mode_words
+    std::optional<std::string> upstream_tls_ca_file;
 };
 
 // Same shape and printing as a rule file's problems: `FILE:LINE:COLUMN: message`.
@@ -57,8 +66,8 @@ struct [[nodiscard]] ConfigLoadResult {
 // empty) is valid and sets nothing.
 ConfigLoadResult load_config_text(std::string_view text, std::string_view display_name);
 
-// Reads and parses `path`. A relative `rules:` path is taken relative to the config file's own
-// directory, so that a service started from / finds the rule file next to its config.
+// Reads and parses `path`. A relative `rules:` path (and TLS file) is taken relative to the config
+// file's own directory, so that a service started from / finds the rule file next to its config.
 ConfigLoadResult load_config_file(const std::string& path);
 
 }  // namespace staleguard::session

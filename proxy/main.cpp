@@ -22,6 +22,7 @@
 #include "rules/schema_check.hpp"
 #include "rules/schema_ddl.hpp"
 #include "proxy/settings.hpp"
+#include "proxy/tls_context.hpp"
 #include "proxy/worker_thread.hpp"
 #include "proxy/version.hpp"
 
@@ -190,6 +191,31 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"text", "json"}))
         ->capture_default_str();
 
+    std::string tls_cert;
+    std::string tls_key;
+    std::string tls_ca;
+    std::string tls_mode;
+    std::string upstream_tls;
+    std::string upstream_ca;
+    app.add_option("--tls-cert", tls_cert, "PEM certificate (chain) that staleguard shows clients asking for TLS")
+        ->group("TLS");
+    app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->group("TLS");
+    app.add_option("--tls-ca", tls_ca,
+                   "PEM CA file: clients are asked for a certificate, which must verify against it when sent")
+        ->group("TLS");
+    app.add_option("--tls-mode", tls_mode,
+                   "Client TLS: disable (answer SSLRequest 'N'), allow, or require (plaintext clients get 28000); "
+                   "default allow with --tls-cert, else disable")
+        ->check(CLI::IsMember({"disable", "allow", "require"}))
+        ->group("TLS");
+    app.add_option("--upstream-tls", upstream_tls,
+                   "TLS to the server: disable, prefer (default), require, or verify-full (chain and host name)")
+        ->check(CLI::IsMember({"disable", "prefer", "require", "verify-full"}))
+        ->group("TLS");
+    app.add_option("--upstream-ca", upstream_ca,
+                   "PEM CA file for --upstream-tls verify-full (default: the system's trusted certificates)")
+        ->group("TLS");
+
     CLI::App* schema = app.add_subcommand(
         "schema", "Print the DDL a rule file needs and the database lacks (version columns; with --triggers, a "
                   "trigger per table that bumps the version), or run it with --apply");
@@ -257,6 +283,12 @@ int main(int argc, char** argv) {
         unless_flag("--startup-timeout", file.startup_timeout_seconds, startup_timeout);
         unless_flag("--connect-timeout", file.connect_timeout_seconds, connect_timeout);
         unless_flag("--shutdown-timeout", file.shutdown_timeout_seconds, shutdown_timeout);
+        unless_flag("--tls-cert", file.tls_cert_file, tls_cert);
+        unless_flag("--tls-key", file.tls_key_file, tls_key);
+        unless_flag("--tls-ca", file.tls_ca_file, tls_ca);
+        unless_flag("--tls-mode", file.tls_mode, tls_mode);
+        unless_flag("--upstream-tls", file.upstream_tls_mode, upstream_tls);
+        unless_flag("--upstream-ca", file.upstream_tls_ca_file, upstream_ca);
     }
 
     if (!check_rules_file.empty()) {
@@ -279,6 +311,23 @@ int main(int argc, char** argv) {
     settings.frame_limits.max_message_length = max_message_bytes;
     settings.threads = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
 
+    const auto tls_settings = staleguard::session::resolve_tls_settings(staleguard::session::TlsRequest{
+        tls_cert, tls_key, tls_ca,
+        tls_mode.empty() ? std::nullopt : staleguard::session::parse_client_tls_mode(tls_mode),
+        upstream_tls.empty() ? std::nullopt : staleguard::session::parse_upstream_tls_mode(upstream_tls),
+        upstream_ca});
+    if (!tls_settings.settings) {
+        std::cerr << "staleguard: " << tls_settings.error << "\n";
+        return 2;
+    }
+    staleguard::session::TlsContexts tls;
+    try {
+        tls = staleguard::session::TlsContexts(*tls_settings.settings);
+    } catch (const std::exception& e) {
+        std::cerr << "staleguard: " << e.what() << "\n";
+        return 2;
+    }
+
     staleguard::session::RuleRuntime rules(settings.rules_file);
     if (!rules.load()) return 1;
 
@@ -293,7 +342,7 @@ int main(int argc, char** argv) {
     // Keeps every worker running while it has no session; released once shutdown has drained.
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
     for (auto& context : contexts) keep_running.push_back(asio::make_work_guard(*context));
-    staleguard::session::Server server(context_pointers, settings, rules);
+    staleguard::session::Server server(context_pointers, settings, rules, std::move(tls));
     try {
         server.start();
     } catch (const std::exception& e) {

@@ -12,10 +12,11 @@ namespace staleguard::session {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-Server::Server(std::vector<asio::io_context*> contexts, ProxySettings settings, RuleRuntime& rules)
+Server::Server(std::vector<asio::io_context*> contexts, ProxySettings settings, RuleRuntime& rules, TlsContexts tls)
     : contexts_(std::move(contexts)),
       settings_(std::move(settings)),
       rules_(rules),
+      tls_(std::move(tls)),
       acceptor_(asio::make_strand(*contexts_.front())),
       force_timer_(acceptor_.get_executor()) {}
 
@@ -29,8 +30,9 @@ void Server::start() {
     acceptor_.set_option(tcp::acceptor::reuse_address(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(asio::socket_base::max_listen_connections);
-    spdlog::info("staleguard listening on {} (upstream {})", settings_.listen.to_string(),
-                 settings_.upstream.to_string());
+    spdlog::info("staleguard listening on {} (upstream {}; client TLS {}, upstream TLS {})", settings_.listen.to_string(),
+                 settings_.upstream.to_string(), to_string(tls_.settings().client_mode),
+                 to_string(tls_.settings().upstream_mode));
     asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
 }
 

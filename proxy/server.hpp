@@ -13,6 +13,7 @@
 #include "proxy/asio.hpp"
 #include "proxy/rule_runtime.hpp"
 #include "proxy/settings.hpp"
+#include "proxy/tls_context.hpp"
 
 namespace staleguard::session {
 
@@ -22,7 +23,8 @@ class Server {
 public:
     // One io_context per worker thread: a session lives on one of them (round robin) for its whole
     // life, so its two sockets never hand work across threads. The first also runs the acceptor.
-    Server(std::vector<boost::asio::io_context*> contexts, ProxySettings settings, RuleRuntime& rules);
+    Server(std::vector<boost::asio::io_context*> contexts, ProxySettings settings, RuleRuntime& rules,
+           TlsContexts tls = {});
 
     // Binds the listening socket (throws on failure: start-up errors are fatal) and accepts.
     void start();
@@ -35,6 +37,8 @@ public:
 
     const ProxySettings& settings() const { return settings_; }
     const RuleRuntime& rules() const { return rules_; }
+    // Thread-safe: OpenSSL contexts are only read once built.
+    TlsContexts& tls() { return tls_; }
     boost::asio::io_context& io() { return *contexts_.front(); }
     boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
 
@@ -50,6 +54,7 @@ private:
     std::size_t next_context_ = 0;  // touched by the accept loop only
     ProxySettings settings_;
     RuleRuntime& rules_;
+    TlsContexts tls_;
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::steady_timer force_timer_;
 

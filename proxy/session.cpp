@@ -10,6 +10,7 @@
 #include "proxy/codec/message_tag.hpp"
 #include "proxy/codec/startup_messages.hpp"
 #include "parser/position_map.hpp"
+#include "proxy/sasl_mechanisms.hpp"
 #include "proxy/server.hpp"
 
 namespace staleguard::session {
@@ -22,6 +23,7 @@ using boost::system::error_code;
 
 // What PostgreSQL answers an SSLRequest or GSSENCRequest it will not honour.
 constexpr std::uint8_t kRefuseEncryption = 'N';
+constexpr std::uint8_t kAcceptTls = 'S';
 // A client may ask for GSS encryption, then TLS, then start: more requests are a violation.
 constexpr int kMaxEncryptionRequests = 2;
 
@@ -41,19 +43,6 @@ std::string describe(const error_code& ec) { return ec.message(); }
 
 asio::mutable_buffer as_buffer(std::span<std::uint8_t> bytes) { return {bytes.data(), bytes.size()}; }
 
-// Waits until the socket is readable, then reads what is there. A plain async_read_some first
-// tries a read that, right after forwarding a request, almost always fails with EAGAIN: in a
-// request/response exchange that doubles the read system calls.
-awaitable<std::size_t> read_available(tcp::socket& socket, asio::mutable_buffer buffer, error_code& ec) {
-    for (;;) {
-        co_await socket.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
-        if (ec) co_return 0;
-        std::size_t n = socket.read_some(buffer, ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-        co_return n;
-    }
-}
-
 }  // namespace
 
 Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over_capacity)
@@ -72,10 +61,10 @@ Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over
       wake_timer_(strand_),
       opened_at_(std::chrono::steady_clock::now()) {
     error_code ec;
-    auto remote = client_.remote_endpoint(ec);
+    auto remote = client_.socket().remote_endpoint(ec);
     client_address_ = ec ? std::string("unknown") : remote.address().to_string() + ":" + std::to_string(remote.port());
-    client_.set_option(tcp::no_delay(true), ec);
-    client_.non_blocking(true, ec);
+    client_.socket().set_option(tcp::no_delay(true), ec);
+    client_.socket().non_blocking(true, ec);
     prefix_ = "[s" + std::to_string(id_) + " " + client_address_ + "]";
 }
 
@@ -129,22 +118,14 @@ void Session::end_at_rest() {
     close_upstream();
 }
 
-void Session::close_upstream() {
-    error_code ec;
-    upstream_.shutdown(tcp::socket::shutdown_both, ec);
-    upstream_.close(ec);
-}
+void Session::close_upstream() { upstream_.close(); }
 
-void Session::close_client() {
-    error_code ec;
-    client_.shutdown(tcp::socket::shutdown_both, ec);
-    client_.close(ec);
-}
+void Session::close_client() { client_.close(); }
 
 awaitable<void> Session::write_final_and_close_client() {
-    if (final_client_message_ && client_.is_open()) {
+    if (final_client_message_ && client_.socket().is_open()) {
         error_code ec;
-        co_await asio::async_write(client_, asio::buffer(*final_client_message_),
+        co_await client_.async_write(asio::buffer(*final_client_message_),
                                    asio::redirect_error(use_awaitable, ec));
     }
     close_client();
@@ -188,9 +169,7 @@ awaitable<std::optional<wire::Frame>> Session::read_startup_frame() {
         }
         std::size_t want = outcome.needed > client_in_.size() ? outcome.needed - client_in_.size() : 1;
         error_code ec;
-        std::size_t n = co_await client_.async_read_some(
-            as_buffer(client_in_.prepare(std::max(want, std::size_t{512}))),
-            asio::redirect_error(use_awaitable, ec));
+        std::size_t n = co_await client_.read_some(as_buffer(client_in_.prepare(std::max(want, std::size_t{512}))), ec);
         if (ec) {
             note_end(client_in_.empty() ? "client disconnected during startup"
                                         : "client disconnected mid-message during startup");
@@ -207,7 +186,10 @@ awaitable<void> Session::run() {
 
     int encryption_requests = 0;
     std::optional<wire::StartupMessage> startup;
-    while (!startup) {
+    // Direct TLS (no SSLRequest first): only where TLS is on offer.
+    bool tls_failed = false;
+    if (server_.tls().for_clients() && co_await starts_with_tls_handshake()) tls_failed = !co_await accept_client_tls(true);
+    while (!startup && !tls_failed) {
         auto frame = co_await read_startup_frame();
         if (!frame) break;
         auto packet = wire::decode_startup_packet(*frame);
@@ -235,13 +217,20 @@ awaitable<void> Session::run() {
                 note_end("protocol violation: data after encryption request");
                 break;
             }
+            if (client_.is_tls()) {
+                set_final_client_message(fatal("08P01", "encryption request inside a TLS connection"));
+                note_end("protocol violation: encryption request inside TLS");
+                break;
+            }
+            const bool accept_tls = std::holds_alternative<wire::SslRequest>(*packet) && server_.tls().for_clients();
             error_code ec;
-            co_await asio::async_write(client_, asio::buffer(&kRefuseEncryption, 1),
-                                       asio::redirect_error(use_awaitable, ec));
+            co_await client_.async_write(asio::buffer(accept_tls ? &kAcceptTls : &kRefuseEncryption, 1),
+                                         asio::redirect_error(use_awaitable, ec));
             if (ec) {
                 note_end("client disconnected during startup");
                 break;
             }
+            if (accept_tls && !co_await accept_client_tls(false)) break;
             continue;
         }
         startup = std::get<wire::StartupMessage>(std::move(*packet));
@@ -249,6 +238,14 @@ awaitable<void> Session::run() {
         auto database = startup->parameter("database");
         database_ = std::string(database.empty() ? startup->parameter("user") : database);
         guard_.set_role(user_);
+        if (!client_.is_tls() && server_.tls().settings().client_mode == ClientTlsMode::Require) {
+            spdlog::info("{} refused plaintext client user={} database={}: --tls-mode require", prefix(), user_, database_);
+            set_final_client_message(fatal("28000", "TLS is required: staleguard accepts only encrypted connections "
+                                                    "(connect with sslmode=require or verify-full)"));
+            note_end("plaintext client refused (--tls-mode require)");
+            startup.reset();
+            break;
+        }
     }
 
     if (startup && over_capacity_) {
@@ -272,8 +269,8 @@ awaitable<void> Session::run() {
     const auto startup_bytes = client_in_.readable().first(
         client_reader_.next(client_in_.readable(), wire::FramePhase::Startup).frame.bytes.size());
     error_code ec;
-    co_await asio::async_write(upstream_, asio::buffer(startup_bytes.data(), startup_bytes.size()),
-                               asio::redirect_error(use_awaitable, ec));
+    co_await upstream_.async_write(asio::buffer(startup_bytes.data(), startup_bytes.size()),
+                                   asio::redirect_error(use_awaitable, ec));
     client_in_.consume(startup_bytes.size());
     if (ec) {
         note_end("upstream write failed: " + describe(ec));
@@ -284,7 +281,8 @@ awaitable<void> Session::run() {
         co_return;
     }
     logged_open_ = true;
-    spdlog::info("{} session opened user={} database={}", prefix(), user_, database_);
+    spdlog::info("{} session opened user={} database={} client_tls={} upstream_tls={}", prefix(), user_, database_,
+                 client_.describe_tls(), upstream_.describe_tls());
 
     ++pumps_running_;
     server_pump_running_ = true;
@@ -293,7 +291,7 @@ awaitable<void> Session::run() {
     co_await pump_client_to_server();
 }
 
-awaitable<bool> Session::connect_upstream() {
+awaitable<bool> Session::connect_upstream(bool negotiate_tls) {
     const auto& target = settings_.upstream;
     error_code ec;
     tcp::resolver resolver(strand_);
@@ -306,18 +304,21 @@ awaitable<bool> Session::connect_upstream() {
         if (wait_ec) return;
         *timed_out = true;
         error_code ignored;
-        self->upstream_.close(ignored);
+        self->upstream_.close();
     });
     auto endpoints = co_await resolver.async_resolve(target.host, std::to_string(target.port),
                                                      asio::redirect_error(use_awaitable, ec));
-    if (!ec) co_await asio::async_connect(upstream_, endpoints, asio::redirect_error(use_awaitable, ec));
-    deadline.cancel();
+    if (!ec) co_await asio::async_connect(upstream_.socket(), endpoints, asio::redirect_error(use_awaitable, ec));
+    std::optional<std::string> tls_failure;
     if (!ec && !*timed_out) {
-        upstream_.set_option(tcp::no_delay(true), ec);
-        upstream_.non_blocking(true, ec);
-        co_return true;
+        upstream_.socket().set_option(tcp::no_delay(true), ec);
+        upstream_.socket().non_blocking(true, ec);
+        // The deadline covers the TLS exchange too: a server that never answers it is as stuck.
+        if (negotiate_tls) tls_failure = co_await negotiate_upstream_tls();
     }
-    std::string why = *timed_out ? "timed out" : describe(ec);
+    deadline.cancel();
+    if (!ec && !*timed_out && !tls_failure) co_return true;
+    std::string why = *timed_out ? "timed out" : tls_failure ? *tls_failure : describe(ec);
     spdlog::warn("{} could not connect to upstream {}: {}", prefix(), target.to_string(), why);
     set_final_client_message(
         fatal("08006", "staleguard could not connect to upstream server " + target.to_string() + ": " + why));
@@ -328,12 +329,12 @@ awaitable<bool> Session::connect_upstream() {
 awaitable<void> Session::forward_cancel(std::vector<std::uint8_t> packet) {
     // The client holds the server's own BackendKeyData, so the request goes upstream verbatim and
     // the server finds the backend (and checks the key) itself.
-    if (!co_await connect_upstream()) {
+    if (!co_await connect_upstream(false)) {
         final_client_message_.reset();  // a cancel request never gets an answer
         co_return;
     }
     error_code ec;
-    co_await asio::async_write(upstream_, asio::buffer(packet), asio::redirect_error(use_awaitable, ec));
+    co_await upstream_.async_write(asio::buffer(packet), asio::redirect_error(use_awaitable, ec));
     spdlog::debug("{} cancel request forwarded{}", prefix(), ec ? ": " + describe(ec) : "");
     close_upstream();
 }
@@ -384,7 +385,7 @@ awaitable<void> Session::pump_client_to_server() {
         }
         client_in_.shrink_to(settings_.read_chunk);
         error_code ec;
-        std::size_t n = co_await read_available(client_, as_buffer(client_in_.prepare(std::max(want, settings_.read_chunk))), ec);
+        std::size_t n = co_await client_.read_some(as_buffer(client_in_.prepare(std::max(want, settings_.read_chunk))), ec);
         if (ec) {
             note_end(client_in_.empty() ? "client disconnected" : "client disconnected mid-message");
             close_upstream();
@@ -423,7 +424,7 @@ void Session::forward(OutgoingBatch& batch, const wire::Frame& frame, ResponseRo
 awaitable<bool> Session::flush_upstream(OutgoingBatch& batch) {
     if (batch.empty()) co_return true;
     error_code ec;
-    co_await asio::async_write(upstream_, batch.buffers(), asio::redirect_error(use_awaitable, ec));
+    co_await upstream_.async_write(batch.buffers(), asio::redirect_error(use_awaitable, ec));
     batch.clear();
     if (ec) {
         note_end("upstream write failed: " + describe(ec));
@@ -686,7 +687,7 @@ awaitable<void> Session::pump_server_to_client() {
         if (client_pump_waiting_) wake_timer_.cancel();
         if (!batch.empty()) {
             error_code ec;
-            co_await asio::async_write(client_, batch.buffers(), asio::redirect_error(use_awaitable, ec));
+            co_await client_.async_write(batch.buffers(), asio::redirect_error(use_awaitable, ec));
             batch.clear();
             if (ec) {
                 server_in_.consume(offset);
@@ -703,7 +704,7 @@ awaitable<void> Session::pump_server_to_client() {
         }
         server_in_.shrink_to(settings_.read_chunk);
         error_code ec;
-        std::size_t n = co_await read_available(upstream_, as_buffer(server_in_.prepare(std::max(want, settings_.read_chunk))), ec);
+        std::size_t n = co_await upstream_.read_some(as_buffer(server_in_.prepare(std::max(want, settings_.read_chunk))), ec);
         if (ec) {
             if (conversation_.state() != ConversationState::Terminated && !server_sent_fatal_ &&
                 end_reason_.empty()) {
@@ -891,6 +892,9 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
         const std::uint64_t oldest_open = pending.empty() ? next_correlation_ : pending.front().correlation;
         routes_.erase(routes_.begin(), routes_.lower_bound(oldest_open));
     }
+    // A TLS client would pick SCRAM-SHA-256-PLUS and bind to staleguard's certificate, which the
+    // server checks against its own: unless they are the same certificate, the offer goes.
+    if (frame.tag == 'R' && pass && !replacement && !channel_binding_passes_) replacement = without_channel_binding(frame);
     if (replacement) batch.add_owned(std::move(*replacement));
     else if (pass) batch.add_view(frame.bytes);
 }

@@ -17,6 +17,7 @@
 #include "proxy/codec/frame.hpp"
 #include "proxy/conversation.hpp"
 #include "proxy/outgoing_batch.hpp"
+#include "proxy/peer_stream.hpp"
 #include "proxy/settings.hpp"
 #include "proxy/statement_guard.hpp"
 
@@ -48,7 +49,14 @@ private:
     asio::awaitable<void> run();
     // Reads one startup-phase frame into client_in_; nullopt when the session must end.
     asio::awaitable<std::optional<wire::Frame>> read_startup_frame();
-    asio::awaitable<bool> connect_upstream();
+    // TCP connect, then with negotiate_tls the --upstream-tls exchange (not for cancel requests).
+    asio::awaitable<bool> connect_upstream(bool negotiate_tls = true);
+    // TLS, in session_tls.cpp. True when the client's first byte opens a TLS handshake.
+    asio::awaitable<bool> starts_with_tls_handshake();
+    // The handshake with the client (after 'S', or direct); false ends the session.
+    asio::awaitable<bool> accept_client_tls(bool direct);
+    // SSLRequest to the upstream and, on 'S', the handshake; the reason when the session must end.
+    asio::awaitable<std::optional<std::string>> negotiate_upstream_tls();
     asio::awaitable<void> forward_cancel(std::vector<std::uint8_t> packet);
     asio::awaitable<void> pump_client_to_server();
     asio::awaitable<void> pump_server_to_client();
@@ -96,8 +104,8 @@ private:
     const std::uint64_t id_;
     const bool over_capacity_;
     Strand strand_;
-    tcp::socket client_;
-    tcp::socket upstream_;
+    PeerStream client_;
+    PeerStream upstream_;
     asio::steady_timer startup_timer_;
     ByteBuffer client_in_;
     ByteBuffer server_in_;
@@ -135,6 +143,8 @@ private:
     bool server_sent_fatal_ = false;
     bool shutting_down_ = false;
     bool logged_open_ = false;
+    // The upstream shows staleguard's own certificate: SCRAM-SHA-256-PLUS may pass (see session_tls.cpp).
+    bool channel_binding_passes_ = false;
     int pumps_running_ = 0;
 };
 

@@ -15,6 +15,8 @@ STALEGUARD_PACKAGES=(
     libpostgresql-jdbc-java default-jdk-headless
     # runuser, pgrep and friends
     procps util-linux
+    # test certificates for the TLS tests
+    openssl
 )
 
 # Installs whatever of STALEGUARD_PACKAGES is missing; a machine that has them all is not touched,

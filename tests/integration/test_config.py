@@ -179,7 +179,7 @@ limits:
 timeouts: {startup: 10s}
 threads: [1, 2]
 tls:
-  cert: server.pem
+  mode: always
 """
 
 
@@ -190,13 +190,13 @@ def test_every_problem_is_reported_with_its_position(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.splitlines() == [
         f"{config}:2:11: 'upstream' expects HOST:PORT, got 'localhost'",
-        f"{config}:3:1: unknown key 'lisen'; valid keys: listen, upstream, rules, threads, log, limits, timeouts",
+        f"{config}:3:1: unknown key 'lisen'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls",
         f"{config}:5:10: unknown log.level value 'loud'; valid values: trace, debug, info, warn, error",
         f"{config}:6:3: unknown key 'colour' in 'log'; valid keys: level, format, statements",
         f"{config}:8:20: 'limits.max_connections' must be a whole number, got 'many'",
         f"{config}:9:21: 'timeouts.startup' must be a number of seconds, got '10s'",
         f"{config}:10:10: 'threads' must be a scalar, got a list",
-        f"{config}:11:1: 'tls' is not supported yet: this staleguard cannot terminate or originate TLS yet",
+        f"{config}:12:9: unknown tls.mode value 'always'; valid values: disable, allow, require",
         f"staleguard: {config}: 8 problem(s); not starting",
     ]
     assert result.stdout == ""

@@ -388,7 +388,12 @@ class FakeServer:
         try:
             conn.settimeout(10)
             (length,) = struct.unpack("!I", conn.recv(4, socket.MSG_WAITALL))
-            conn.recv(length - 4, socket.MSG_WAITALL)
+            packet = conn.recv(length - 4, socket.MSG_WAITALL)
+            if packet == struct.pack("!I", pgwire.SSL_REQUEST_CODE):
+                # staleguard's --upstream-tls prefer asks first; this server has no TLS.
+                conn.sendall(b"N")
+                (length,) = struct.unpack("!I", conn.recv(4, socket.MSG_WAITALL))
+                conn.recv(length - 4, socket.MSG_WAITALL)
             conn.sendall(
                 pgwire.message(b"R", struct.pack("!I", 0))
                 + pgwire.message(b"S", b"server_version\x0015.0\x00")

@@ -48,6 +48,12 @@ std::string describe(const ConfigFileSettings& s) {
     field("timeouts.startup", s.startup_timeout_seconds);
     field("timeouts.connect", s.connect_timeout_seconds);
     field("timeouts.shutdown", s.shutdown_timeout_seconds);
+    field("tls.cert", s.tls_cert_file);
+    field("tls.key", s.tls_key_file);
+    field("tls.ca", s.tls_ca_file);
+    field("tls.mode", s.tls_mode);
+    field("upstream_tls.mode", s.upstream_tls_mode);
+    field("upstream_tls.ca", s.upstream_tls_ca_file);
     return out.str();
 }
 
@@ -94,6 +100,23 @@ std::vector<ValidCase> valid_cases() {
         {"LargestMessageLimit", "limits:\n  max_message_bytes: 1073741823\n",
          with([](ConfigFileSettings& s) { s.max_message_bytes = 1073741823u; })},
         {"ExplicitDocumentStart", "---\nthreads: 2\n...\n", with([](ConfigFileSettings& s) { s.threads = 2; })},
+        {"TlsBothSides",
+         "tls:\n  cert: /etc/staleguard/server.pem\n  key: /etc/staleguard/server.key\n  ca: clients.pem\n"
+         "  mode: require\n"
+         "upstream_tls:\n  mode: verify-full\n  ca: /etc/ssl/db-ca.pem\n",
+         with([](ConfigFileSettings& s) {
+             s.tls_cert_file = "/etc/staleguard/server.pem";
+             s.tls_key_file = "/etc/staleguard/server.key";
+             s.tls_ca_file = "clients.pem";
+             s.tls_mode = "require";
+             s.upstream_tls_mode = "verify-full";
+             s.upstream_tls_ca_file = "/etc/ssl/db-ca.pem";
+         })},
+        {"TlsFlowMaps", "tls: {mode: disable}\nupstream_tls: {mode: prefer}\n", with([](ConfigFileSettings& s) {
+             s.tls_mode = "disable";
+             s.upstream_tls_mode = "prefer";
+         })},
+        {"EmptyTlsSections", "tls: {}\nupstream_tls: {}\n", {}},
     };
 }
 
@@ -118,14 +141,26 @@ struct InvalidCase {
 std::vector<InvalidCase> invalid_cases() {
     return {
         {"UnknownTopLevelKey", "listen: 127.0.0.1:6432\nlisten_port: 6432\n",
-         {"c.yaml:2:1: unknown key 'listen_port'; valid keys: listen, upstream, rules, threads, log, limits, timeouts"}},
+         {"c.yaml:2:1: unknown key 'listen_port'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls"}},
         {"UnknownNestedKey", "log:\n  level: info\n  colour: yes\n",
          {"c.yaml:3:3: unknown key 'colour' in 'log'; valid keys: level, format, statements"}},
         {"FlagSpellingIsNotAKey", "max-connections: 10\n",
          {"c.yaml:1:1: unknown key 'max-connections'; valid keys: listen, upstream, rules, threads, log, limits, "
-          "timeouts"}},
-        {"TlsNotSupportedYet", "tls:\n  cert: /etc/ssl/a.pem\n",
-         {"c.yaml:1:1: 'tls' is not supported yet: this staleguard cannot terminate or originate TLS yet"}},
+          "timeouts, tls, upstream_tls"}},
+        {"UnknownTlsKey", "tls:\n  certificate: /etc/ssl/a.pem\n",
+         {"c.yaml:2:3: unknown key 'certificate' in 'tls'; valid keys: cert, key, ca, mode"}},
+        {"UnknownUpstreamTlsKey", "upstream_tls:\n  cert: a.pem\n",
+         {"c.yaml:2:3: unknown key 'cert' in 'upstream_tls'; valid keys: mode, ca"}},
+        {"BadTlsMode", "tls: {mode: prefer}\n",
+         {"c.yaml:1:13: unknown tls.mode value 'prefer'; valid values: disable, allow, require"}},
+        {"BadUpstreamTlsMode", "upstream_tls:\n  mode: verify-ca\n",
+         {"c.yaml:2:9: unknown upstream_tls.mode value 'verify-ca'; valid values: disable, prefer, require, "
+          "verify-full"}},
+        {"TlsNotAMap", "tls: on\n", {"c.yaml:1:6: 'tls' must be a map, got a scalar"}},
+        {"EmptyTlsFileName", "tls:\n  cert: \"\"\n", {"c.yaml:2:9: 'tls.cert' must be a file name, got ''"}},
+        {"FlagSpellingOfTlsIsNotAKey", "tls-cert: a.pem\n",
+         {"c.yaml:1:1: unknown key 'tls-cert'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
+          "tls, upstream_tls"}},
         {"MetricsNotSupportedYet", "metrics: 127.0.0.1:9187\n",
          {"c.yaml:1:1: 'metrics' is not supported yet: this staleguard has no metrics endpoint yet"}},
         {"NestedTlsIsJustUnknown", "log:\n  tls: x\n",
@@ -171,11 +206,11 @@ std::vector<InvalidCase> invalid_cases() {
         {"StrayCommaAfterFlowMap", "{threads: 1}\n,\n", {"c.yaml:2:1: YAML syntax error: unexpected ','"}},
         {"StrayCommaOnly", ",\n", {"c.yaml:1:1: YAML syntax error: unexpected ','"}},
         {"ControlBytesShownEscaped", "rules: \"a\\x01b\"\nbogus\x7f: 1\n",
-         {"c.yaml:2:1: unknown key 'bogus\\x7f'; valid keys: listen, upstream, rules, threads, log, limits, timeouts"}},
+         {"c.yaml:2:1: unknown key 'bogus\\x7f'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls"}},
         {"EveryProblemInOneRun", "listen: nowhere\nlog: {level: loud}\nextra: 1\n",
          {"c.yaml:1:9: 'listen' expects HOST:PORT, got 'nowhere'",
           "c.yaml:2:14: unknown log.level value 'loud'; valid values: trace, debug, info, warn, error",
-          "c.yaml:3:1: unknown key 'extra'; valid keys: listen, upstream, rules, threads, log, limits, timeouts"}},
+          "c.yaml:3:1: unknown key 'extra'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls"}},
     };
 }
 
@@ -231,6 +266,16 @@ TEST_F(ConfigFileOnDisk, AbsoluteRulesPathIsKept) {
     const auto result = load_config_file(write("staleguard.yaml", "rules: /etc/staleguard/rules.yaml\n"));
     ASSERT_TRUE(result.ok());
     EXPECT_EQ(*result.settings->rules_file, "/etc/staleguard/rules.yaml");
+}
+
+TEST_F(ConfigFileOnDisk, RelativeTlsFilesAreResolvedNextToTheConfigFile) {
+    const auto result = load_config_file(write(
+        "staleguard.yaml", "tls: {cert: tls/server.pem, key: tls/server.key, ca: /etc/ca.pem}\nupstream_tls: {ca: db-ca.pem}\n"));
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(*result.settings->tls_cert_file, (dir_ / "tls/server.pem").string());
+    EXPECT_EQ(*result.settings->tls_key_file, (dir_ / "tls/server.key").string());
+    EXPECT_EQ(*result.settings->tls_ca_file, "/etc/ca.pem");
+    EXPECT_EQ(*result.settings->upstream_tls_ca_file, (dir_ / "db-ca.pem").string());
 }
 
 TEST_F(ConfigFileOnDisk, ProblemsNameThePathAsGiven) {
