@@ -40,6 +40,8 @@ struct ConfigFileSettings {
     std::optional<double> startup_timeout_seconds;
     std::optional<double> connect_timeout_seconds;
     std::optional<double> shutdown_timeout_seconds;
+    std::optional<Endpoint> metrics;                     // metrics: HOST:PORT
+    std::optional<std::vector<std::string>> admin_users;  // admin_users: [name, ...]
 };
 
 // Same shape and printing as a rule file's problems: `FILE:LINE:COLUMN: message`.

@@ -16,6 +16,7 @@
 
 #include "proxy/config_file.hpp"
 #include "proxy/log_format.hpp"
+#include "proxy/metrics_server.hpp"
 #include "proxy/rule_runtime.hpp"
 #include "proxy/server.hpp"
 #include "rules/rule_loader.hpp"
@@ -163,6 +164,13 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(5u, 0x3fffffffu))
         ->capture_default_str();
     app.add_option("--threads", threads, "Worker threads (0 = one per core)")->capture_default_str();
+    std::string metrics;
+    std::vector<std::string> admin_users;
+    app.add_option("--metrics", metrics, "Serve Prometheus metrics at http://HOST:PORT/metrics");
+    app.add_option("--admin-users", admin_users,
+                   "Roles that may connect to the admin console (database \"staleguard\"); their passwords are "
+                   "checked by the upstream server (as a login to database \"postgres\")")
+        ->delimiter(',');
 
     std::string check_rules_file;
     std::string check_user;
@@ -257,6 +265,8 @@ int main(int argc, char** argv) {
         unless_flag("--startup-timeout", file.startup_timeout_seconds, startup_timeout);
         unless_flag("--connect-timeout", file.connect_timeout_seconds, connect_timeout);
         unless_flag("--shutdown-timeout", file.shutdown_timeout_seconds, shutdown_timeout);
+        if (file.metrics && app.count("--metrics") == 0) metrics = file.metrics->to_string();
+        unless_flag("--admin-users", file.admin_users, admin_users);
     }
 
     if (!check_rules_file.empty()) {
@@ -278,6 +288,9 @@ int main(int argc, char** argv) {
     settings.shutdown_timeout = seconds_to_ms(shutdown_timeout);
     settings.frame_limits.max_message_length = max_message_bytes;
     settings.threads = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
+    if (!metrics.empty()) settings.metrics = parse_endpoint_or_exit("--metrics", metrics);
+    for (const auto& user : admin_users)
+        if (!user.empty()) settings.admin_users.push_back(user);
 
     staleguard::session::RuleRuntime rules(settings.rules_file);
     if (!rules.load()) return 1;
@@ -294,6 +307,18 @@ int main(int argc, char** argv) {
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
     for (auto& context : contexts) keep_running.push_back(asio::make_work_guard(*context));
     staleguard::session::Server server(context_pointers, settings, rules);
+    std::unique_ptr<staleguard::session::MetricsServer> metrics_server;
+    if (settings.metrics) {
+        metrics_server = std::make_unique<staleguard::session::MetricsServer>(
+            io, *settings.metrics, [&server] { return staleguard::session::render_prometheus(server.metrics_snapshot()); });
+        try {
+            metrics_server->start();
+        } catch (const std::exception& e) {
+            spdlog::error("cannot serve metrics on {}: {}", settings.metrics->to_string(), e.what());
+            return 1;
+        }
+    }
+
     try {
         server.start();
     } catch (const std::exception& e) {
@@ -323,6 +348,7 @@ int main(int argc, char** argv) {
         asio::post(signal_strand, [&] {
             signals.cancel();
             reload_signal.cancel();
+            if (metrics_server) metrics_server->stop();
             for (auto& guard : keep_running) guard.reset();
         });
     });
@@ -330,8 +356,8 @@ int main(int argc, char** argv) {
 
     std::function<void(const boost::system::error_code&, int)> on_reload = [&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        spdlog::info("received SIGHUP: reloading {}", settings.rules_file.empty() ? "(no rule file)" : settings.rules_file);
-        rules.load();
+        spdlog::info("received SIGHUP");
+        static_cast<void>(server.reload_rules());
         reload_signal.async_wait(on_reload);
     };
     reload_signal.async_wait(on_reload);

@@ -48,6 +48,16 @@ std::string describe(const ConfigFileSettings& s) {
     field("timeouts.startup", s.startup_timeout_seconds);
     field("timeouts.connect", s.connect_timeout_seconds);
     field("timeouts.shutdown", s.shutdown_timeout_seconds);
+    field("metrics", s.metrics);
+    out << "admin_users";
+    if (s.admin_users) {
+        out << "=[";
+        for (const auto& role : *s.admin_users) out << role << ";";
+        out << "]";
+    } else {
+        out << " unset";
+    }
+    out << "\n";
     return out.str();
 }
 
@@ -94,6 +104,12 @@ std::vector<ValidCase> valid_cases() {
         {"LargestMessageLimit", "limits:\n  max_message_bytes: 1073741823\n",
          with([](ConfigFileSettings& s) { s.max_message_bytes = 1073741823u; })},
         {"ExplicitDocumentStart", "---\nthreads: 2\n...\n", with([](ConfigFileSettings& s) { s.threads = 2; })},
+        {"Metrics", "metrics: 127.0.0.1:9187\n", with([](ConfigFileSettings& s) { s.metrics = Endpoint{"127.0.0.1", 9187}; })},
+        {"AdminUsers", "admin_users: [ops, \"Mixed Case\"]\n", with([](ConfigFileSettings& s) {
+             s.admin_users = std::vector<std::string>{"ops", "Mixed Case"};
+         })},
+        {"AdminUsersEmptyList", "admin_users: []\n",
+         with([](ConfigFileSettings& s) { s.admin_users = std::vector<std::string>{}; })},
     };
 }
 
@@ -118,16 +134,19 @@ struct InvalidCase {
 std::vector<InvalidCase> invalid_cases() {
     return {
         {"UnknownTopLevelKey", "listen: 127.0.0.1:6432\nlisten_port: 6432\n",
-         {"c.yaml:2:1: unknown key 'listen_port'; valid keys: listen, upstream, rules, threads, log, limits, timeouts"}},
+         {"c.yaml:2:1: unknown key 'listen_port'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
+          "metrics, admin_users"}},
         {"UnknownNestedKey", "log:\n  level: info\n  colour: yes\n",
          {"c.yaml:3:3: unknown key 'colour' in 'log'; valid keys: level, format, statements"}},
         {"FlagSpellingIsNotAKey", "max-connections: 10\n",
          {"c.yaml:1:1: unknown key 'max-connections'; valid keys: listen, upstream, rules, threads, log, limits, "
-          "timeouts"}},
+          "timeouts, metrics, admin_users"}},
         {"TlsNotSupportedYet", "tls:\n  cert: /etc/ssl/a.pem\n",
          {"c.yaml:1:1: 'tls' is not supported yet: this staleguard cannot terminate or originate TLS yet"}},
-        {"MetricsNotSupportedYet", "metrics: 127.0.0.1:9187\n",
-         {"c.yaml:1:1: 'metrics' is not supported yet: this staleguard has no metrics endpoint yet"}},
+        {"MetricsBadEndpoint", "metrics: 9187\n", {"c.yaml:1:10: 'metrics' expects HOST:PORT, got '9187'"}},
+        {"AdminUsersNotAList", "admin_users: ops\n", {"c.yaml:1:14: 'admin_users' must be a list of role names, got a scalar"}},
+        {"AdminUsersRepeated", "admin_users:\n  - ops\n  - ops\n", {"c.yaml:3:5: role 'ops' appears twice in 'admin_users'"}},
+        {"AdminUsersEmptyName", "admin_users: [\"\"]\n", {"c.yaml:1:15: entries of 'admin_users' must be role names, got ''"}},
         {"NestedTlsIsJustUnknown", "log:\n  tls: x\n",
          {"c.yaml:2:3: unknown key 'tls' in 'log'; valid keys: level, format, statements"}},
         {"BadEndpoint", "upstream: localhost\n", {"c.yaml:1:11: 'upstream' expects HOST:PORT, got 'localhost'"}},
@@ -171,11 +190,13 @@ std::vector<InvalidCase> invalid_cases() {
         {"StrayCommaAfterFlowMap", "{threads: 1}\n,\n", {"c.yaml:2:1: YAML syntax error: unexpected ','"}},
         {"StrayCommaOnly", ",\n", {"c.yaml:1:1: YAML syntax error: unexpected ','"}},
         {"ControlBytesShownEscaped", "rules: \"a\\x01b\"\nbogus\x7f: 1\n",
-         {"c.yaml:2:1: unknown key 'bogus\\x7f'; valid keys: listen, upstream, rules, threads, log, limits, timeouts"}},
+         {"c.yaml:2:1: unknown key 'bogus\\x7f'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
+          "metrics, admin_users"}},
         {"EveryProblemInOneRun", "listen: nowhere\nlog: {level: loud}\nextra: 1\n",
          {"c.yaml:1:9: 'listen' expects HOST:PORT, got 'nowhere'",
           "c.yaml:2:14: unknown log.level value 'loud'; valid values: trace, debug, info, warn, error",
-          "c.yaml:3:1: unknown key 'extra'; valid keys: listen, upstream, rules, threads, log, limits, timeouts"}},
+          "c.yaml:3:1: unknown key 'extra'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
+          "metrics, admin_users"}},
     };
 }
 
