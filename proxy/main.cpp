@@ -2,7 +2,6 @@
 #include "proxy/asio.hpp"
 
 #include <CLI/CLI.hpp>
-#include <pg_query.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -24,7 +23,7 @@
 #include "rules/schema_ddl.hpp"
 #include "proxy/settings.hpp"
 #include "proxy/worker_thread.hpp"
-#include "proxy/version.hpp"
+#include "proxy/version_line.hpp"
 
 namespace {
 
@@ -123,8 +122,7 @@ int run_schema(const std::string& rules_path, const std::string& conninfo, bool 
 int main(int argc, char** argv) {
     CLI::App app{"staleguard: a PostgreSQL proxy that gives optimistic locking to any client.\n"
                  "Point your application at --listen instead of at PostgreSQL."};
-    app.set_version_flag("--version", std::string("staleguard ") + staleguard::kVersion +
-                                          " (SQL parser: libpg_query for PostgreSQL " + PG_VERSION + ")");
+    app.set_version_flag("--version", staleguard::session::version_line());
 
     std::string listen = "127.0.0.1:6432";
     std::string upstream = "127.0.0.1:5432";
