@@ -189,6 +189,7 @@ asio::awaitable<void> Session::serve_admin_console(wire::StartupMessage startup)
             note_end("client disconnected during admin authentication");
             break;
         }
+        if (forward) stats_->bytes_out.fetch_add(frame.bytes.size(), std::memory_order_relaxed);
         if (frame.tag == 'E') {
             // 28P01 and friends: PostgreSQL's own words reached the client; it ends the login.
             note_end("admin authentication failed");
@@ -257,6 +258,7 @@ asio::awaitable<void> Session::serve_admin_console(wire::StartupMessage startup)
             case 'Q': {
                 if (skipping_to_sync) continue;
                 stats_->statements.fetch_add(1, std::memory_order_relaxed);
+                stats_->state.store(SessionStats::State::Active, std::memory_order_relaxed);
                 const auto query = wire::Query::decode(frame.view());
                 const std::string sql = query ? std::string(query->sql) : std::string();
                 spdlog::debug("{} admin console: {}", prefix(), sql);
