@@ -280,3 +280,17 @@ def test_metrics_stop_with_the_proxy_and_bind_failure_is_fatal(pg, proxy_factory
         assert failing.process.wait(15) == 1
         failing.returncode = 1
         assert f"cannot serve metrics on 127.0.0.1:{busy}" in failing.log()
+
+
+def test_metrics_from_config_file_and_flag_wins(pg, proxy_factory, tmp_path):
+    from_file, from_flag = free_port(), free_port()
+    config = tmp_path / "staleguard.yaml"
+    config.write_text(f"metrics: 127.0.0.1:{from_file}\n")
+    proxy = proxy_factory("--config", str(config))
+    wait_until(lambda: f"metrics on 127.0.0.1:{from_file}" in proxy.log(), 10, what="metrics from the config file")
+    assert Scraper(from_file).scrape().types["staleguard_sessions_total"] == "counter"
+    proxy.stop()
+    flagged = proxy_factory("--config", str(config), "--metrics", f"127.0.0.1:{from_flag}")
+    wait_until(lambda: f"metrics on 127.0.0.1:{from_flag}" in flagged.log(), 10, what="metrics from the flag")
+    assert f"127.0.0.1:{from_file}" not in flagged.log()
+    assert Scraper(from_flag).status() == 200
