@@ -180,6 +180,11 @@ struct TrackPlanner::Cache {
     LruCache<std::shared_ptr<const Entry>> plans;
 };
 
+RewriteCacheStats TrackPlanner::cache_stats() const {
+    const auto stats = cache_->plans.stats();
+    return RewriteCacheStats{stats.hits, stats.misses, stats.size, stats.capacity};
+}
+
 TrackPlanner::TrackPlanner(std::shared_ptr<const rules::RuleSet> rules, std::size_t cache_capacity)
     : rules_(rules ? std::move(rules) : std::make_shared<const rules::RuleSet>()),
       cache_(std::make_unique<Cache>(cache_capacity)) {

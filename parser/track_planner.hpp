@@ -45,6 +45,8 @@ public:
     // A cached plan is reused while `resolve` still answers as it did for the bare names the
     // plan asked about.
     std::shared_ptr<const TrackedStatement> plan(std::string_view statement, const SchemaResolver& resolve) const;
+    // Lookups in the plan cache so far (for the metrics endpoint).
+    RewriteCacheStats cache_stats() const;
 
 private:
     struct Cache;

@@ -25,20 +25,15 @@ using rules::quoted_text;
 using rules::UnsupportedKey;
 using rules::YamlMapEntry;
 
-constexpr std::array<std::string_view, 9> top_level_keys{"listen", "upstream", "rules",    "threads",     "log",
-                                                         "limits", "timeouts", "tls",      "upstream_tls"};
+constexpr std::array<std::string_view, 11> top_level_keys{"listen",  "upstream", "rules",   "threads",
+                                                          "log",     "limits",   "timeouts", "tls",
+                                                          "upstream_tls", "metrics", "admin_users"};
 constexpr std::array<std::string_view, 3> log_keys{"level", "format", "statements"};
 constexpr std::array<std::string_view, 2> boolean_words{"true", "false"};
 constexpr std::array<std::string_view, 2> limit_keys{"max_connections", "max_message_bytes"};
 constexpr std::array<std::string_view, 3> timeout_keys{"startup", "connect", "shutdown"};
 constexpr std::array<std::string_view, 4> tls_keys{"cert", "key", "ca", "mode"};
 constexpr std::array<std::string_view, 2> upstream_tls_keys{"mode", "ca"};
-
-// Keys an operator of a PostgreSQL proxy expects (pgbouncer has them) that this build cannot honour
-// yet. Refused by name, so that nobody believes a setting took effect that did not.
-constexpr std::array<UnsupportedKey, 1> unsupported_keys{{
-    {"metrics", "this staleguard has no metrics endpoint yet"},
-}};
 
 class ConfigFileReader {
 public:
@@ -65,7 +60,7 @@ private:
             add_problem(root.Mark(), "config file must be a map of settings, got " + describe_type(root));
             return;
         }
-        for (const YamlMapEntry& entry : source_.map_entries(root, top_level_keys, "", "", unsupported_keys)) {
+        for (const YamlMapEntry& entry : source_.map_entries(root, top_level_keys, "", "")) {
             if (entry.key == "listen") {
                 read_endpoint(entry, settings_.listen);
             } else if (entry.key == "upstream") {
@@ -84,6 +79,10 @@ private:
                 read_tls(entry);
             } else if (entry.key == "upstream_tls") {
                 read_upstream_tls(entry);
+            } else if (entry.key == "metrics") {
+                read_endpoint(entry, settings_.metrics);
+            } else if (entry.key == "admin_users") {
+                read_role_list(entry, settings_.admin_users);
             }
         }
     }
@@ -271,6 +270,33 @@ private:
             return;
         }
         out = value;
+    }
+
+    // A list of role names as PostgreSQL compares them (exact, case-sensitive), none empty or repeated.
+    void read_role_list(const YamlMapEntry& entry, std::optional<std::vector<std::string>>& out) {
+        if (!entry.value.IsSequence()) {
+            add_problem(mark_of(entry), quoted_text(entry.path) + " must be a list of role names, got " +
+                                            describe_type(entry.value));
+            return;
+        }
+        std::vector<std::string> roles;
+        bool valid = true;
+        for (const YAML::Node& element : entry.value) {
+            const YAML::Mark mark = element.Mark().is_null() ? mark_of(entry) : element.Mark();
+            if (!element.IsScalar() || element.Scalar().empty() || element.Scalar().find('\0') != std::string::npos) {
+                add_problem(mark, "entries of " + quoted_text(entry.path) + " must be role names, got " +
+                                      (element.IsScalar() ? quoted_text(element.Scalar()) : describe_type(element)));
+                valid = false;
+                continue;
+            }
+            if (std::find(roles.begin(), roles.end(), element.Scalar()) != roles.end()) {
+                add_problem(mark, "role " + quoted_text(element.Scalar()) + " appears twice in " + quoted_text(entry.path));
+                valid = false;
+                continue;
+            }
+            roles.push_back(element.Scalar());
+        }
+        if (valid) out = std::move(roles);
     }
 
     rules::YamlSource source_;

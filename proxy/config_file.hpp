@@ -49,6 +49,8 @@ struct ConfigFileSettings {
     std::optional<std::string> tls_mode;           // one of client_tls_mode_words
     std::optional<std::string> upstream_tls_mode;  // one of upstream_tls_mode_words
     std::optional<std::string> upstream_tls_ca_file;
+    std::optional<Endpoint> metrics;                     // metrics: HOST:PORT
+    std::optional<std::vector<std::string>> admin_users;  // admin_users: [name, ...]
 };
 
 // Same shape and printing as a rule file's problems: `FILE:LINE:COLUMN: message`.

@@ -2,7 +2,6 @@
 #include "proxy/asio.hpp"
 
 #include <CLI/CLI.hpp>
-#include <pg_query.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 
 #include "proxy/config_file.hpp"
 #include "proxy/log_format.hpp"
+#include "proxy/metrics_server.hpp"
 #include "proxy/rule_runtime.hpp"
 #include "proxy/server.hpp"
 #include "rules/rule_loader.hpp"
@@ -24,7 +24,7 @@
 #include "proxy/settings.hpp"
 #include "proxy/tls_context.hpp"
 #include "proxy/worker_thread.hpp"
-#include "proxy/version.hpp"
+#include "proxy/version_line.hpp"
 
 namespace {
 
@@ -123,8 +123,7 @@ int run_schema(const std::string& rules_path, const std::string& conninfo, bool 
 int main(int argc, char** argv) {
     CLI::App app{"staleguard: a PostgreSQL proxy that gives optimistic locking to any client.\n"
                  "Point your application at --listen instead of at PostgreSQL."};
-    app.set_version_flag("--version", std::string("staleguard ") + staleguard::kVersion +
-                                          " (SQL parser: libpg_query for PostgreSQL " + PG_VERSION + ")");
+    app.set_version_flag("--version", staleguard::session::version_line());
 
     std::string listen = "127.0.0.1:6432";
     std::string upstream = "127.0.0.1:5432";
@@ -164,6 +163,13 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(5u, 0x3fffffffu))
         ->capture_default_str();
     app.add_option("--threads", threads, "Worker threads (0 = one per core)")->capture_default_str();
+    std::string metrics;
+    std::vector<std::string> admin_users;
+    app.add_option("--metrics", metrics, "Serve Prometheus metrics at http://HOST:PORT/metrics");
+    app.add_option("--admin-users", admin_users,
+                   "Roles that may connect to the admin console (database \"staleguard\"); their passwords are "
+                   "checked by the upstream server (as a login to database \"postgres\")")
+        ->delimiter(',');
 
     std::string check_rules_file;
     std::string check_user;
@@ -289,6 +295,8 @@ int main(int argc, char** argv) {
         unless_flag("--tls-mode", file.tls_mode, tls_mode);
         unless_flag("--upstream-tls", file.upstream_tls_mode, upstream_tls);
         unless_flag("--upstream-ca", file.upstream_tls_ca_file, upstream_ca);
+        if (file.metrics && app.count("--metrics") == 0) metrics = file.metrics->to_string();
+        unless_flag("--admin-users", file.admin_users, admin_users);
     }
 
     if (!check_rules_file.empty()) {
@@ -310,6 +318,9 @@ int main(int argc, char** argv) {
     settings.shutdown_timeout = seconds_to_ms(shutdown_timeout);
     settings.frame_limits.max_message_length = max_message_bytes;
     settings.threads = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
+    if (!metrics.empty()) settings.metrics = parse_endpoint_or_exit("--metrics", metrics);
+    for (const auto& user : admin_users)
+        if (!user.empty()) settings.admin_users.push_back(user);
 
     const auto tls_settings = staleguard::session::resolve_tls_settings(staleguard::session::TlsRequest{
         tls_cert, tls_key, tls_ca,
@@ -343,6 +354,18 @@ int main(int argc, char** argv) {
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
     for (auto& context : contexts) keep_running.push_back(asio::make_work_guard(*context));
     staleguard::session::Server server(context_pointers, settings, rules, std::move(tls));
+    std::unique_ptr<staleguard::session::MetricsServer> metrics_server;
+    if (settings.metrics) {
+        metrics_server = std::make_unique<staleguard::session::MetricsServer>(
+            io, *settings.metrics, [&server] { return staleguard::session::render_prometheus(server.metrics_snapshot()); });
+        try {
+            metrics_server->start();
+        } catch (const std::exception& e) {
+            spdlog::error("cannot serve metrics on {}: {}", settings.metrics->to_string(), e.what());
+            return 1;
+        }
+    }
+
     try {
         server.start();
     } catch (const std::exception& e) {
@@ -372,6 +395,7 @@ int main(int argc, char** argv) {
         asio::post(signal_strand, [&] {
             signals.cancel();
             reload_signal.cancel();
+            if (metrics_server) metrics_server->stop();
             for (auto& guard : keep_running) guard.reset();
         });
     });
@@ -379,8 +403,8 @@ int main(int argc, char** argv) {
 
     std::function<void(const boost::system::error_code&, int)> on_reload = [&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        spdlog::info("received SIGHUP: reloading {}", settings.rules_file.empty() ? "(no rule file)" : settings.rules_file);
-        rules.load();
+        spdlog::info("received SIGHUP");
+        static_cast<void>(server.reload_rules());
         reload_signal.async_wait(on_reload);
     };
     reload_signal.async_wait(on_reload);

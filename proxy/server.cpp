@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "proxy/session.hpp"
@@ -57,6 +58,7 @@ asio::awaitable<void> Server::accept_loop() {
             const std::uint64_t id = next_session_id_++;
             session = std::make_shared<Session>(std::move(socket), *this, id, over_capacity);
             sessions_.emplace(id, session);
+            stats_.emplace(id, session->stats());
         }
         session->start();
     }
@@ -66,6 +68,7 @@ void Server::session_ended(std::uint64_t id) {
     {
         std::lock_guard lock(mutex_);
         sessions_.erase(id);
+        stats_.erase(id);
     }
     maybe_finish_shutdown();
 }
@@ -73,6 +76,34 @@ void Server::session_ended(std::uint64_t id) {
 std::size_t Server::session_count() const {
     std::lock_guard lock(mutex_);
     return sessions_.size();
+}
+
+MetricsSnapshot Server::metrics_snapshot() const {
+    auto snapshot = metrics_.snapshot();
+    const auto lookups = rules_.cache_lookups();
+    snapshot.parse_cache_hits = lookups.hits;
+    snapshot.parse_cache_misses = lookups.misses;
+    return snapshot;
+}
+
+RuleLoadOutcome Server::reload_rules() {
+    // One reload at a time: SIGHUP and RELOAD from two admin sessions must not interleave.
+    std::lock_guard lock(reload_mutex_);
+    spdlog::info("reloading {}", settings_.rules_file.empty() ? "(no rule file)" : settings_.rules_file);
+    auto outcome = rules_.load();
+    metrics_.rule_reload(outcome.ok);
+    return outcome;
+}
+
+std::vector<std::shared_ptr<const SessionStats>> Server::session_stats() const {
+    std::vector<std::shared_ptr<const SessionStats>> out;
+    {
+        std::lock_guard lock(mutex_);
+        out.reserve(stats_.size());
+        for (const auto& [id, stats] : stats_) out.push_back(stats);
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->id() < b->id(); });
+    return out;
 }
 
 void Server::begin_shutdown() {

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "proxy/asio.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/rule_runtime.hpp"
+#include "proxy/session_stats.hpp"
 #include "proxy/settings.hpp"
 #include "proxy/tls_context.hpp"
 
@@ -45,6 +47,16 @@ public:
     void session_ended(std::uint64_t id);
     std::size_t session_count() const;
 
+    // Counters for /metrics and SHOW STATS; sessions update them from every worker thread.
+    ProxyMetrics& metrics() { return metrics_; }
+    // The counters plus what lives elsewhere (parse caches, with the rules).
+    MetricsSnapshot metrics_snapshot() const;
+    // What SIGHUP and the admin console's RELOAD do: load the rule file again (the old rules stay
+    // on any problem) and count the outcome. Thread-safe.
+    RuleLoadOutcome reload_rules();
+    // The live sessions' shared records, by id (SHOW SESSIONS).
+    std::vector<std::shared_ptr<const SessionStats>> session_stats() const;
+
 private:
     boost::asio::awaitable<void> accept_loop();
     void maybe_finish_shutdown();
@@ -55,11 +67,14 @@ private:
     ProxySettings settings_;
     RuleRuntime& rules_;
     TlsContexts tls_;
+    ProxyMetrics metrics_;
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::steady_timer force_timer_;
 
     mutable std::mutex mutex_;
+    std::mutex reload_mutex_;
     std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
+    std::unordered_map<std::uint64_t, std::shared_ptr<const SessionStats>> stats_;
     std::uint64_t next_session_id_ = 1;
     bool shutting_down_ = false;
     bool drained_ = false;

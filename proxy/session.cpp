@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <variant>
 
 #include "proxy/codec/backend_messages.hpp"
@@ -20,6 +21,9 @@ namespace {
 using asio::awaitable;
 using asio::use_awaitable;
 using boost::system::error_code;
+
+// The virtual database of the admin console (SHOW STATS, RELOAD, ...).
+constexpr std::string_view kAdminDatabase = "staleguard";
 
 // What PostgreSQL answers an SSLRequest or GSSENCRequest it will not honour.
 constexpr std::uint8_t kRefuseEncryption = 'N';
@@ -66,6 +70,7 @@ Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over
     client_.socket().set_option(tcp::no_delay(true), ec);
     client_.socket().non_blocking(true, ec);
     prefix_ = "[s" + std::to_string(id_) + " " + client_address_ + "]";
+    stats_ = std::make_shared<SessionStats>(id_, client_address_);
 }
 
 Session::~Session() = default;
@@ -136,6 +141,7 @@ void Session::pump_finished() {
     startup_timer_.cancel();
     auto duration = std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_at_).count();
     if (logged_open_) {
+        server_.metrics().session_closed();
         spdlog::info("{} session closed user={} database={} duration={:.3f}s bytes_in={} bytes_out={} reason={}",
                      prefix(), user_, database_, duration, bytes_from_client_, bytes_from_server_,
                      end_reason_.empty() ? "unknown" : end_reason_);
@@ -176,7 +182,7 @@ awaitable<std::optional<wire::Frame>> Session::read_startup_frame() {
             co_return std::nullopt;
         }
         client_in_.commit(n);
-        bytes_from_client_ += n;
+        note_bytes_from_client(n);
     }
 }
 
@@ -238,6 +244,7 @@ awaitable<void> Session::run() {
         auto database = startup->parameter("database");
         database_ = std::string(database.empty() ? startup->parameter("user") : database);
         guard_.set_role(user_);
+        stats_->set_identity({user_, database_, client_.is_tls() ? client_.describe_tls() : "no", database_ == kAdminDatabase});
         if (!client_.is_tls() && server_.tls().settings().client_mode == ClientTlsMode::Require) {
             spdlog::info("{} refused plaintext client user={} database={}: --tls-mode require", prefix(), user_, database_);
             set_final_client_message(fatal("28000", "TLS is required: staleguard accepts only encrypted connections "
@@ -254,6 +261,10 @@ awaitable<void> Session::run() {
                                                     std::to_string(settings_.max_connections) + ")"));
         note_end("too many clients");
         startup.reset();
+    }
+    if (startup && database_ == kAdminDatabase) {
+        co_await serve_admin_console(std::move(*startup));
+        co_return;
     }
     if (startup && !co_await connect_upstream()) startup.reset();
 
@@ -281,6 +292,7 @@ awaitable<void> Session::run() {
         co_return;
     }
     logged_open_ = true;
+    server_.metrics().session_opened();
     spdlog::info("{} session opened user={} database={} client_tls={} upstream_tls={}", prefix(), user_, database_,
                  client_.describe_tls(), upstream_.describe_tls());
 
@@ -319,6 +331,7 @@ awaitable<bool> Session::connect_upstream(bool negotiate_tls) {
     deadline.cancel();
     if (!ec && !*timed_out && !tls_failure) co_return true;
     std::string why = *timed_out ? "timed out" : tls_failure ? *tls_failure : describe(ec);
+    server_.metrics().upstream_connect_failed();
     spdlog::warn("{} could not connect to upstream {}: {}", prefix(), target.to_string(), why);
     set_final_client_message(
         fatal("08006", "staleguard could not connect to upstream server " + target.to_string() + ": " + why));
@@ -364,7 +377,10 @@ awaitable<void> Session::pump_client_to_server() {
                 break;
             }
             spdlog::trace("{} client → {} ({} bytes)", prefix(), wire::frontend_tag_name(frame.tag), frame.bytes.size());
-            if (!co_await handle_client_frame(frame, batch)) {
+            const bool statement = begin_statement(frame.tag);
+            const bool handled = co_await handle_client_frame(frame, batch);
+            if (statement) finish_statement();
+            if (!handled) {
                 stop = true;
                 break;
             }
@@ -392,7 +408,7 @@ awaitable<void> Session::pump_client_to_server() {
             break;
         }
         client_in_.commit(n);
-        bytes_from_client_ += n;
+        note_bytes_from_client(n);
     }
     if (!server_pump_running_) {
         co_await write_final_and_close_client();
@@ -461,6 +477,9 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
                     forward(batch, frame);
                     co_return true;
                 case QueryPlan::Kind::Replace: {
+                    set_statement_outcome(plan.replacement_error ? StatementOutcome::Rejected
+                                          : plan.tracked        ? StatementOutcome::Tracked
+                                                                : StatementOutcome::Rewritten);
                     if (settings_.log_statements) spdlog::debug("{} rewrote query: {} => {}", prefix(), query.sql, plan.sql);
                     auto route = ResponseRoute::error_replaced_by(std::move(plan.replacement_error));
                     route.drop_position = true;
@@ -471,6 +490,10 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
                     co_return true;
                 }
                 case QueryPlan::Kind::Translate:
+                    set_statement_outcome(std::any_of(plan.statements.begin(), plan.statements.end(),
+                                                      [](const StatementPlan& p) { return p.tracked != nullptr; })
+                                              ? StatementOutcome::Tracked
+                                              : StatementOutcome::Rewritten);
                     if (settings_.log_statements) {
                         for (const auto& statement : plan.statements) {
                             if (!statement.offset_in_query)
@@ -492,6 +515,10 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
             if (!co_await flush_upstream(batch)) co_return false;
             co_await look_up_schemas(*rewriter, parse.query);
             auto plan = guard_.plan_parse(*rewriter, parse);
+            set_statement_outcome(plan.replacement_error ? StatementOutcome::Rejected
+                                  : plan.tracked         ? StatementOutcome::Tracked
+                                  : plan.sql             ? StatementOutcome::Rewritten
+                                                         : StatementOutcome::Passed);
             if (!plan.sql) break;
             if (settings_.log_statements) {
                 spdlog::debug("{} rewrote statement \"{}\": {} => {}", prefix(), parse.statement, parse.query, *plan.sql);
@@ -570,6 +597,7 @@ const std::shared_ptr<const parser::Rewriter>& Session::current_rules() {
 
 awaitable<bool> Session::check_write(std::uint64_t correlation, OutgoingBatch& batch) {
     // The server holds its answer until Sync or Flush; the verdict must come before the Sync.
+    statement_queued();
     batch.add_owned(wire::Flush{}.encode());
     if (!co_await flush_upstream(batch)) co_return false;
     co_await wait_for_server([&] {
@@ -577,6 +605,7 @@ awaitable<bool> Session::check_write(std::uint64_t correlation, OutgoingBatch& b
     });
     if (!verdict_ || verdict_->correlation != correlation || !verdict_->stale) co_return false;
     spdlog::info("{} {} user={} database={}", prefix(), verdict_->what, user_, database_);
+    note_stale_write(verdict_->table);
     wire::Bind raise;
     raise.statement = kMissingStatement;
     send(batch, 'B', raise.encode(), ResponseRoute::error_replaced_by(std::move(verdict_->error)));
@@ -715,7 +744,7 @@ awaitable<void> Session::pump_server_to_client() {
             break;
         }
         server_in_.commit(n);
-        bytes_from_server_ += n;
+        note_bytes_from_server(n);
     }
     close_upstream();
     server_pump_running_ = false;
@@ -809,11 +838,12 @@ bool Session::route_tracked_frame(const wire::Frame& frame, ResponseRoute& route
             if (!tracked.is_write) return true;
             if (tracked.check) {
                 auto stale = stale_rows(*tracked.check, route.returned);
-                verdict_ = Verdict{correlation, !stale.empty(), {}, {}};
+                verdict_ = Verdict{correlation, !stale.empty(), {}, {}, {}};
                 if (!stale.empty()) {
                     const std::size_t current = tracked.check->seen.size() - stale.size();
                     const auto error = track_stale_error(*tracked.check, stale, current);
                     verdict_->what = std::string(error.get(wire::field::Message));
+                    verdict_->table = tracked.check->rule ? tracked.check->rule->table.to_string() : std::string();
                     verdict_->error = error.encode();
                     return false;
                 }
@@ -872,9 +902,10 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
             const std::uint64_t rows = complete ? complete->row_count().value_or(0) : 0;
             const WriteCheck& check = *route->check;
             const bool stale = rows < check.expected_rows;
-            verdict_ = Verdict{front_correlation, stale, {}, {}};
+            verdict_ = Verdict{front_correlation, stale, {}, {}, {}};
             if (stale) {
                 verdict_->error = stale_write_error(check, rows).encode();
+                verdict_->table = check.table;
                 verdict_->what = fmt::format("stale write to {} ({})=({}): {} of {} row(s) matched", check.table,
                                              check.key_columns, check.key_values, rows, check.expected_rows);
             }
@@ -885,7 +916,10 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
         }
     }
     conversation_.on_backend(frame.tag, frame.payload);
-    if (frame.tag == 'Z') guard_.on_ready_for_query(conversation_.transaction_status());
+    if (frame.tag == 'Z') {
+        guard_.on_ready_for_query(conversation_.transaction_status());
+        note_ready_for_query();
+    }
     // Requests are answered in order: once one is done, every route up to it is finished.
     if (!routes_.empty() && !asynchronous) {
         const auto& pending = conversation_.pending();

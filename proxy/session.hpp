@@ -15,9 +15,12 @@
 #include "proxy/asio.hpp"
 #include "proxy/byte_buffer.hpp"
 #include "proxy/codec/frame.hpp"
+#include "proxy/codec/startup_messages.hpp"
 #include "proxy/conversation.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/outgoing_batch.hpp"
 #include "proxy/peer_stream.hpp"
+#include "proxy/session_stats.hpp"
 #include "proxy/settings.hpp"
 #include "proxy/statement_guard.hpp"
 
@@ -42,6 +45,8 @@ public:
     void force_stop(std::string reason);
 
     std::uint64_t id() const { return id_; }
+    // What SHOW SESSIONS shows of this session; readable from any thread.
+    std::shared_ptr<const SessionStats> stats() const { return stats_; }
 
 private:
     using Strand = asio::strand<asio::any_io_executor>;
@@ -99,6 +104,21 @@ private:
 
     const std::string& prefix() const { return prefix_; }
 
+    // Counters (session_metrics.cpp): bytes read, and one Query or Parse message from decode to
+    // queued upstream. begin_statement is true for the messages that count as statements.
+    void note_bytes_from_client(std::size_t n);
+    void note_bytes_from_server(std::size_t n);
+    bool begin_statement(char tag);
+    void set_statement_outcome(StatementOutcome outcome) { statement_outcome_ = outcome; }
+    void statement_queued();  // stops the added-time clock (the first call only)
+    void finish_statement();
+    void note_stale_write(const std::string& table);
+    void note_ready_for_query();
+
+    // The admin console (admin_session.cpp): authenticates through the upstream, then answers
+    // SHOW/RELOAD locally until the client leaves.
+    asio::awaitable<void> serve_admin_console(wire::StartupMessage startup);
+
     Server& server_;
     const ProxySettings& settings_;
     const std::uint64_t id_;
@@ -120,6 +140,7 @@ private:
         bool stale = false;
         std::vector<std::uint8_t> error;  // stale: what the client is shown
         std::string what;                 // stale: for the log
+        std::string table;                // stale: the protected table, for the metrics
     };
     // Track mode: a reused buffer for the hidden values of one DataRow.
     std::vector<TrackedRow> tracked_rows_;
@@ -146,6 +167,13 @@ private:
     // The upstream shows staleguard's own certificate: SCRAM-SHA-256-PLUS may pass (see session_tls.cpp).
     bool channel_binding_passes_ = false;
     int pumps_running_ = 0;
+
+    std::shared_ptr<SessionStats> stats_;
+    StatementOutcome statement_outcome_ = StatementOutcome::Passed;
+    std::chrono::steady_clock::time_point statement_started_;
+    bool statement_open_ = false;
+    bool statement_timed_ = false;
+    bool statement_stale_ = false;
 };
 
 }  // namespace staleguard::session

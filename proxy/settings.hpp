@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "proxy/codec/frame.hpp"
 #include "proxy/endpoint.hpp"
@@ -29,6 +31,10 @@ struct ProxySettings {
     // Log each statement staleguard rewrote, before and after (debug level). Off by default:
     // statements carry the application's data.
     bool log_statements = false;
+    // --metrics: where Prometheus scrapes /metrics; nullopt = no metrics listener.
+    std::optional<Endpoint> metrics;
+    // --admin-users: roles that may open the admin console (database "staleguard").
+    std::vector<std::string> admin_users;
 };
 
 }  // namespace staleguard::session

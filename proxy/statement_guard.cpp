@@ -568,6 +568,7 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
     auto tracking = track(rewriter, text);
     if (!tracking) return plan;
     PreparedStatement& prepared = statements_[name];
+    plan.tracked = true;
     if (tracking->kind == parser::TrackedStatement::Kind::Read) {
         plan.sql = tracking->tracking.sql;
         prepared.tracked = read_result(*tracking);

@@ -125,6 +125,7 @@ struct QueryPlan {
 
 struct ParsePlan {
     std::optional<std::string> sql;  // replacement text; nullopt = forward as is
+    bool tracked = false;            // track mode: a tracked read or keyed write
     std::optional<std::vector<std::uint8_t>> replacement_error;
 };
 

@@ -190,7 +190,8 @@ def test_every_problem_is_reported_with_its_position(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.splitlines() == [
         f"{config}:2:11: 'upstream' expects HOST:PORT, got 'localhost'",
-        f"{config}:3:1: unknown key 'lisen'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls",
+        f"{config}:3:1: unknown key 'lisen'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
+        "tls, upstream_tls, metrics, admin_users",
         f"{config}:5:10: unknown log.level value 'loud'; valid values: trace, debug, info, warn, error",
         f"{config}:6:3: unknown key 'colour' in 'log'; valid keys: level, format, statements",
         f"{config}:8:20: 'limits.max_connections' must be a whole number, got 'many'",
@@ -204,7 +205,8 @@ def test_every_problem_is_reported_with_its_position(tmp_path):
 
 @pytest.mark.parametrize("text, expected", [
     ("listen: [::1]:6432\n", ":1:14: YAML syntax error: end of map not found"),  # unquoted IPv6
-    ("metrics: 127.0.0.1:9187\n", ":1:1: 'metrics' is not supported yet"),
+    ("metrics: 127.0.0.1\n", ":1:10: 'metrics' expects HOST:PORT, got '127.0.0.1'"),
+    ("admin_users: ops\n", ":1:14: 'admin_users' must be a list of role names, got a scalar"),
     ("threads: 1\n---\nthreads: 2\n", ":2:1: config file has more than one YAML document"),
     ("- listen\n", ":1:1: config file must be a map of settings, got a list"),
     ("{threads: 1}\n,\n", ":2:1: YAML syntax error: unexpected ','"),

@@ -54,6 +54,16 @@ std::string describe(const ConfigFileSettings& s) {
     field("tls.mode", s.tls_mode);
     field("upstream_tls.mode", s.upstream_tls_mode);
     field("upstream_tls.ca", s.upstream_tls_ca_file);
+    field("metrics", s.metrics);
+    out << "admin_users";
+    if (s.admin_users) {
+        out << "=[";
+        for (const auto& role : *s.admin_users) out << role << ";";
+        out << "]";
+    } else {
+        out << " unset";
+    }
+    out << "\n";
     return out.str();
 }
 
@@ -117,6 +127,12 @@ std::vector<ValidCase> valid_cases() {
              s.upstream_tls_mode = "prefer";
          })},
         {"EmptyTlsSections", "tls: {}\nupstream_tls: {}\n", {}},
+        {"Metrics", "metrics: 127.0.0.1:9187\n", with([](ConfigFileSettings& s) { s.metrics = Endpoint{"127.0.0.1", 9187}; })},
+        {"AdminUsers", "admin_users: [ops, \"Mixed Case\"]\n", with([](ConfigFileSettings& s) {
+             s.admin_users = std::vector<std::string>{"ops", "Mixed Case"};
+         })},
+        {"AdminUsersEmptyList", "admin_users: []\n",
+         with([](ConfigFileSettings& s) { s.admin_users = std::vector<std::string>{}; })},
     };
 }
 
@@ -141,12 +157,13 @@ struct InvalidCase {
 std::vector<InvalidCase> invalid_cases() {
     return {
         {"UnknownTopLevelKey", "listen: 127.0.0.1:6432\nlisten_port: 6432\n",
-         {"c.yaml:2:1: unknown key 'listen_port'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls"}},
+         {"c.yaml:2:1: unknown key 'listen_port'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
+          "tls, upstream_tls, metrics, admin_users"}},
         {"UnknownNestedKey", "log:\n  level: info\n  colour: yes\n",
          {"c.yaml:3:3: unknown key 'colour' in 'log'; valid keys: level, format, statements"}},
         {"FlagSpellingIsNotAKey", "max-connections: 10\n",
          {"c.yaml:1:1: unknown key 'max-connections'; valid keys: listen, upstream, rules, threads, log, limits, "
-          "timeouts, tls, upstream_tls"}},
+          "timeouts, tls, upstream_tls, metrics, admin_users"}},
         {"UnknownTlsKey", "tls:\n  certificate: /etc/ssl/a.pem\n",
          {"c.yaml:2:3: unknown key 'certificate' in 'tls'; valid keys: cert, key, ca, mode"}},
         {"UnknownUpstreamTlsKey", "upstream_tls:\n  cert: a.pem\n",
@@ -160,9 +177,11 @@ std::vector<InvalidCase> invalid_cases() {
         {"EmptyTlsFileName", "tls:\n  cert: \"\"\n", {"c.yaml:2:9: 'tls.cert' must be a file name, got ''"}},
         {"FlagSpellingOfTlsIsNotAKey", "tls-cert: a.pem\n",
          {"c.yaml:1:1: unknown key 'tls-cert'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
-          "tls, upstream_tls"}},
-        {"MetricsNotSupportedYet", "metrics: 127.0.0.1:9187\n",
-         {"c.yaml:1:1: 'metrics' is not supported yet: this staleguard has no metrics endpoint yet"}},
+          "tls, upstream_tls, metrics, admin_users"}},
+        {"MetricsBadEndpoint", "metrics: 9187\n", {"c.yaml:1:10: 'metrics' expects HOST:PORT, got '9187'"}},
+        {"AdminUsersNotAList", "admin_users: ops\n", {"c.yaml:1:14: 'admin_users' must be a list of role names, got a scalar"}},
+        {"AdminUsersRepeated", "admin_users:\n  - ops\n  - ops\n", {"c.yaml:3:5: role 'ops' appears twice in 'admin_users'"}},
+        {"AdminUsersEmptyName", "admin_users: [\"\"]\n", {"c.yaml:1:15: entries of 'admin_users' must be role names, got ''"}},
         {"NestedTlsIsJustUnknown", "log:\n  tls: x\n",
          {"c.yaml:2:3: unknown key 'tls' in 'log'; valid keys: level, format, statements"}},
         {"BadEndpoint", "upstream: localhost\n", {"c.yaml:1:11: 'upstream' expects HOST:PORT, got 'localhost'"}},
@@ -206,11 +225,13 @@ std::vector<InvalidCase> invalid_cases() {
         {"StrayCommaAfterFlowMap", "{threads: 1}\n,\n", {"c.yaml:2:1: YAML syntax error: unexpected ','"}},
         {"StrayCommaOnly", ",\n", {"c.yaml:1:1: YAML syntax error: unexpected ','"}},
         {"ControlBytesShownEscaped", "rules: \"a\\x01b\"\nbogus\x7f: 1\n",
-         {"c.yaml:2:1: unknown key 'bogus\\x7f'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls"}},
+         {"c.yaml:2:1: unknown key 'bogus\\x7f'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
+          "tls, upstream_tls, metrics, admin_users"}},
         {"EveryProblemInOneRun", "listen: nowhere\nlog: {level: loud}\nextra: 1\n",
          {"c.yaml:1:9: 'listen' expects HOST:PORT, got 'nowhere'",
           "c.yaml:2:14: unknown log.level value 'loud'; valid values: trace, debug, info, warn, error",
-          "c.yaml:3:1: unknown key 'extra'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls"}},
+          "c.yaml:3:1: unknown key 'extra'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
+          "tls, upstream_tls, metrics, admin_users"}},
     };
 }
 
