@@ -34,7 +34,6 @@ using tree::literal_of;
 using Value = LiteralValue;
 
 // Bare names resolve here when the caller gives no resolver (as in the rewriter).
-constexpr std::string_view default_schema = "public";
 
 // The slot is a string constant with this text, found again in the deparsed statement. The
 // text is only a first guess: whatever the statement itself spells, the split is made only
@@ -264,7 +263,7 @@ private:
         if (!schema.empty()) return rules_.find(rules::QualifiedName{schema, name});
         if (!rules_.protects_name(name)) return nullptr;
         const std::optional<std::string> resolved =
-            resolve_ ? resolve_(name) : std::optional<std::string>(default_schema);
+            resolve_bare_name(resolve_, name);
         return resolved ? rules_.find(rules::QualifiedName{*resolved, name}) : nullptr;
     }
 

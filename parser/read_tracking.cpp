@@ -29,7 +29,6 @@ using tree::append_item;
 using tree::string_of;
 
 // Bare names resolve here when the caller gives no resolver (as in the rewriter).
-constexpr std::string_view default_schema = "public";
 
 // PostgreSQL 15's built-in aggregates (pg_aggregate) plus any_value (16). The parser cannot tell
 // an aggregate from an ordinary function by its call alone; these names are what it would be.
@@ -208,7 +207,7 @@ private:
             if (!rules_.protects_name(name)) return nullptr;
             if (std::find(cte_names_.begin(), cte_names_.end(), name) != cte_names_.end()) return nullptr;
             const std::optional<std::string> resolved =
-                resolve_ ? resolve_(name) : std::optional<std::string>(default_schema);
+                resolve_bare_name(resolve_, name);
             if (!resolved) return nullptr;
             rule = rules_.find(rules::QualifiedName{*resolved, name});
         }

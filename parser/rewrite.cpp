@@ -93,8 +93,6 @@ std::vector<std::string> bare_protected_names(const std::vector<StatementInfo>& 
     return names;
 }
 
-using Resolutions = std::vector<std::pair<std::string, std::optional<std::string>>>;
-
 struct TextRange {
     std::size_t begin = 0;
     std::size_t end = 0;
@@ -480,6 +478,32 @@ std::vector<std::string> Rewriter::names_to_resolve(std::string_view sql) const 
     return analysis->bare_names;
 }
 
+std::optional<std::string> resolve_bare_name(const SchemaResolver& resolve, std::string_view bare_name) {
+    return resolve ? resolve(bare_name) : std::optional<std::string>(default_schema);
+}
+
+SchemaResolver recording_resolver(const SchemaResolver& resolve, Resolutions& asked) {
+    return [&resolve, &asked](std::string_view bare) -> std::optional<std::string> {
+        for (const auto& [name, schema] : asked) {
+            if (name == bare) return schema;
+        }
+        auto schema = resolve_bare_name(resolve, bare);
+        asked.emplace_back(std::string(bare), schema);
+        return schema;
+    };
+}
+
+bool still_current(const Resolutions& asked, const SchemaResolver& resolve) {
+    return std::all_of(asked.begin(), asked.end(),
+                       [&](const auto& answer) { return resolve_bare_name(resolve, answer.first) == answer.second; });
+}
+
+std::string Rewriter::context_key(const RewriteContext& context) const {
+    std::string key(1, context.checks_enabled ? '1' : '0');
+    for (const rules::TableRule& rule : rules_->tables) key += rule.bypasses(context.role) ? '1' : '0';
+    return key;
+}
+
 RewriteResult Rewriter::rewrite(std::string_view sql, const RewriteContext& context) const {
     if (!may_need_rewrite(sql)) return untouched(sql);
     const bool cacheable = sql.size() <= max_cached_statement_bytes;
@@ -501,16 +525,14 @@ RewriteResult Rewriter::rewrite(std::string_view sql, const RewriteContext& cont
 
     Resolutions resolutions;
     for (const std::string& name : names->bare_names) {
-        resolutions.emplace_back(name, context.resolve_schema ? context.resolve_schema(name)
-                                                              : std::optional<std::string>(default_schema));
+        resolutions.emplace_back(name, resolve_bare_name(context.resolve_schema, name));
     }
     std::string key;
     if (cacheable) {
         key.reserve(sql.size() + 16 + rules_->tables.size());
         key.append(sql);
         key += '\0';
-        key += context.checks_enabled ? '1' : '0';
-        for (const rules::TableRule& rule : rules_->tables) key += rule.bypasses(context.role) ? '1' : '0';
+        key += context_key(context);
         for (const auto& [name, schema] : resolutions) {
             key += '\0';
             key += name;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "parser/statement_analysis.hpp"
@@ -18,6 +19,17 @@ namespace staleguard::parser {
 
 // Bare relation names are resolved by the caller, who knows the session's search_path.
 using SchemaResolver = std::function<std::optional<std::string>(std::string_view bare_name)>;
+
+// The schema `resolve` gives a bare name; without a resolver, "public" (PostgreSQL's default path).
+std::optional<std::string> resolve_bare_name(const SchemaResolver& resolve, std::string_view bare_name);
+
+// The bare names a plan asked about and the answers it got: a cached plan stays valid while every
+// name still resolves as it did (a changed search_path makes it stale).
+using Resolutions = std::vector<std::pair<std::string, std::optional<std::string>>>;
+// `resolve`, recording each name's first answer in `asked` (and answering repeats from there).
+// `resolve` and `asked` must outlive the resolver.
+SchemaResolver recording_resolver(const SchemaResolver& resolve, Resolutions& asked);
+bool still_current(const Resolutions& asked, const SchemaResolver& resolve);
 
 struct RewriteContext {
     SchemaResolver resolve_schema;  // bare name → schema it resolves to now; nullopt = no such table
@@ -82,6 +94,9 @@ public:
     RewriteResult rewrite(std::string_view sql, const RewriteContext& context) const;
     const rules::RuleSet& rules() const;
     RewriteCacheStats cache_stats() const;
+    // What besides the text a rewrite depends on: whether checks are on, and which rules the
+    // context's role bypasses. Part of every cache key made for the context.
+    std::string context_key(const RewriteContext& context) const;
 
     // True when `sql` could touch a protected table or session state we follow; false means
     // rewrite() returns it untouched without parsing.

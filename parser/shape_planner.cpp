@@ -9,12 +9,6 @@
 namespace staleguard::parser {
 namespace {
 
-using Resolutions = std::vector<std::pair<std::string, std::optional<std::string>>>;
-
-std::optional<std::string> fill_text(const std::string& text, const std::vector<TemplateLiteral>& literals) {
-    return fill_sql(text, literals);
-}
-
 // Reasons and other prose must not carry a literal at all: there is no telling where it went.
 bool free_of_sentinels(std::string_view text, const std::vector<TemplateLiteral>& literals) {
     auto same = fill_value(text, literals);
@@ -52,7 +46,7 @@ bool same_statement_rewrite(const StatementRewrite& left, const StatementRewrite
 std::optional<ReadTracking> fill_read_tracking(const ReadTracking& shaped, const std::vector<TemplateLiteral>& literals) {
     ReadTracking filled = shaped;
     if (!free_of_sentinels(shaped.reason, literals)) return std::nullopt;
-    auto sql = fill_text(shaped.sql, literals);
+    auto sql = fill_sql(shaped.sql, literals);
     if (!sql) return std::nullopt;
     filled.sql = std::move(*sql);
     return filled;
@@ -62,8 +56,8 @@ std::optional<KeyedWrite> fill_keyed(const KeyedWrite& shaped, const std::vector
     KeyedWrite filled = shaped;
     if (!free_of_sentinels(shaped.reason, literals) || !free_of_sentinels(shaped.qualifier, literals))
         return std::nullopt;
-    auto before = fill_text(shaped.sql_before_slot, literals);
-    auto after = fill_text(shaped.sql_after_slot, literals);
+    auto before = fill_sql(shaped.sql_before_slot, literals);
+    auto after = fill_sql(shaped.sql_after_slot, literals);
     if (!before || !after) return std::nullopt;
     filled.sql_before_slot = std::move(*before);
     filled.sql_after_slot = std::move(*after);
@@ -94,17 +88,17 @@ std::optional<TextPlan> fill_text_plan(const TextPlan& shaped, const std::vector
     filled.rewrite.error_sqlstate = rewrite.error_sqlstate;
     if (!free_of_sentinels(rewrite.error_message, literals)) return std::nullopt;
     filled.rewrite.error_message = rewrite.error_message;
-    auto sql = fill_text(rewrite.sql, literals);
+    auto sql = fill_sql(rewrite.sql, literals);
     if (!sql) return std::nullopt;
     filled.rewrite.sql = std::move(*sql);
     for (const StatementRewrite& statement : rewrite.statements) {
         StatementRewrite copy = statement;
-        auto text = fill_text(statement.sql, literals);
+        auto text = fill_sql(statement.sql, literals);
         if (!text) return std::nullopt;
         copy.sql = std::move(*text);
         filled.rewrite.statements.push_back(std::move(copy));
     }
-    if (auto text = fill_text(shaped.tracked_text, literals)) {
+    if (auto text = fill_sql(shaped.tracked_text, literals)) {
         filled.tracked_text = std::move(*text);
     } else {
         return std::nullopt;
@@ -177,12 +171,6 @@ std::string cache_key(const LiteralTemplate& shape, std::string_view context_key
     return key;
 }
 
-bool still_current(const Resolutions& resolutions, const SchemaResolver& resolve) {
-    return std::all_of(resolutions.begin(), resolutions.end(), [&](const auto& asked) {
-        return (resolve ? resolve(asked.first) : std::optional<std::string>("public")) == asked.second;
-    });
-}
-
 }  // namespace
 
 TextPlan ShapePlanner::plan(std::string_view sql, const LiteralTemplate* shape, std::string_view context_key,
@@ -206,15 +194,7 @@ TextPlan ShapePlanner::plan(std::string_view sql, const LiteralTemplate* shape, 
     if (entry->state == State::Refused) return original;
     // Seen before (or trusted under other resolutions): plan the shape and check it against this string.
     auto next = std::make_shared<Cache::Entry>();
-    const SchemaResolver recording = [&](std::string_view bare) -> std::optional<std::string> {
-        for (const auto& [name, schema] : next->resolutions) {
-            if (name == bare) return schema;
-        }
-        auto schema = resolve ? resolve(bare) : std::optional<std::string>("public");
-        next->resolutions.emplace_back(std::string(bare), schema);
-        return schema;
-    };
-    next->plan = plan_text(shape->shape, recording);
+    next->plan = plan_text(shape->shape, recording_resolver(resolve, next->resolutions));
     next->state = State::Refused;
     if (shape_independent(original) && shape_independent(next->plan)) {
         if (auto filled = fill_text_plan(next->plan, shape->literals); filled && same_text_plan(*filled, original))

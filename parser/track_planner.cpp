@@ -175,7 +175,7 @@ struct TrackPlanner::Cache {
     // search_path) makes it stale.
     struct Entry {
         std::shared_ptr<const TrackedStatement> plan;
-        std::vector<std::pair<std::string, std::optional<std::string>>> resolutions;
+        Resolutions resolutions;
     };
     LruCache<std::shared_ptr<const Entry>> plans;
 };
@@ -199,23 +199,11 @@ std::shared_ptr<const TrackedStatement> TrackPlanner::plan(std::string_view stat
     const bool cacheable = statement.size() <= max_cached_statement_bytes;
     if (cacheable) {
         if (auto cached = cache_->plans.get(statement)) {
-            const auto& entry = **cached;
-            const bool current = std::all_of(entry.resolutions.begin(), entry.resolutions.end(), [&](const auto& asked) {
-                return (resolve ? resolve(asked.first) : std::optional<std::string>("public")) == asked.second;
-            });
-            if (current) return entry.plan;
+            if (still_current((*cached)->resolutions, resolve)) return (*cached)->plan;
         }
     }
     auto entry = std::make_shared<Cache::Entry>();
-    const SchemaResolver recording = [&](std::string_view bare) -> std::optional<std::string> {
-        for (const auto& [name, schema] : entry->resolutions) {
-            if (name == bare) return schema;
-        }
-        auto schema = resolve ? resolve(bare) : std::optional<std::string>("public");
-        entry->resolutions.emplace_back(std::string(bare), schema);
-        return schema;
-    };
-    TrackedStatement planned = plan_statement(statement, *rules_, recording);
+    TrackedStatement planned = plan_statement(statement, *rules_, recording_resolver(resolve, entry->resolutions));
     planned.rules = rules_;
     entry->plan = std::make_shared<const TrackedStatement>(std::move(planned));
     if (cacheable) cache_->plans.put(std::string(statement), entry);

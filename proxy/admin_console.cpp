@@ -7,17 +7,13 @@
 #include <optional>
 
 #include "proxy/codec/backend_messages.hpp"
+#include "proxy/codec/type_oids.hpp"
+#include "rules/rule_words.hpp"
 
 namespace staleguard::session {
 
 namespace {
 
-// Type OIDs from pg_type.h: psql aligns numbers right and text left by them.
-constexpr std::uint32_t kBoolOid = 16;
-constexpr std::uint32_t kInt8Oid = 20;
-constexpr std::uint32_t kTextOid = 25;
-constexpr std::uint32_t kTimestamptzOid = 1184;
-constexpr std::uint32_t kNumericOid = 1700;
 
 constexpr std::string_view kCommandList = "SHOW STATS, SHOW SESSIONS, SHOW RULES, SHOW VERSION, RELOAD";
 
@@ -28,9 +24,9 @@ struct Column {
 
 std::int16_t type_size(std::uint32_t oid) {
     switch (oid) {
-        case kBoolOid: return 1;
-        case kInt8Oid:
-        case kTimestamptzOid: return 8;
+        case wire::type_oid::boolean: return 1;
+        case wire::type_oid::int8:
+        case wire::type_oid::timestamptz: return 8;
         default: return -1;
     }
 }
@@ -112,29 +108,11 @@ std::string trimmed(std::string_view text) {
     return std::string(text.substr(begin, end - begin + 1));
 }
 
-std::string_view mode_name(rules::Mode mode) {
-    switch (mode) {
-        case rules::Mode::Track: return "track";
-        case rules::Mode::Client: return "client";
-        case rules::Mode::Increment: return "increment";
-    }
-    return "?";
-}
-
-std::string_view kind_name(rules::VersionKind kind) {
-    switch (kind) {
-        case rules::VersionKind::Counter: return "counter";
-        case rules::VersionKind::Timestamp: return "timestamp";
-        case rules::VersionKind::Xmin: return "xmin";
-    }
-    return "?";
-}
-
 std::string joined(const std::vector<std::string>& items) { return fmt::format("{}", fmt::join(items, ", ")); }
 
 std::vector<std::uint8_t> show_stats(const AdminData& data) {
     // The very lines /metrics serves, one row per sample: both views always agree.
-    ResultSet result({{"metric", kTextOid}, {"labels", kTextOid}, {"value", kNumericOid}});
+    ResultSet result({{"metric", wire::type_oid::text}, {"labels", wire::type_oid::text}, {"value", wire::type_oid::numeric}});
     const std::string text = render_prometheus(data.metrics);
     std::size_t start = 0;
     while (start < text.size()) {
@@ -161,17 +139,17 @@ std::vector<std::uint8_t> show_stats(const AdminData& data) {
 }
 
 std::vector<std::uint8_t> show_sessions(const AdminData& data) {
-    ResultSet result({{"id", kInt8Oid},
-                      {"client_addr", kTextOid},
-                      {"user", kTextOid},
-                      {"database", kTextOid},
-                      {"tls", kTextOid},
-                      {"state", kTextOid},
-                      {"connected_since", kTimestamptzOid},
-                      {"bytes_in", kInt8Oid},
-                      {"bytes_out", kInt8Oid},
-                      {"statements", kInt8Oid},
-                      {"tracked_rows", kInt8Oid}});
+    ResultSet result({{"id", wire::type_oid::int8},
+                      {"client_addr", wire::type_oid::text},
+                      {"user", wire::type_oid::text},
+                      {"database", wire::type_oid::text},
+                      {"tls", wire::type_oid::text},
+                      {"state", wire::type_oid::text},
+                      {"connected_since", wire::type_oid::timestamptz},
+                      {"bytes_in", wire::type_oid::int8},
+                      {"bytes_out", wire::type_oid::int8},
+                      {"statements", wire::type_oid::int8},
+                      {"tracked_rows", wire::type_oid::int8}});
     for (const auto& s : data.sessions) {
         result.row({std::to_string(s.id), s.client_address, s.user, s.database, s.tls, s.state,
                     timestamptz_text(s.connected_at), std::to_string(s.bytes_in), std::to_string(s.bytes_out),
@@ -197,28 +175,28 @@ std::vector<std::uint8_t> show_rules(const AdminData& data) {
             wire::field::Message,
             fmt::format("rule file {} (generation {}): sqlstate {}, unanalysable {}, max_tracked_rows {}", data.rules_path,
                         data.rules_generation, data.rules->sqlstate,
-                        data.rules->unanalysable == rules::UnanalysablePolicy::Reject ? "reject" : "pass",
+                        rules::word_of(data.rules->unanalysable),
                         data.rules->max_tracked_rows));
     }
     ResultSet::append(out, notice.encode());
-    ResultSet result({{"table", kTextOid},
-                      {"mode", kTextOid},
-                      {"kind", kTextOid},
-                      {"version_column", kTextOid},
-                      {"key", kTextOid},
-                      {"unread", kTextOid},
-                      {"delete", kTextOid},
-                      {"bumped_by", kTextOid},
-                      {"watch", kTextOid},
-                      {"ignore", kTextOid},
-                      {"bypass_roles", kTextOid}});
+    ResultSet result({{"table", wire::type_oid::text},
+                      {"mode", wire::type_oid::text},
+                      {"kind", wire::type_oid::text},
+                      {"version_column", wire::type_oid::text},
+                      {"key", wire::type_oid::text},
+                      {"unread", wire::type_oid::text},
+                      {"delete", wire::type_oid::text},
+                      {"bumped_by", wire::type_oid::text},
+                      {"watch", wire::type_oid::text},
+                      {"ignore", wire::type_oid::text},
+                      {"bypass_roles", wire::type_oid::text}});
     if (data.rules) {
         for (const auto& rule : data.rules->tables) {
-            result.row({rule.table.to_string(), std::string(mode_name(rule.mode)), std::string(kind_name(rule.kind)),
+            result.row({rule.table.to_string(), std::string(rules::word_of(rule.mode)), std::string(rules::word_of(rule.kind)),
                         rule.version_column, joined(rule.key),
-                        std::string(rule.unread == rules::UnreadPolicy::Reject ? "reject" : "allow"),
-                        std::string(rule.on_delete == rules::DeletePolicy::Check ? "check" : "allow"),
-                        std::string(rule.bumped_by == rules::BumpedBy::Trigger ? "trigger" : "staleguard"),
+                        std::string(rules::word_of(rule.unread)),
+                        std::string(rules::word_of(rule.on_delete)),
+                        std::string(rules::word_of(rule.bumped_by)),
                         joined(rule.watch), joined(rule.ignore), joined(rule.bypass_roles)});
         }
     }
@@ -227,7 +205,7 @@ std::vector<std::uint8_t> show_rules(const AdminData& data) {
 }
 
 std::vector<std::uint8_t> show_version(const AdminData& data) {
-    ResultSet result({{"version", kTextOid}});
+    ResultSet result({{"version", wire::type_oid::text}});
     result.row({data.version});
     std::vector<std::uint8_t> out;
     result.encode_into(out, "SHOW");

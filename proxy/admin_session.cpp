@@ -59,16 +59,10 @@ awaitable<FrameRead> read_tagged_frame(PeerStream& stream, ByteBuffer& in, const
     }
 }
 
-std::int32_t authentication_code(const OwnedFrame& frame) {
-    if (frame.bytes.size() < 9) return -1;
-    return static_cast<std::int32_t>((std::uint32_t{frame.bytes[5]} << 24) | (std::uint32_t{frame.bytes[6]} << 16) |
-                                     (std::uint32_t{frame.bytes[7]} << 8) | std::uint32_t{frame.bytes[8]});
-}
-
 // Authentication requests the client must answer with a PasswordMessage / SASL response ('p').
-bool expects_client_response(std::int32_t code) {
+bool expects_client_response(wire::AuthenticationCode code) {
     using Code = wire::AuthenticationCode;
-    switch (static_cast<Code>(code)) {
+    switch (code) {
         case Code::CleartextPassword:
         case Code::Md5Password:
         case Code::Gss:
@@ -93,10 +87,6 @@ std::string state_name(SessionStats::State state) {
     return "?";
 }
 
-std::vector<std::uint8_t> fatal_error(std::string_view sqlstate, std::string_view message) {
-    return wire::ErrorResponse::make(sqlstate, message, {}, "FATAL").encode();
-}
-
 }  // namespace
 
 asio::awaitable<void> Session::serve_admin_console(wire::StartupMessage startup) {
@@ -117,7 +107,7 @@ asio::awaitable<void> Session::serve_admin_console(wire::StartupMessage startup)
     if (std::find(admins.begin(), admins.end(), user_) == admins.end()) {
         // As pgbouncer: the role is named, nothing is said about who else may connect.
         spdlog::warn("{} admin console refused: user {} is not in --admin-users", prefix(), user_);
-        set_final_client_message(fatal_error("28000", "no such user in --admin-users: \"" + user_ + "\""));
+        set_final_client_message(fatal("28000", "no such user in --admin-users: \"" + user_ + "\""));
         note_end("admin console: user not allowed");
         co_await finish();
         co_return;
@@ -142,7 +132,7 @@ asio::awaitable<void> Session::serve_admin_console(wire::StartupMessage startup)
         co_await upstream_.async_write(asio::buffer(packet), asio::redirect_error(use_awaitable, ec));
         if (ec) {
             note_end("upstream write failed: " + ec.message());
-            set_final_client_message(fatal_error("08006", "lost connection to upstream server: " + ec.message()));
+            set_final_client_message(fatal("08006", "lost connection to upstream server: " + ec.message()));
             co_await finish();
             co_return;
         }
@@ -155,7 +145,7 @@ asio::awaitable<void> Session::serve_admin_console(wire::StartupMessage startup)
         auto from_server = co_await read_tagged_frame(upstream_, server_in_, server_reader_, settings_.read_chunk, nullptr);
         if (!from_server.frame) {
             note_end("server closed the connection during admin authentication");
-            set_final_client_message(fatal_error("08006", "server closed the connection during authentication"));
+            set_final_client_message(fatal("08006", "server closed the connection during authentication"));
             break;
         }
         const OwnedFrame& frame = *from_server.frame;
@@ -163,9 +153,9 @@ asio::awaitable<void> Session::serve_admin_console(wire::StartupMessage startup)
         bool answer_needed = false;
         switch (frame.tag) {
             case 'R': {
-                const auto code = authentication_code(frame);
-                if (code == static_cast<std::int32_t>(wire::AuthenticationCode::Ok)) authenticated = true;
-                answer_needed = expects_client_response(code);
+                const auto request = wire::Authentication::decode(frame.view());
+                if (request && request->code == wire::AuthenticationCode::Ok) authenticated = true;
+                answer_needed = request && expects_client_response(request->code);
                 break;
             }
             case 'K':  // the server's cancel key: the client never talks to that backend

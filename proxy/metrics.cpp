@@ -45,28 +45,26 @@ MetricsSnapshot ProxyMetrics::snapshot() const {
     return out;
 }
 
-std::string escape_label_value(std::string_view value) {
+namespace {
+
+// The exposition format escapes \ and newline everywhere, and " inside label values only.
+std::string escaped(std::string_view text, bool quotes) {
     std::string out;
-    out.reserve(value.size());
-    for (char c : value) {
+    out.reserve(text.size());
+    for (char c : text) {
         if (c == '\\') out += "\\\\";
-        else if (c == '"') out += "\\\"";
+        else if (c == '"' && quotes) out += "\\\"";
         else if (c == '\n') out += "\\n";
         else out += c;
     }
     return out;
 }
 
-std::string escape_help_text(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (char c : text) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '\n') out += "\\n";
-        else out += c;
-    }
-    return out;
-}
+}  // namespace
+
+std::string escape_label_value(std::string_view value) { return escaped(value, true); }
+
+std::string escape_help_text(std::string_view text) { return escaped(text, false); }
 
 std::string format_sample_value(double value) {
     if (std::isnan(value)) return "NaN";

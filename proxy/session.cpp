@@ -31,10 +31,6 @@ constexpr std::uint8_t kAcceptTls = 'S';
 // A client may ask for GSS encryption, then TLS, then start: more requests are a violation.
 constexpr int kMaxEncryptionRequests = 2;
 
-std::vector<std::uint8_t> fatal(std::string_view sqlstate, std::string_view message) {
-    return wire::ErrorResponse::make(sqlstate, message, {}, "FATAL").encode();
-}
-
 bool is_fatal_error(const wire::Frame& frame) {
     auto error = wire::ErrorResponse::decode(frame);
     if (!error) return false;
@@ -74,6 +70,10 @@ Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over
 }
 
 Session::~Session() = default;
+
+std::vector<std::uint8_t> Session::fatal(std::string_view sqlstate, std::string_view message) {
+    return wire::ErrorResponse::make(sqlstate, message, {}, "FATAL").encode();
+}
 
 void Session::start() {
     auto self = shared_from_this();

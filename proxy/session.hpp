@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/asio.hpp"
@@ -91,6 +92,8 @@ private:
     bool route_tracked_frame(const wire::Frame& frame, ResponseRoute& route, std::uint64_t correlation,
                              OutgoingBatch& batch);
 
+    // An ErrorResponse of severity FATAL: what the client reads before staleguard closes it.
+    static std::vector<std::uint8_t> fatal(std::string_view sqlstate, std::string_view message);
     // The first reason given wins; it is what the close log line says.
     void note_end(std::string reason);
     // A message for the client that the server→client pump writes last, before it closes.

@@ -32,10 +32,6 @@ std::string handshake_failure(const error_code& ec, SSL* ssl) {
     return why;
 }
 
-std::vector<std::uint8_t> fatal_error(std::string_view sqlstate, std::string_view message) {
-    return wire::ErrorResponse::make(sqlstate, message, {}, "FATAL").encode();
-}
-
 }  // namespace
 
 awaitable<bool> Session::starts_with_tls_handshake() {
@@ -63,7 +59,7 @@ awaitable<bool> Session::accept_client_tls(bool direct) {
     if (direct && !negotiated_postgres_alpn(client_.native_tls())) {
         spdlog::info("{} direct TLS connection without ALPN \"postgresql\" refused", prefix());
         set_final_client_message(
-            fatal_error("08P01", "direct TLS connection without ALPN protocol negotiation (expected \"postgresql\")"));
+            fatal("08P01", "direct TLS connection without ALPN protocol negotiation (expected \"postgresql\")"));
         note_end("direct TLS without ALPN");
         co_return false;
     }

@@ -11,6 +11,7 @@
 #include "parser/execute_call.hpp"
 #include "parser/pg_query_handle.hpp"
 #include "parser/position_map.hpp"
+#include "proxy/codec/type_oids.hpp"
 
 namespace staleguard::session {
 
@@ -84,14 +85,7 @@ wire::ErrorResponse stale_write_error(const WriteCheck& check, std::uint64_t row
 
 namespace {
 
-// Type OIDs from PostgreSQL's pg_type.dat whose binary form is easy to show.
-constexpr std::uint32_t kInt8Oid = 20;
-constexpr std::uint32_t kInt2Oid = 21;
-constexpr std::uint32_t kInt4Oid = 23;
-constexpr std::uint32_t kTextOid = 25;
-constexpr std::uint32_t kVarcharOid = 1043;
-constexpr std::uint32_t kUuidOid = 2950;
-
+// The types whose binary form is easy to show.
 std::optional<std::string> decode_binary(wire::Bytes value, std::uint32_t type) {
     auto big_endian = [&] {
         std::uint64_t v = 0;
@@ -99,19 +93,19 @@ std::optional<std::string> decode_binary(wire::Bytes value, std::uint32_t type) 
         return v;
     };
     switch (type) {
-        case kInt2Oid:
+        case wire::type_oid::int2:
             if (value.size() == 2) return std::to_string(static_cast<std::int16_t>(big_endian()));
             break;
-        case kInt4Oid:
+        case wire::type_oid::int4:
             if (value.size() == 4) return std::to_string(static_cast<std::int32_t>(big_endian()));
             break;
-        case kInt8Oid:
+        case wire::type_oid::int8:
             if (value.size() == 8) return std::to_string(static_cast<std::int64_t>(big_endian()));
             break;
-        case kTextOid:
-        case kVarcharOid:
+        case wire::type_oid::text:
+        case wire::type_oid::varchar:
             return std::string(reinterpret_cast<const char*>(value.data()), value.size());
-        case kUuidOid:
+        case wire::type_oid::uuid:
             if (value.size() == 16) {
                 static constexpr char digits[] = "0123456789abcdef";
                 std::string out;
@@ -217,9 +211,12 @@ std::vector<std::string> StatementGuard::names_to_look_up(const parser::Rewriter
     if (rewriter.rules().empty() || !rewriter.may_need_rewrite(sql)) return names;
     // A trusted shape names the same tables as every string of it, and is analysed already.
     std::string_view analysed = sql;
-    if (const auto* shape = shape_of(sql);
-        shape != nullptr && rewriter.shapes().trusts(*shape, shape_context(rewriter, checks_enabled() && !has_off_comment(sql))))
-        analysed = shape->shape;
+    if (const auto* shape = shape_of(sql)) {
+        parser::RewriteContext asked;
+        asked.role = role_;
+        asked.checks_enabled = checks_enabled() && !has_off_comment(sql);
+        if (rewriter.shapes().trusts(*shape, rewriter.context_key(asked))) analysed = shape->shape;
+    }
     for (auto& name : rewriter.names_to_resolve(analysed))
         if (!schema_of_.contains(name)) names.push_back(std::move(name));
     return names;
@@ -310,12 +307,6 @@ const parser::LiteralTemplate* StatementGuard::shape_of(std::string_view sql) {
     return shape_ ? &*shape_ : nullptr;
 }
 
-std::string StatementGuard::shape_context(const parser::Rewriter& rewriter, bool checks) const {
-    std::string key(1, checks ? '1' : '0');
-    for (const rules::TableRule& rule : rewriter.rules().tables) key += rule.bypasses(role_) ? '1' : '0';
-    return key;
-}
-
 parser::TextPlan StatementGuard::plan_text(const parser::Rewriter& rewriter, std::string_view sql,
                                            const parser::RewriteContext& context) {
     const auto plan_as_written = [&](std::string_view text, const parser::SchemaResolver& resolve) {
@@ -336,7 +327,7 @@ parser::TextPlan StatementGuard::plan_text(const parser::Rewriter& rewriter, std
         if (!plan.tracked_text.empty()) plan.tracked = rewriter.tracker().plan(plan.tracked_text, resolve);
         return plan;
     };
-    return rewriter.shapes().plan(sql, shape_of(sql), shape_context(rewriter, context.checks_enabled),
+    return rewriter.shapes().plan(sql, shape_of(sql), rewriter.context_key(context),
                                   context.resolve_schema, plan_as_written);
 }
 

@@ -223,8 +223,7 @@ private:
     // The literal template of `sql`, kept for the string last asked about: the schema look-up and
     // the plan of one Query both want it.
     const parser::LiteralTemplate* shape_of(std::string_view sql);
-    // What besides its shape a plan depends on: which checks are on, which rules the role bypasses.
-    std::string shape_context(const parser::Rewriter& rewriter, bool checks) const;
+
 
     parser::RewriteContext context(const parser::Rewriter& rewriter);
     std::optional<std::string> resolve(const parser::Rewriter& rewriter, std::string_view bare_name) const;

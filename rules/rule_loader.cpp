@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "rules/identifier.hpp"
+#include "rules/rule_words.hpp"
 #include "rules/yaml_source.hpp"
 
 namespace staleguard::rules {
@@ -19,24 +20,6 @@ constexpr std::array<std::string_view, 4> root_keys{"sqlstate", "unanalysable", 
 constexpr std::array<std::string_view, 11> table_keys{"name",   "key",   "version", "kind",         "mode",     "unread",
                                                       "delete", "watch", "ignore",  "bypass_roles", "bumped_by"};
 
-template <class E>
-struct EnumSpelling {
-    std::string_view word;
-    E value;
-};
-
-constexpr std::array<EnumSpelling<VersionKind>, 3> kind_spellings{
-    {{"counter", VersionKind::Counter}, {"timestamp", VersionKind::Timestamp}, {"xmin", VersionKind::Xmin}}};
-constexpr std::array<EnumSpelling<Mode>, 3> mode_spellings{
-    {{"track", Mode::Track}, {"client", Mode::Client}, {"increment", Mode::Increment}}};
-constexpr std::array<EnumSpelling<UnreadPolicy>, 2> unread_spellings{
-    {{"allow", UnreadPolicy::Allow}, {"reject", UnreadPolicy::Reject}}};
-constexpr std::array<EnumSpelling<DeletePolicy>, 2> delete_spellings{
-    {{"check", DeletePolicy::Check}, {"allow", DeletePolicy::Allow}}};
-constexpr std::array<EnumSpelling<UnanalysablePolicy>, 2> unanalysable_spellings{
-    {{"reject", UnanalysablePolicy::Reject}, {"pass", UnanalysablePolicy::Pass}}};
-constexpr std::array<EnumSpelling<BumpedBy>, 2> bumped_by_spellings{
-    {{"staleguard", BumpedBy::Staleguard}, {"trigger", BumpedBy::Trigger}}};
 
 class RuleFileReader {
 public:

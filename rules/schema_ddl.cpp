@@ -16,21 +16,13 @@
 #include <vector>
 
 #include "rules/identifier.hpp"
+#include "rules/rule_words.hpp"
 #include "rules/table_catalog.hpp"
 
 namespace staleguard::rules {
 namespace {
 
 constexpr std::string_view bump_function_prefix = "staleguard_bump_";
-
-std::string kind_word(VersionKind kind) {
-    switch (kind) {
-        case VersionKind::Counter: return "counter";
-        case VersionKind::Timestamp: return "timestamp";
-        case VersionKind::Xmin: break;
-    }
-    return "xmin";
-}
 
 std::string shown(const QualifiedName& name) { return printable(name.to_string()); }
 std::string shown_column(const std::string& column) { return printable(quote_identifier(column)); }
@@ -178,7 +170,7 @@ void plan_table(const TableRule& rule, const TableCatalogState& state, const Sch
     TableDdl ddl;
     ddl.table = rule.table;
     if (!state.version_column_type) {
-        DdlStatement add_column{{table + ": add the " + kind_word(rule.kind) + " version column " +
+        DdlStatement add_column{{table + ": add the " + std::string(word_of(rule.kind)) + " version column " +
                                  shown_column(rule.version_column)},
                                 add_column_sql(rule)};
         if (rule.kind == VersionKind::Timestamp) {
@@ -188,7 +180,7 @@ void plan_table(const TableRule& rule, const TableCatalogState& state, const Sch
         ddl.statements.push_back(std::move(add_column));
     } else if (!type_fits(rule.kind, *state.version_column_type)) {
         plan.problems.push_back(table + ": version column " + shown_column(rule.version_column) + " has type " +
-                                printable(*state.version_column_type) + "; kind " + kind_word(rule.kind) + " needs " +
+                                printable(*state.version_column_type) + "; kind " + std::string(word_of(rule.kind)) + " needs " +
                                 (rule.kind == VersionKind::Counter ? "smallint, integer, bigint or numeric"
                                                                    : "timestamp with or without time zone"));
         return;
