@@ -310,9 +310,12 @@ if [[ " ${RULE_MODES[*]} " == *" track "* ]]; then
     fi
 fi
 if ((${#RULE_MODES[@]})); then
+    # pgbouncer again, fresh (its 1000 idle server connections are gone): what any proxy costs on
+    # these workloads, with nothing checked.
+    bench_pgbouncer_start
     for ((round = 1; round <= ROUNDS; round++)); do
         for mode in "${RULE_MODES[@]}"; do
-            for target in direct staleguard "staleguard+$mode"; do
+            for target in direct pgbouncer staleguard "staleguard+$mode"; do
                 # shellcheck disable=SC2086 # the arguments are meant to split
                 run_pgbench rules "${RULE_WORKLOAD[$mode]}" "$target" "$round" ${RULE_ARGS[$mode]}
             done

@@ -43,6 +43,13 @@ std::string describe(const error_code& ec) { return ec.message(); }
 
 asio::mutable_buffer as_buffer(std::span<std::uint8_t> bytes) { return {bytes.data(), bytes.size()}; }
 
+// A checked write that, when stale, has changed no row: one key, so a stale row means no row
+// matched. Nothing of it needs rolling back, so its verdict may come after its Sync.
+bool stale_changes_nothing(const std::optional<WriteCheck>& check, const TrackedResult* tracked) {
+    if (check) return check->expected_rows == 1;
+    return tracked && tracked->check && tracked->check->targeted_rows == 1 && tracked->check->seen.size() == 1;
+}
+
 }  // namespace
 
 Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over_capacity)
@@ -87,7 +94,7 @@ void Session::request_shutdown() {
             self->note_end("shutdown during startup");
             self->close_upstream();
             self->close_client();
-        } else if (self->conversation_.at_rest()) {
+        } else if (self->conversation_.at_rest() && !self->ready_held_) {
             self->end_at_rest();
         }
     });
@@ -377,8 +384,10 @@ awaitable<void> Session::pump_client_to_server() {
                 break;
             }
             spdlog::trace("{} client → {} ({} bytes)", prefix(), wire::frontend_tag_name(frame.tag), frame.bytes.size());
+            const std::size_t next = offset + frame.bytes.size();
+            const char next_tag = next < data.size() ? static_cast<char>(data[next]) : '\0';
             const bool statement = begin_statement(frame.tag);
-            const bool handled = co_await handle_client_frame(frame, batch);
+            const bool handled = co_await handle_client_frame(frame, next_tag, batch);
             if (statement) finish_statement();
             if (!handled) {
                 stop = true;
@@ -420,10 +429,7 @@ awaitable<void> Session::pump_client_to_server() {
 std::uint64_t Session::record_upstream(char tag, ResponseRoute route) {
     const std::uint64_t correlation = next_correlation_++;
     conversation_.on_frontend(tag, correlation);
-    const bool plain = !route.hide_completion && !route.hide_no_data && !route.hide_everything &&
-                       !route.check && !route.replacement_error && route.position_shift == 0 &&
-                       !route.drop_position && !route.tracked && !route.visible_parameters;
-    if (!plain) routes_.emplace(correlation, std::move(route));
+    if (!route.is_plain()) routes_.emplace(correlation, std::move(route));
     return correlation;
 }
 
@@ -459,7 +465,10 @@ awaitable<void> Session::wait_for_server(const std::function<bool()>& done) {
     }
 }
 
-awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingBatch& batch) {
+awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next_tag, OutgoingBatch& batch) {
+    const bool alone = executes_since_sync_ == 0;
+    if (frame.tag == 'E') ++executes_since_sync_;
+    else if (frame.tag == 'S' || frame.tag == 'Q') executes_since_sync_ = 0;
     switch (frame.tag) {
         case 'Q': {
             const auto rewriter = current_rules();
@@ -500,7 +509,7 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
                                 spdlog::debug("{} rewrote query: {} => {}", prefix(), query.sql, statement.sql);
                         }
                     }
-                    co_await run_translated(plan, query.sql, batch);
+                    co_await run_translated(plan, query.sql, alone, batch);
                     co_return true;
             }
             break;
@@ -563,6 +572,8 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
             auto plan = guard_.on_execute(execute);
             if (!plan.check && !plan.tracked) break;
             const bool verdict_needed = plan.check || (plan.tracked && plan.tracked->check);
+            const bool settle_at_sync = verdict_needed && next_tag == 'S' && alone &&
+                                        stale_changes_nothing(plan.check, plan.tracked.get());
             // A row limit would suspend a write whose only rows are staleguard's RETURNING
             // (pgjdbc sends one): its CommandComplete, and so the verdict, must come now.
             const bool unlimit = plan.tracked && plan.tracked->is_write && !plan.tracked->client_sees_rows &&
@@ -576,9 +587,18 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, OutgoingB
             } else {
                 batch.add_view(frame.bytes);
             }
-            if (verdict_needed) co_await check_write(correlation, batch);
+            if (settle_at_sync) write_awaiting_sync_ = correlation;
+            else if (verdict_needed) co_await check_write(correlation, batch);
             co_return true;
         }
+        case 'S':
+            if (write_awaiting_sync_) {
+                const std::uint64_t write = *write_awaiting_sync_;
+                write_awaiting_sync_.reset();
+                co_await sync_then_settle(write, batch);
+                co_return true;
+            }
+            break;
         default:
             break;
     }
@@ -604,38 +624,76 @@ awaitable<bool> Session::check_write(std::uint64_t correlation, OutgoingBatch& b
         return (verdict_ && verdict_->correlation == correlation) || !routes_.contains(correlation);
     });
     if (!verdict_ || verdict_->correlation != correlation || !verdict_->stale) co_return false;
+    raise_stale_write(batch);
+    co_return true;
+}
+
+awaitable<void> Session::sync_then_settle(std::uint64_t correlation, OutgoingBatch& batch) {
+    ResponseRoute sync_route;
+    sync_route.ready_held_if_stale = correlation;
+    send(batch, 'S', wire::Sync{}.encode(), std::move(sync_route));
+    co_await settle_after_the_fact(correlation, batch);
+}
+
+awaitable<void> Session::settle_after_the_fact(std::uint64_t correlation, OutgoingBatch& batch) {
+    statement_queued();
+    if (!co_await flush_upstream(batch)) co_return;
+    co_await wait_for_server([&] {
+        return (verdict_ && verdict_->correlation == correlation) || !routes_.contains(correlation);
+    });
+    if (!verdict_ || verdict_->correlation != correlation || !verdict_->stale) co_return;
+    raise_stale_write(batch);
+    send(batch, 'S', wire::Sync{}.encode());
+}
+
+void Session::raise_stale_write(OutgoingBatch& batch) {
     spdlog::info("{} {} user={} database={}", prefix(), verdict_->what, user_, database_);
     note_stale_write(verdict_->table);
     wire::Bind raise;
     raise.statement = kMissingStatement;
     send(batch, 'B', raise.encode(), ResponseRoute::error_replaced_by(std::move(verdict_->error)));
-    co_return true;
 }
 
-awaitable<void> Session::run_translated(const QueryPlan& plan, std::string_view original_sql, OutgoingBatch& batch) {
-    // The statements of one Query string run as one extended-protocol batch: one implicit
-    // transaction, as the simple protocol gives, but with a point after each checked statement
-    // at which the proxy can still make the server fail the whole batch.
-    for (const auto& statement : plan.statements) {
-        // Parse and Execute errors carry positions within this statement alone.
+awaitable<void> Session::run_translated(const QueryPlan& plan, std::string_view original_sql, bool alone,
+                                        OutgoingBatch& batch) {
+    // Errors carry positions within the statement sent: moved back into the client's string, or
+    // mapped through the rewrite.
+    auto positioned = [&](const StatementPlan& statement, ResponseRoute route,
+                          std::shared_ptr<const ResponseRoute::Texts>& texts) {
+        if (statement.offset_in_query) {
+            route.position_shift = static_cast<std::int64_t>(*statement.offset_in_query);
+        } else {
+            if (!texts) texts = std::make_shared<const ResponseRoute::Texts>(ResponseRoute::Texts{std::string(original_sql), statement.sql});
+            route.drop_position = true;
+            route.rewritten_texts = texts;
+        }
+        return route;
+    };
+    if (alone && plan.statements.size() == 1 &&
+        stale_changes_nothing(plan.statements.front().check, plan.statements.front().tracked.get())) {
+        // Nothing to roll back when stale: the statement goes as one Query, judged after the fact.
+        const StatementPlan& statement = plan.statements.front();
         std::shared_ptr<const ResponseRoute::Texts> texts;
-        if (!statement.offset_in_query)
-            texts = std::make_shared<const ResponseRoute::Texts>(ResponseRoute::Texts{std::string(original_sql), statement.sql});
-        auto positioned = [&](ResponseRoute route) {
-            if (statement.offset_in_query) {
-                route.position_shift = static_cast<std::int64_t>(*statement.offset_in_query);
-            } else {
-                route.drop_position = true;
-                route.rewritten_texts = texts;
-            }
-            return route;
-        };
-        send(batch, 'P', wire::Parse{"", statement.sql, {}}.encode(), positioned(ResponseRoute::completion_hidden()));
+        ResponseRoute route = positioned(statement, ResponseRoute::checked(statement.check), texts);
+        route.tracked = statement.tracked;
+        route.ready_held_if_stale = next_correlation_;  // the Query's own ReadyForQuery
+        const std::uint64_t correlation = record_upstream('Q', std::move(route));
+        batch.add_owned(wire::Query{statement.sql}.encode());
+        co_await settle_after_the_fact(correlation, batch);
+        co_return;
+    }
+    // Otherwise the statements run as one extended-protocol batch: one implicit transaction, as
+    // the simple protocol gives, but with a point after each checked statement at which the proxy
+    // can still make the server fail the whole batch.
+    for (const auto& statement : plan.statements) {
+        std::shared_ptr<const ResponseRoute::Texts> texts;
+        send(batch, 'P', wire::Parse{"", statement.sql, {}}.encode(),
+             positioned(statement, ResponseRoute::completion_hidden(), texts));
         send(batch, 'B', wire::Bind{}.encode(), ResponseRoute::completion_hidden());
         auto describe_route = ResponseRoute::no_data_hidden();
         describe_route.tracked = statement.tracked;
         send(batch, 'D', wire::Describe{wire::ObjectKind::Portal, ""}.encode(), std::move(describe_route));
-        auto execute_route = positioned(ResponseRoute::checked(statement.check));
+        auto execute_route = positioned(statement, ResponseRoute::checked(statement.check), texts);
         execute_route.tracked = statement.tracked;
         const bool verdict_needed = statement.check || (statement.tracked && statement.tracked->check);
         const std::uint64_t correlation = record_upstream('E', std::move(execute_route));
@@ -708,7 +766,7 @@ awaitable<void> Session::pump_server_to_client() {
             route_server_frame(frame, batch);
             if (!was_complete && conversation_.startup_complete()) startup_timer_.cancel();
             offset += frame.bytes.size();
-            if (frame.tag == 'Z' && shutting_down_ && conversation_.at_rest()) {
+            if (frame.tag == 'Z' && shutting_down_ && conversation_.at_rest() && !ready_held_) {
                 at_rest_after_write = true;
                 break;
             }
@@ -868,7 +926,10 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
     bool pass = true;
     std::optional<std::vector<std::uint8_t>> replacement;
     if (route) {
-        if (route->hide_everything) {
+        if (frame.tag == 'Z' && route->ready_held_if_stale != 0) {
+            pass = !(verdict_ && verdict_->correlation == route->ready_held_if_stale && verdict_->stale);
+            ready_held_ = !pass;
+        } else if (route->hide_everything) {
             pass = false;
             if (frame.tag == 'D') {
                 if (auto row = wire::DataRow::decode(frame); row && row->columns.size() == 2 && row->columns[0]) {
@@ -917,6 +978,7 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
     }
     conversation_.on_backend(frame.tag, frame.payload);
     if (frame.tag == 'Z') {
+        if (pass) ready_held_ = false;
         guard_.on_ready_for_query(conversation_.transaction_status());
         note_ready_for_query();
     }

@@ -70,16 +70,32 @@ private:
 
     // Client → server: decides what one validated client frame becomes upstream. May write the
     // batch and wait for the server (a checked write, a schema lookup). False ends the session.
-    asio::awaitable<bool> handle_client_frame(const wire::Frame& frame, OutgoingBatch& batch);
+    // `next_tag` is the tag of the frame behind it in the same read (0 when none has arrived yet).
+    asio::awaitable<bool> handle_client_frame(const wire::Frame& frame, char next_tag, OutgoingBatch& batch);
     // Records a message about to go upstream in the conversation, with how to route its responses.
     void send(OutgoingBatch& batch, char tag, std::vector<std::uint8_t> bytes, ResponseRoute route = {});
     void forward(OutgoingBatch& batch, const wire::Frame& frame, ResponseRoute route = {});
     std::uint64_t record_upstream(char tag, ResponseRoute route);
     asio::awaitable<bool> flush_upstream(OutgoingBatch& batch);
-    asio::awaitable<void> run_translated(const QueryPlan& plan, std::string_view original_sql, OutgoingBatch& batch);
+    // `alone` when no Execute has gone upstream since the last Sync (the Query starts its own
+    // implicit transaction, or continues a transaction block).
+    asio::awaitable<void> run_translated(const QueryPlan& plan, std::string_view original_sql, bool alone,
+                                         OutgoingBatch& batch);
     // Sends Flush, then waits for the verdict on the checked Execute `correlation`; on a stale
     // write, adds the message that makes the server fail the batch. True when the write was stale.
     asio::awaitable<bool> check_write(std::uint64_t correlation, OutgoingBatch& batch);
+    // For a checked write that changes no row when stale and is alone in its implicit transaction
+    // (or inside a block): sends the Sync at once, so the write costs one round trip, then waits
+    // for the verdict. A stale write's ReadyForQuery is held back and a failing Bind + Sync follow,
+    // so the server ends (or aborts) the transaction as an error would have before anything else
+    // of the client's goes upstream.
+    asio::awaitable<void> sync_then_settle(std::uint64_t correlation, OutgoingBatch& batch);
+    // Writes the batch, whose last ReadyForQuery is held back should the write `correlation`
+    // prove stale, and waits for its verdict; a stale write gets the failing Bind + Sync.
+    asio::awaitable<void> settle_after_the_fact(std::uint64_t correlation, OutgoingBatch& batch);
+    // The stale write `verdict_` describes: logged, counted, and a failing Bind that shows the
+    // client the verdict's error added to the batch.
+    void raise_stale_write(OutgoingBatch& batch);
     asio::awaitable<void> look_up_schemas(const parser::Rewriter& rewriter, std::string_view sql);
     // Waits on the strand until the server→client pump reports progress.
     asio::awaitable<void> wait_for_server(const std::function<bool()>& done);
@@ -150,6 +166,14 @@ private:
     std::optional<Verdict> verdict_;
     asio::steady_timer wake_timer_;
     bool client_pump_waiting_ = false;
+    // Executes sent upstream since the last Sync (or Query): the statements that share one
+    // implicit transaction with the next.
+    std::size_t executes_since_sync_ = 0;
+    // A checked write whose Execute went upstream, to be settled at the client's Sync behind it.
+    std::optional<std::uint64_t> write_awaiting_sync_;
+    // A stale write's ReadyForQuery was held back: the client is owed one, so the session is not
+    // at rest even when the server is.
+    bool ready_held_ = false;
 
     std::string client_address_;
     std::string prefix_;

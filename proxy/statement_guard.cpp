@@ -406,7 +406,8 @@ StatementGuard::KeyedOutcome StatementGuard::check_keyed(
             outcome.arrays[1].push_back(row.version);
         }
         if (!seen.empty()) {
-            tracked->check = TrackCheck{plan.rules, &rule, rewriter.rules().sqlstate, plan.keyed.is_delete, std::move(seen)};
+            tracked->check = TrackCheck{plan.rules, &rule, rewriter.rules().sqlstate, plan.keyed.is_delete,
+                                        std::move(seen), tuples->size()};
         }
     }
     outcome.tracked = std::move(tracked);

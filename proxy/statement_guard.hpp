@@ -73,6 +73,16 @@ struct ResponseRoute {
     std::shared_ptr<const TrackedResult> tracked;
     std::optional<std::size_t> visible_parameters;
     std::vector<ReturnedRow> returned;  // filled while a tracked write's rows come back
+    // A Sync sent right behind a checked single-row write (its correlation), the verdict not
+    // awaited: when the write proves stale, the ReadyForQuery is held back, and the client gets
+    // the one that follows the proxy's failing Bind instead.
+    std::uint64_t ready_held_if_stale = 0;
+
+    // Every response passes unchanged: the session keeps no route for it.
+    bool is_plain() const {
+        return !hide_completion && !hide_no_data && !hide_everything && !check && !replacement_error &&
+               position_shift == 0 && !drop_position && !tracked && !visible_parameters && ready_held_if_stale == 0;
+    }
 
     static ResponseRoute completion_hidden() {
         ResponseRoute route;

@@ -28,6 +28,8 @@ struct TrackCheck {
     std::string sqlstate = "40001";
     bool is_delete = false;
     std::vector<SeenRow> seen;
+    // Key tuples the write names, seen or not: with one, a stale write changes no row at all.
+    std::size_t targeted_rows = 0;
 };
 
 struct TrackedResult {

@@ -16,6 +16,7 @@ from pathlib import Path
 SELECT_ONLY_DIRECT_GOAL = 0.90  # staleguard TPS / direct TPS
 SELECT_ONLY_PGBOUNCER_GOAL = 1.00  # staleguard TPS / pgbouncer TPS
 IDLE_SESSION_GOAL_KIB = 64
+TRACK_DIRECT_GOAL = 0.80  # staleguard with track rules TPS / direct TPS (select_update.sql)
 
 
 def read_tsv(path: Path) -> list[list[str]]:
@@ -130,22 +131,25 @@ def print_cpu(table, section: str, baseline: str) -> None:
 
 
 def print_rules(table, skips: list[list[str]], rounds_note: str) -> None:
-    print(f"## Throughput with rules: direct vs staleguard without rules vs staleguard with rules ({rounds_note})")
+    print(f"## Throughput with rules: direct vs pgbouncer vs staleguard without rules vs staleguard with rules "
+          f"({rounds_note})")
     rows = []
     notes = []
     for (section, workload), targets in table.items():
         if section != "rules":
             continue
-        direct, plain = targets.get("direct"), targets.get("staleguard")
+        direct, bouncer, plain = targets.get("direct"), targets.get("pgbouncer"), targets.get("staleguard")
         ruled_name = next((t for t in targets if t.startswith("staleguard+")), None)
         ruled = targets.get(ruled_name) if ruled_name else None
         rows.append([
             workload,
             direct.cell() if direct else "n/a",
+            bouncer.cell() if bouncer else "n/a",
             plain.cell() if plain else "n/a",
             ruled.cell() if ruled else "n/a",
+            ratio(bouncer, direct),
             ratio(plain, direct),
-            ratio(ruled, direct),
+            ratio(ruled, direct, TRACK_DIRECT_GOAL if "track" in workload else None),
             ratio(ruled, plain),
         ])
         for name, runs in targets.items():
@@ -153,9 +157,9 @@ def print_rules(table, skips: list[list[str]], rounds_note: str) -> None:
                 notes.append(f"{workload} via {name}: {runs.retried} transaction(s) retried, "
                              f"{runs.failed_transactions} failed (pgbench --max-tries, SQLSTATE 40001/40P01)")
     for _section, workload, message in (s for s in skips if s[0] == "rules"):
-        rows.append([workload, message, "", "", "", "", ""])
-    print_table(["workload", "direct TPS", "staleguard (no rules) TPS", "staleguard (rules) TPS",
-                 "no-rules/direct", "rules/direct", "rules/no-rules"], rows)
+        rows.append([workload, message, "", "", "", "", "", "", ""])
+    print_table(["workload", "direct TPS", "pgbouncer TPS", "staleguard (no rules) TPS", "staleguard (rules) TPS",
+                 "pgbouncer/direct", "no-rules/direct", "rules/direct", "rules/no-rules"], rows)
     for note in notes:
         print(f"  note: {note}")
 

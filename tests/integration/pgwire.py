@@ -44,6 +44,25 @@ def query(sql):
     return message(b"Q", sql.encode() + b"\0")
 
 
+def parse(name, sql, types=()):
+    return message(b"P", name.encode() + b"\0" + sql.encode() + b"\0" + struct.pack("!H", len(types))
+                   + b"".join(struct.pack("!I", t) for t in types))
+
+
+def bind(statement, values, binary=False, portal=""):
+    """Bind with one format code for every parameter and text results."""
+    body = portal.encode() + b"\0" + statement.encode() + b"\0"
+    body += struct.pack("!Hh", 1, 1 if binary else 0) + struct.pack("!H", len(values))
+    for value in values:
+        body += struct.pack("!I", len(value)) + value
+    return message(b"B", body + struct.pack("!H", 0))
+
+
+def execute(portal=""):
+    return message(b"E", portal.encode() + b"\0" + struct.pack("!i", 0))
+
+
+SYNC = message(b"S")
 TERMINATE = message(b"X")
 
 

@@ -11,6 +11,7 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
+import pgwire
 from support import STALEGUARD_BIN
 
 
@@ -65,6 +66,13 @@ class Guarded:
         """A psycopg2 connection through staleguard."""
         conn = self.proxy.connect(user=user, dbname=self.db, autocommit=autocommit, **kwargs)
         self._conns.append(conn)
+        return conn
+
+    def raw(self):
+        """A pgwire.RawConnection through staleguard, logged in (the caller closes it)."""
+        conn = pgwire.RawConnection(self.proxy.host, self.proxy.port)
+        messages = conn.startup(self.pg.admin_user, self.db, password=self.pg.admin_password)
+        assert messages[-1][0] == b"Z", messages
         return conn
 
     def rows(self, sql, params=None):

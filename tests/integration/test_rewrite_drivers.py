@@ -141,43 +141,16 @@ def test_named_prepared_statement_reused(guarded):
     assert prepared.fetchone() == (1,)
 
 
-def raw_session(db):
-    conn = pgwire.RawConnection(db.proxy.host, db.proxy.port)
-    messages = conn.startup(db.pg.admin_user, db.db, password=db.pg.admin_password)
-    assert messages[-1][0] == b"Z", messages
-    return conn
-
-
-def parse_msg(name, sql, types=()):
-    return pgwire.message(b"P", name.encode() + b"\0" + sql.encode() + b"\0" + struct.pack("!H", len(types))
-                          + b"".join(struct.pack("!I", t) for t in types))
-
-
-def bind_msg(statement, values, binary=False, portal=""):
-    body = portal.encode() + b"\0" + statement.encode() + b"\0"
-    body += struct.pack("!Hh", 1, 1 if binary else 0) + struct.pack("!H", len(values))
-    for value in values:
-        body += struct.pack("!I", len(value)) + value
-    return pgwire.message(b"B", body + struct.pack("!H", 0))
-
-
-def execute_msg(portal=""):
-    return pgwire.message(b"E", portal.encode() + b"\0" + struct.pack("!i", 0))
-
-
-SYNC = pgwire.message(b"S")
-
-
 def test_several_executes_before_one_sync(guarded):
     """A named statement bound three times in one batch: the stale second Execute fails the batch,
     so (as PostgreSQL does for any error) the first one is rolled back and the third skipped."""
     db = guarded(CLIENT_RULES, ACCOUNTS)
-    with raw_session(db) as conn:
+    with db.raw() as conn:
         int4 = 23
-        conn.send(parse_msg("upd", "UPDATE accounts SET balance = 0 WHERE id = $1 AND version = $2", (int4, int4))
-                  + bind_msg("upd", [b"1", b"1"]) + execute_msg()
-                  + bind_msg("upd", [struct.pack("!i", 2), struct.pack("!i", 5)], binary=True) + execute_msg()
-                  + bind_msg("upd", [b"3", b"1"]) + execute_msg() + SYNC)
+        conn.send(pgwire.parse("upd", "UPDATE accounts SET balance = 0 WHERE id = $1 AND version = $2", (int4, int4))
+                  + pgwire.bind("upd", [b"1", b"1"]) + pgwire.execute()
+                  + pgwire.bind("upd", [struct.pack("!i", 2), struct.pack("!i", 5)], binary=True) + pgwire.execute()
+                  + pgwire.bind("upd", [b"3", b"1"]) + pgwire.execute() + pgwire.SYNC)
         messages = conn.read_until_ready()
         tags = [tag for tag, _ in messages]
         assert tags == [b"1", b"2", b"C", b"2", b"E", b"Z"], messages
@@ -189,7 +162,7 @@ def test_several_executes_before_one_sync(guarded):
         assert db.rows("SELECT id, balance, version FROM accounts WHERE id <= 3 ORDER BY id") == [
             (1, 100, 1), (2, 200, 1), (3, 300, 1)]
         # The named statement survives (Parse was before the error): reuse it, fresh this time.
-        conn.send(bind_msg("upd", [b"2", b"1"]) + execute_msg() + SYNC)
+        conn.send(pgwire.bind("upd", [b"2", b"1"]) + pgwire.execute() + pgwire.SYNC)
         messages = conn.read_until_ready()
         assert [tag for tag, _ in messages] == [b"2", b"C", b"Z"], messages
         assert db.rows("SELECT balance, version FROM accounts WHERE id = 2") == [(0, 2)]

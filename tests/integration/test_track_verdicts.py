@@ -1,0 +1,193 @@
+"""The exact messages a client gets around a checked write, over a raw socket.
+
+A single-row write that is alone in its implicit transaction (or inside a transaction block) goes
+upstream with its Sync at once and is judged after the fact: a stale one has changed no row, so the
+proxy holds back the server's ReadyForQuery, makes the server fail a Bind (rolling back, or
+aborting the block) and only then lets the client see its error and a ReadyForQuery with the state
+an error leaves. Nothing the client pipelined behind the write may reach the server before that.
+Writes that share their implicit transaction with other statements are judged before the Sync.
+"""
+
+import pgwire
+from rules_support import guarded, rules_text, table_rule  # noqa: F401 (guarded is a fixture)
+
+ACCOUNTS = """
+    CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL, version int NOT NULL DEFAULT 1);
+    INSERT INTO accounts (id, balance) SELECT g, g * 100 FROM generate_series(1, 5) g;
+    CREATE TABLE ledger (id serial PRIMARY KEY, account_id int, amount int NOT NULL);
+"""
+TRACK_RULES = rules_text(table_rule("accounts"))
+CLIENT_RULES = rules_text(table_rule("accounts", mode="client"))
+INT4 = 23
+
+
+def tags(messages):
+    return [tag.decode() for tag, _ in messages]
+
+
+def read_until_ready_count(conn, count):
+    """Every message up to and including the count-th ReadyForQuery."""
+    messages = []
+    for _ in range(count):
+        messages += conn.read_until_ready()
+    return messages
+
+
+def ready_states(messages):
+    return [payload.decode() for tag, payload in messages if tag == b"Z"]
+
+
+def sqlstates(messages):
+    return [fields["C"] for fields in pgwire.errors_in(messages)]
+
+
+def account(db, key):
+    return db.rows("SELECT balance, version FROM accounts WHERE id = %s", (key,))[0]
+
+
+def ledger_rows(db):
+    return db.rows("SELECT count(*) FROM ledger")[0][0]
+
+
+def read_then_overtaken(db, conn, key, begin=False):
+    """conn reads row `key` (in a new block when begin), then another session changes it."""
+    if begin:
+        assert ready_states(conn.simple_query("BEGIN")) == ["T"]
+    messages = conn.simple_query(f"SELECT balance FROM accounts WHERE id = {key}")
+    assert pgwire.data_rows(messages) == [[str(key * 100)]], messages
+    other = db.connect()
+    with other.cursor() as cur:
+        cur.execute("SELECT balance FROM accounts WHERE id = %s", (key,))
+        cur.execute("UPDATE accounts SET balance = 7 WHERE id = %s", (key,))
+    assert account(db, key) == (7, 2)
+
+
+def prepared_update(key, balance=80):
+    return (pgwire.parse("", "UPDATE accounts SET balance = $2 WHERE id = $1", (INT4, INT4))
+            + pgwire.bind("", [str(key).encode(), str(balance).encode()]) + pgwire.execute() + pgwire.SYNC)
+
+
+# --- simple Query -------------------------------------------------------------------------------
+
+def test_stale_query_in_autocommit_gets_the_error_and_an_idle_ready(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    with db.raw() as conn:
+        read_then_overtaken(db, conn, 1)
+        messages = conn.simple_query("UPDATE accounts SET balance = 80 WHERE id = 1")
+        assert tags(messages) == ["E", "Z"], messages
+        assert sqlstates(messages) == ["40001"]
+        assert ready_states(messages) == ["I"]
+        assert account(db, 1) == (7, 2)
+        # The session goes on, and its next read and write are fresh.
+        assert tags(conn.simple_query("SELECT balance FROM accounts WHERE id = 1")) == ["T", "D", "C", "Z"]
+        messages = conn.simple_query("UPDATE accounts SET balance = 80 WHERE id = 1")
+        assert tags(messages) == ["C", "Z"] and messages[0][1] == b"UPDATE 1\0", messages
+    assert account(db, 1) == (80, 3)
+
+
+def test_stale_query_in_a_block_leaves_it_failed(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    with db.raw() as conn:
+        read_then_overtaken(db, conn, 1, begin=True)
+        assert ready_states(conn.simple_query("INSERT INTO ledger (account_id, amount) VALUES (1, 5)")) == ["T"]
+        messages = conn.simple_query("UPDATE accounts SET balance = 80 WHERE id = 1")
+        assert tags(messages) == ["E", "Z"], messages
+        assert sqlstates(messages) == ["40001"]
+        assert ready_states(messages) == ["E"]
+        messages = conn.simple_query("SELECT 1")
+        assert sqlstates(messages) == ["25P02"] and ready_states(messages) == ["E"], messages
+        messages = conn.simple_query("COMMIT")
+        assert messages[0] == (b"C", b"ROLLBACK\0") and ready_states(messages) == ["I"], messages
+    assert account(db, 1) == (7, 2)
+    assert ledger_rows(db) == 0
+
+
+def test_queries_pipelined_behind_a_stale_write_run_in_the_failed_block(guarded):
+    """UPDATE, INSERT and COMMIT sent in one go: the INSERT must meet the aborted block (25P02)
+    and the COMMIT roll back, exactly as if the server had raised the error itself."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    with db.raw() as conn:
+        read_then_overtaken(db, conn, 1, begin=True)
+        conn.send(pgwire.query("UPDATE accounts SET balance = 80 WHERE id = 1")
+                  + pgwire.query("INSERT INTO ledger (account_id, amount) VALUES (1, 5)")
+                  + pgwire.query("COMMIT"))
+        messages = read_until_ready_count(conn, 3)
+        assert tags(messages) == ["E", "Z", "E", "Z", "C", "Z"], messages
+        assert sqlstates(messages) == ["40001", "25P02"]
+        assert ready_states(messages) == ["E", "E", "I"]
+        assert messages[4] == (b"C", b"ROLLBACK\0")
+    assert account(db, 1) == (7, 2)
+    assert ledger_rows(db) == 0
+
+
+# --- extended protocol ----------------------------------------------------------------------------
+
+def test_stale_prepared_write_in_autocommit(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    with db.raw() as conn:
+        read_then_overtaken(db, conn, 2)
+        conn.send(prepared_update(2))
+        messages = conn.read_until_ready()
+        assert tags(messages) == ["1", "2", "E", "Z"], messages
+        assert sqlstates(messages) == ["40001"] and ready_states(messages) == ["I"]
+        assert account(db, 2) == (7, 2)
+        # Read again: the same prepared write now goes through and answers as PostgreSQL would.
+        conn.simple_query("SELECT balance FROM accounts WHERE id = 2")
+        conn.send(prepared_update(2))
+        messages = conn.read_until_ready()
+        assert tags(messages) == ["1", "2", "C", "Z"] and messages[2][1] == b"UPDATE 1\0", messages
+    assert account(db, 2) == (80, 3)
+
+
+def test_sync_groups_pipelined_behind_a_stale_write_in_a_block(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    with db.raw() as conn:
+        read_then_overtaken(db, conn, 2, begin=True)
+        conn.send(prepared_update(2)
+                  + pgwire.parse("", "INSERT INTO ledger (account_id, amount) VALUES (2, 5)")
+                  + pgwire.bind("", []) + pgwire.execute() + pgwire.SYNC
+                  + pgwire.query("COMMIT"))
+        messages = read_until_ready_count(conn, 3)
+        assert tags(messages) == ["1", "2", "E", "Z", "E", "Z", "C", "Z"], messages
+        assert sqlstates(messages) == ["40001", "25P02"]
+        assert ready_states(messages) == ["E", "E", "I"]
+    assert account(db, 2) == (7, 2)
+    assert ledger_rows(db) == 0
+
+
+def test_stale_write_sharing_its_implicit_transaction_rolls_back_the_statements_before_it(guarded):
+    """INSERT then the stale UPDATE before one Sync: one implicit transaction, so the INSERT must
+    not survive the UPDATE's failure (the verdict has to come before the Sync here)."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    with db.raw() as conn:
+        read_then_overtaken(db, conn, 3)
+        conn.send(pgwire.parse("ins", "INSERT INTO ledger (account_id, amount) VALUES (3, 5)")
+                  + pgwire.bind("ins", []) + pgwire.execute()
+                  + pgwire.parse("upd", "UPDATE accounts SET balance = $2 WHERE id = $1", (INT4, INT4))
+                  + pgwire.bind("upd", [b"3", b"80"]) + pgwire.execute() + pgwire.SYNC)
+        messages = conn.read_until_ready()
+        assert tags(messages) == ["1", "2", "C", "1", "2", "E", "Z"], messages
+        assert sqlstates(messages) == ["40001"] and ready_states(messages) == ["I"]
+    assert account(db, 3) == (7, 2)
+    assert ledger_rows(db) == 0
+
+
+def test_client_mode_stale_write_in_a_block(guarded):
+    """mode: client (the client states the version it read) takes the same one-round-trip path."""
+    db = guarded(CLIENT_RULES, ACCOUNTS)
+    db.execute_direct("UPDATE accounts SET balance = 7, version = 2 WHERE id = 4")
+    with db.raw() as conn:
+        assert ready_states(conn.simple_query("BEGIN")) == ["T"]
+        conn.send(pgwire.parse("", "UPDATE accounts SET balance = 80 WHERE id = $1 AND version = $2", (INT4, INT4))
+                  + pgwire.bind("", [b"4", b"1"]) + pgwire.execute() + pgwire.SYNC)
+        messages = conn.read_until_ready()
+        assert tags(messages) == ["1", "2", "E", "Z"], messages
+        assert sqlstates(messages) == ["40001"] and ready_states(messages) == ["E"]
+        messages = conn.simple_query("ROLLBACK")
+        assert ready_states(messages) == ["I"]
+        # With the current version the write passes, bumped by staleguard.
+        conn.send(pgwire.parse("", "UPDATE accounts SET balance = 80 WHERE id = $1 AND version = $2", (INT4, INT4))
+                  + pgwire.bind("", [b"4", b"2"]) + pgwire.execute() + pgwire.SYNC)
+        messages = conn.read_until_ready()
+        assert tags(messages) == ["1", "2", "C", "Z"], messages
+    assert account(db, 4) == (80, 3)
