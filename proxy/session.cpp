@@ -10,6 +10,7 @@
 #include "proxy/codec/frontend_messages.hpp"
 #include "proxy/codec/message_tag.hpp"
 #include "proxy/codec/startup_messages.hpp"
+#include "parser/block_start.hpp"
 #include "parser/position_map.hpp"
 #include "proxy/sasl_mechanisms.hpp"
 #include "proxy/server.hpp"
@@ -467,8 +468,7 @@ awaitable<void> Session::wait_for_server(const std::function<bool()>& done) {
 
 awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next_tag, OutgoingBatch& batch) {
     const bool alone = executes_since_sync_ == 0;
-    if (frame.tag == 'E') ++executes_since_sync_;
-    else if (frame.tag == 'S' || frame.tag == 'Q') executes_since_sync_ = 0;
+    count_batch(frame);
     switch (frame.tag) {
         case 'Q': {
             const auto rewriter = current_rules();
@@ -604,6 +604,40 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
     }
     forward(batch, frame);
     co_return true;
+}
+
+void Session::count_batch(const wire::Frame& frame) {
+    switch (frame.tag) {
+        case 'P':
+            if (auto parse = wire::Parse::decode(frame); parse && parse->statement.empty())
+                unnamed_statement_opens_block_ = parser::opens_transaction_block(parse->query);
+            break;
+        case 'B':
+            if (auto bind = wire::Bind::decode(frame); bind && bind->portal.empty())
+                unnamed_portal_opens_block_ = bind->statement.empty() && unnamed_statement_opens_block_;
+            break;
+        case 'E':
+            if (auto execute = wire::Execute::decode(frame);
+                !(execute && execute->portal.empty() && unnamed_portal_opens_block_))
+                ++executes_since_sync_;
+            break;
+        case 'C':
+            if (auto close = wire::Close::decode(frame); close && close->name.empty()) {
+                if (close->kind == wire::ObjectKind::Statement) unnamed_statement_opens_block_ = false;
+                else unnamed_portal_opens_block_ = false;
+            }
+            break;
+        case 'Q':
+            // A simple Query ends the implicit transaction and destroys the unnamed statement and portal.
+            unnamed_statement_opens_block_ = unnamed_portal_opens_block_ = false;
+            executes_since_sync_ = 0;
+            break;
+        case 'S':
+            executes_since_sync_ = 0;
+            break;
+        default:
+            break;
+    }
 }
 
 const std::shared_ptr<const parser::Rewriter>& Session::current_rules() {

@@ -68,6 +68,8 @@ private:
     asio::awaitable<void> pump_server_to_client();
     asio::awaitable<void> watch_startup();
 
+    // Keeps executes_since_sync_ (and what the unnamed statement and portal are) for one client frame.
+    void count_batch(const wire::Frame& frame);
     // Client → server: decides what one validated client frame becomes upstream. May write the
     // batch and wait for the server (a checked write, a schema lookup). False ends the session.
     // `next_tag` is the tag of the frame behind it in the same read (0 when none has arrived yet).
@@ -167,8 +169,12 @@ private:
     asio::steady_timer wake_timer_;
     bool client_pump_waiting_ = false;
     // Executes sent upstream since the last Sync (or Query): the statements that share one
-    // implicit transaction with the next.
+    // implicit transaction with the next. An Execute that only opens a block (pgjdbc sends its
+    // BEGIN that way, through the unnamed statement and portal) does not count: what follows it
+    // runs in the block, which an error aborts whole.
     std::size_t executes_since_sync_ = 0;
+    bool unnamed_statement_opens_block_ = false;
+    bool unnamed_portal_opens_block_ = false;
     // A checked write whose Execute went upstream, to be settled at the client's Sync behind it.
     std::optional<std::uint64_t> write_awaiting_sync_;
     // A stale write's ReadyForQuery was held back: the client is owed one, so the session is not

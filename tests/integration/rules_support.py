@@ -129,18 +129,19 @@ def run_psql(pg, host, port, db, script, user=None, extra=(), transcript=False):
 
 @pytest.fixture
 def guarded(pg, proxy_factory, fresh_db, tmp_path):
-    """guarded(rules, setup_sql) -> Guarded: a fresh database set up with setup_sql (run straight
-    against PostgreSQL), the rule text in tmp_path, and a staleguard started with --rules."""
+    """guarded(rules, setup_sql, extra=flags) -> Guarded: a fresh database set up with setup_sql
+    (run straight against PostgreSQL), the rule text in tmp_path, and a staleguard started with
+    --rules and any extra flags."""
     made = []
 
-    def make(rules, setup_sql="", name="rules.yaml"):
+    def make(rules, setup_sql="", name="rules.yaml", extra=()):
         db = fresh_db()
         guarded_db = Guarded(pg, db, None, rule_file(tmp_path, rules, name))
         made.append(guarded_db)
         if setup_sql.strip():
             guarded_db.execute_direct(textwrap.dedent(setup_sql))
         # --log-statements: tests look for the rewrites in the (debug) log.
-        guarded_db.proxy = proxy_factory("--rules", str(guarded_db.rules_path), "--log-statements")
+        guarded_db.proxy = proxy_factory("--rules", str(guarded_db.rules_path), "--log-statements", *extra)
         return guarded_db
 
     yield make

@@ -10,8 +10,8 @@ import psycopg2
 import pytest
 
 import pgwire
-from rules_support import rule_file, rules_text, run_staleguard, table_rule
-from support import free_port, wait_until
+from rules_support import guarded, rules_text, run_staleguard, table_rule  # noqa: F401 (guarded is a fixture)
+from support import free_port
 
 SETUP = """
     CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL, version int NOT NULL DEFAULT 1);
@@ -24,18 +24,13 @@ BROKEN_RULES = "tables:\n  - name: accounts\n    mode: sometimes\n"
 
 
 @pytest.fixture
-def console(pg, proxy_factory, fresh_db, tmp_path):
+def console(pg, guarded):
     """A fresh database with the tables above, a staleguard with --rules, --admin-users (the SCRAM
     role) and --metrics, and helpers to run console commands through psql."""
-    db = fresh_db()
-    conn = pg.connect_direct(dbname=db)
-    with conn.cursor() as cur:
-        cur.execute(SETUP)
-    conn.close()
-    rules = rule_file(tmp_path, RULES)
     metrics_port = free_port()
-    proxy = proxy_factory("--rules", str(rules), "--admin-users", f"{pg.scram_user},someone_else",
-                          "--metrics", f"127.0.0.1:{metrics_port}")
+    guarded_db = guarded(RULES, SETUP, extra=("--admin-users", f"{pg.scram_user},someone_else",
+                                              "--metrics", f"127.0.0.1:{metrics_port}"))
+    db, proxy, rules = guarded_db.db, guarded_db.proxy, guarded_db.rules_path
 
     class Console:
         pass

@@ -11,7 +11,7 @@ import time
 import psycopg2
 import pytest
 
-from rules_support import expect_error, rule_file, rules_text, table_rule
+from rules_support import expect_error, guarded, rules_text, table_rule  # noqa: F401 (guarded is a fixture)
 from support import free_port, wait_until
 
 SETUP = """
@@ -96,19 +96,13 @@ class Metrics:
 
 
 @pytest.fixture
-def metered(pg, proxy_factory, fresh_db, tmp_path):
+def metered(guarded):
     """(db name, proxy, Scraper, rules path): a fresh database behind a staleguard with --metrics."""
     def make(*extra):
-        db = fresh_db()
-        conn = pg.connect_direct(dbname=db)
-        with conn.cursor() as cur:
-            cur.execute(SETUP)
-        conn.close()
-        rules = rule_file(tmp_path, RULES)
         port = free_port()
-        proxy = proxy_factory("--rules", str(rules), "--metrics", f"127.0.0.1:{port}", *extra)
-        wait_until(lambda: f"metrics on 127.0.0.1:{port}" in proxy.log(), 10, what="metrics log line")
-        return db, proxy, Scraper(port), rules
+        db = guarded(RULES, SETUP, extra=("--metrics", f"127.0.0.1:{port}", *extra))
+        wait_until(lambda: f"metrics on 127.0.0.1:{port}" in db.proxy.log(), 10, what="metrics log line")
+        return db.db, db.proxy, Scraper(port), db.rules_path
     return make
 
 

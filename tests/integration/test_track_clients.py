@@ -244,10 +244,12 @@ def test_psycopg3_named_prepared_statements(guarded, binary):
 
 # --- pgjdbc ---------------------------------------------------------------------------------
 
-def test_jdbc_read_modify_write_across_prepare_threshold(guarded, pg, jdbc):
+@pytest.mark.parametrize("commit_mode", ["autocommit", "transactions"])
+def test_jdbc_read_modify_write_across_prepare_threshold(guarded, pg, jdbc, commit_mode):
     db = guarded(TRACK_RULES, ACCOUNTS)
     iterations = 10
-    lines = jdbc.run("rmw", db.proxy.host, db.proxy.port, db.db, pg.admin_user, pg.admin_password, iterations)
+    lines = jdbc.run("rmw", db.proxy.host, db.proxy.port, db.db, pg.admin_user, pg.admin_password, iterations,
+                     commit_mode)
     output = "\n".join(lines)
     loops = [dict(field.split("=", 1) for field in line.split()) for line in lines if line.startswith("iteration=")]
     assert len(loops) == iterations, output
@@ -262,6 +264,9 @@ def test_jdbc_read_modify_write_across_prepare_threshold(guarded, pg, jdbc):
     stale = next(line for line in lines if line.startswith("stale_write "))
     assert stale.startswith("stale_write sqlstate=40001 "), output
     assert STALE_1 in stale, output
+    if commit_mode == "transactions":
+        # The stale write aborted A's transaction, as an error raised by PostgreSQL would.
+        assert "after_stale sqlstate=25P02" in lines, output
     assert "after_reread updated=1 read_balance=1000" in lines, output
     # Ten writes, the other connection's and the one after re-reading: each bumped once.
     assert account(db, 1) == (1001, 13)

@@ -191,3 +191,29 @@ def test_client_mode_stale_write_in_a_block(guarded):
         messages = conn.read_until_ready()
         assert tags(messages) == ["1", "2", "C", "Z"], messages
     assert account(db, 4) == (80, 3)
+
+
+def test_write_batched_behind_begin_like_pgjdbc(guarded):
+    """pgjdbc with autocommit off sends BEGIN through the unnamed statement in the same batch as
+    the write: the write runs in the block BEGIN opens, so a stale one aborts the block."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    begin_then_update = (pgwire.parse("", "BEGIN") + pgwire.bind("", []) + pgwire.execute()
+                         + pgwire.parse("", "UPDATE accounts SET balance = $2 WHERE id = $1", (INT4, INT4))
+                         + pgwire.bind("", [b"5", b"80"]) + pgwire.message(b"D", b"P\0") + pgwire.execute()
+                         + pgwire.SYNC)
+    with db.raw() as conn:
+        read_then_overtaken(db, conn, 5)
+        conn.send(begin_then_update)
+        messages = conn.read_until_ready()
+        assert tags(messages) == ["1", "2", "C", "1", "2", "n", "E", "Z"], messages
+        assert sqlstates(messages) == ["40001"] and ready_states(messages) == ["E"]
+        assert sqlstates(conn.simple_query("SELECT 1")) == ["25P02"]
+        assert ready_states(conn.simple_query("ROLLBACK")) == ["I"]
+        # Read again: the same batch commits once the block is committed.
+        conn.simple_query("SELECT balance FROM accounts WHERE id = 5")
+        conn.send(begin_then_update)
+        messages = conn.read_until_ready()
+        assert tags(messages) == ["1", "2", "C", "1", "2", "n", "C", "Z"], messages
+        assert ready_states(messages) == ["T"]
+        assert ready_states(conn.simple_query("COMMIT")) == ["I"]
+    assert account(db, 5) == (80, 3)

@@ -16,13 +16,16 @@ import org.postgresql.PGResultSetMetaData;
 import org.postgresql.PGStatement;
 
 /**
- * Usage: TrackJdbc rmw HOST PORT DB USER PASSWORD ITERATIONS
+ * Usage: TrackJdbc rmw HOST PORT DB USER PASSWORD ITERATIONS [autocommit|transactions]
  *        TrackJdbc queries HOST PORT DB USER PASSWORD FILE REPEAT
  *
  * rmw: connection A reads row 1 of accounts and writes balance + 1, ITERATIONS times through the
  * same two PreparedStatements (prepareThreshold=3, binaryTransfer=true: they become named
  * server-side statements with binary results part-way); connection B then writes the row; A writes
- * again without re-reading (expected to fail), re-reads and writes once more.
+ * again without re-reading (expected to fail), re-reads and writes once more. With "transactions"
+ * A runs with autocommit off (pgjdbc then sends BEGIN in the same batch as the first statement of
+ * each transaction) and commits after each write; after the failed write it shows that its
+ * transaction was aborted, then rolls back.
  *
  * queries: each line of FILE is a statement, optionally followed by a tab and comma-separated
  * integer parameters; each is executed REPEAT times through one PreparedStatement
@@ -42,7 +45,7 @@ public final class TrackJdbc {
         switch (args[0]) {
             case "rmw" -> {
                 props.setProperty("prepareThreshold", "3");
-                readModifyWrite(url, props, Integer.parseInt(args[6]));
+                readModifyWrite(url, props, Integer.parseInt(args[6]), args.length > 7 && args[7].equals("transactions"));
             }
             case "queries" -> {
                 props.setProperty("prepareThreshold", "1");
@@ -52,10 +55,12 @@ public final class TrackJdbc {
         }
     }
 
-    private static void readModifyWrite(String url, Properties props, int iterations) throws SQLException {
+    private static void readModifyWrite(String url, Properties props, int iterations, boolean transactions)
+            throws SQLException {
         try (Connection a = DriverManager.getConnection(url, props);
              PreparedStatement select = a.prepareStatement("SELECT balance, version FROM accounts WHERE id = ?");
              PreparedStatement update = a.prepareStatement("UPDATE accounts SET balance = ? WHERE id = ?")) {
+            a.setAutoCommit(!transactions);
             int balance = 0;
             for (int i = 1; i <= iterations; ++i) {
                 boolean serverPrepared = select.unwrap(PGStatement.class).isUseServerPrepare();
@@ -71,6 +76,9 @@ public final class TrackJdbc {
                 update.setInt(1, balance + 1);
                 update.setInt(2, 1);
                 int updated = update.executeUpdate();
+                if (transactions) {
+                    a.commit();
+                }
                 System.out.println("iteration=" + i + " read_balance=" + balance + " read_version=" + version
                                    + " format=" + format + " server_prepared=" + serverPrepared
                                    + " updated=" + updated);
@@ -85,6 +93,15 @@ public final class TrackJdbc {
                 System.out.println("stale_write updated=" + update.executeUpdate());
             } catch (SQLException e) {
                 System.out.println("stale_write sqlstate=" + e.getSQLState() + " message=" + oneLine(e.getMessage()));
+                if (transactions) {
+                    try (Statement s = a.createStatement()) {
+                        s.executeQuery("SELECT 1").close();
+                        System.out.println("after_stale transaction_open");
+                    } catch (SQLException aborted) {
+                        System.out.println("after_stale sqlstate=" + aborted.getSQLState());
+                    }
+                    a.rollback();
+                }
             }
             select.setInt(1, 1);
             try (ResultSet rs = select.executeQuery()) {
@@ -94,6 +111,9 @@ public final class TrackJdbc {
             update.setInt(1, balance + 1);
             update.setInt(2, 1);
             System.out.println("after_reread updated=" + update.executeUpdate() + " read_balance=" + balance);
+            if (transactions) {
+                a.commit();
+            }
         }
     }
 
