@@ -10,7 +10,6 @@
 #include "proxy/codec/frontend_messages.hpp"
 #include "proxy/codec/message_tag.hpp"
 #include "proxy/codec/startup_messages.hpp"
-#include "parser/block_start.hpp"
 #include "parser/position_map.hpp"
 #include "proxy/sasl_mechanisms.hpp"
 #include "proxy/server.hpp"
@@ -43,6 +42,10 @@ bool is_fatal_error(const wire::Frame& frame) {
 std::string describe(const error_code& ec) { return ec.message(); }
 
 asio::mutable_buffer as_buffer(std::span<std::uint8_t> bytes) { return {bytes.data(), bytes.size()}; }
+
+bool needs_verdict(const std::optional<WriteCheck>& check, const TrackedResult* tracked) {
+    return check || (tracked && tracked->check);
+}
 
 // A checked write that, when stale, has changed no row: one key, so a stale row means no row
 // matched. Nothing of it needs rolling back, so its verdict may come after its Sync.
@@ -467,10 +470,10 @@ awaitable<void> Session::wait_for_server(const std::function<bool()>& done) {
 }
 
 awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next_tag, OutgoingBatch& batch) {
-    const bool alone = executes_since_sync_ == 0;
-    count_batch(frame);
+    const bool alone = since_sync_.empty();
     switch (frame.tag) {
         case 'Q': {
+            since_sync_.on_query();
             const auto rewriter = current_rules();
             if (rewriter->rules().empty()) break;
             const auto query = wire::Query::decode(frame).value();
@@ -517,6 +520,7 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
         case 'P': {
             const auto rewriter = current_rules();
             const auto parse = wire::Parse::decode(frame).value();
+            since_sync_.on_parse(parse);
             if (rewriter->rules().empty() || !guard_.may_act_on(*rewriter, parse.query)) {
                 guard_.on_parse_forwarded(parse.statement);
                 break;
@@ -541,7 +545,9 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
         }
         case 'B': {
             const auto rewriter = current_rules();
-            auto plan = guard_.on_bind(*rewriter, frame, wire::Bind::decode(frame).value());
+            const auto bind = wire::Bind::decode(frame).value();
+            since_sync_.on_bind(bind);
+            auto plan = guard_.on_bind(*rewriter, frame, bind);
             if (plan.replacement_error) {
                 // The Bind fails on the server too, so that it skips to the client's Sync.
                 wire::Bind refuse;
@@ -555,9 +561,12 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
             }
             break;
         }
-        case 'C':
-            guard_.on_close(wire::Close::decode(frame).value());
+        case 'C': {
+            const auto close = wire::Close::decode(frame).value();
+            since_sync_.on_close(close);
+            guard_.on_close(close);
             break;
+        }
         case 'D': {
             auto plan = guard_.on_describe(wire::Describe::decode(frame).value());
             if (!plan.tracked && !plan.visible_parameters) break;
@@ -569,9 +578,10 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
         }
         case 'E': {
             auto execute = wire::Execute::decode(frame).value();
+            since_sync_.on_execute(execute);
             auto plan = guard_.on_execute(execute);
             if (!plan.check && !plan.tracked) break;
-            const bool verdict_needed = plan.check || (plan.tracked && plan.tracked->check);
+            const bool verdict_needed = needs_verdict(plan.check, plan.tracked.get());
             const bool settle_at_sync = verdict_needed && next_tag == 'S' && alone &&
                                         stale_changes_nothing(plan.check, plan.tracked.get());
             // A row limit would suspend a write whose only rows are staleguard's RETURNING
@@ -592,6 +602,7 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
             co_return true;
         }
         case 'S':
+            since_sync_.on_sync();
             if (write_awaiting_sync_) {
                 const std::uint64_t write = *write_awaiting_sync_;
                 write_awaiting_sync_.reset();
@@ -604,40 +615,6 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
     }
     forward(batch, frame);
     co_return true;
-}
-
-void Session::count_batch(const wire::Frame& frame) {
-    switch (frame.tag) {
-        case 'P':
-            if (auto parse = wire::Parse::decode(frame); parse && parse->statement.empty())
-                unnamed_statement_opens_block_ = parser::opens_transaction_block(parse->query);
-            break;
-        case 'B':
-            if (auto bind = wire::Bind::decode(frame); bind && bind->portal.empty())
-                unnamed_portal_opens_block_ = bind->statement.empty() && unnamed_statement_opens_block_;
-            break;
-        case 'E':
-            if (auto execute = wire::Execute::decode(frame);
-                !(execute && execute->portal.empty() && unnamed_portal_opens_block_))
-                ++executes_since_sync_;
-            break;
-        case 'C':
-            if (auto close = wire::Close::decode(frame); close && close->name.empty()) {
-                if (close->kind == wire::ObjectKind::Statement) unnamed_statement_opens_block_ = false;
-                else unnamed_portal_opens_block_ = false;
-            }
-            break;
-        case 'Q':
-            // A simple Query ends the implicit transaction and destroys the unnamed statement and portal.
-            unnamed_statement_opens_block_ = unnamed_portal_opens_block_ = false;
-            executes_since_sync_ = 0;
-            break;
-        case 'S':
-            executes_since_sync_ = 0;
-            break;
-        default:
-            break;
-    }
 }
 
 const std::shared_ptr<const parser::Rewriter>& Session::current_rules() {
@@ -654,12 +631,18 @@ awaitable<bool> Session::check_write(std::uint64_t correlation, OutgoingBatch& b
     statement_queued();
     batch.add_owned(wire::Flush{}.encode());
     if (!co_await flush_upstream(batch)) co_return false;
-    co_await wait_for_server([&] {
-        return (verdict_ && verdict_->correlation == correlation) || !routes_.contains(correlation);
-    });
-    if (!verdict_ || verdict_->correlation != correlation || !verdict_->stale) co_return false;
+    co_await wait_for_server([&] { return verdict_known(correlation); });
+    if (!stale_verdict_for(correlation)) co_return false;
     raise_stale_write(batch);
     co_return true;
+}
+
+bool Session::verdict_known(std::uint64_t correlation) const {
+    return (verdict_ && verdict_->correlation == correlation) || !routes_.contains(correlation);
+}
+
+bool Session::stale_verdict_for(std::uint64_t correlation) const {
+    return verdict_ && verdict_->correlation == correlation && verdict_->stale;
 }
 
 awaitable<void> Session::sync_then_settle(std::uint64_t correlation, OutgoingBatch& batch) {
@@ -672,10 +655,8 @@ awaitable<void> Session::sync_then_settle(std::uint64_t correlation, OutgoingBat
 awaitable<void> Session::settle_after_the_fact(std::uint64_t correlation, OutgoingBatch& batch) {
     statement_queued();
     if (!co_await flush_upstream(batch)) co_return;
-    co_await wait_for_server([&] {
-        return (verdict_ && verdict_->correlation == correlation) || !routes_.contains(correlation);
-    });
-    if (!verdict_ || verdict_->correlation != correlation || !verdict_->stale) co_return;
+    co_await wait_for_server([&] { return verdict_known(correlation); });
+    if (!stale_verdict_for(correlation)) co_return;
     raise_stale_write(batch);
     send(batch, 'S', wire::Sync{}.encode());
 }
@@ -729,7 +710,7 @@ awaitable<void> Session::run_translated(const QueryPlan& plan, std::string_view 
         send(batch, 'D', wire::Describe{wire::ObjectKind::Portal, ""}.encode(), std::move(describe_route));
         auto execute_route = positioned(statement, ResponseRoute::checked(statement.check), texts);
         execute_route.tracked = statement.tracked;
-        const bool verdict_needed = statement.check || (statement.tracked && statement.tracked->check);
+        const bool verdict_needed = needs_verdict(statement.check, statement.tracked.get());
         const std::uint64_t correlation = record_upstream('E', std::move(execute_route));
         batch.add_owned(wire::Execute{}.encode());
         if (!verdict_needed) continue;
@@ -961,7 +942,7 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
     std::optional<std::vector<std::uint8_t>> replacement;
     if (route) {
         if (frame.tag == 'Z' && route->ready_held_if_stale != 0) {
-            pass = !(verdict_ && verdict_->correlation == route->ready_held_if_stale && verdict_->stale);
+            pass = !stale_verdict_for(route->ready_held_if_stale);
             ready_held_ = !pass;
         } else if (route->hide_everything) {
             pass = false;

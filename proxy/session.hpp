@@ -24,6 +24,7 @@
 #include "proxy/session_stats.hpp"
 #include "proxy/settings.hpp"
 #include "proxy/statement_guard.hpp"
+#include "proxy/sync_batch.hpp"
 
 namespace staleguard::session {
 
@@ -68,8 +69,6 @@ private:
     asio::awaitable<void> pump_server_to_client();
     asio::awaitable<void> watch_startup();
 
-    // Keeps executes_since_sync_ (and what the unnamed statement and portal are) for one client frame.
-    void count_batch(const wire::Frame& frame);
     // Client → server: decides what one validated client frame becomes upstream. May write the
     // batch and wait for the server (a checked write, a schema lookup). False ends the session.
     // `next_tag` is the tag of the frame behind it in the same read (0 when none has arrived yet).
@@ -95,6 +94,9 @@ private:
     // Writes the batch, whose last ReadyForQuery is held back should the write `correlation`
     // prove stale, and waits for its verdict; a stale write gets the failing Bind + Sync.
     asio::awaitable<void> settle_after_the_fact(std::uint64_t correlation, OutgoingBatch& batch);
+    // The server has judged the write `correlation`, or answered it without a verdict (an error).
+    bool verdict_known(std::uint64_t correlation) const;
+    bool stale_verdict_for(std::uint64_t correlation) const;
     // The stale write `verdict_` describes: logged, counted, and a failing Bind that shows the
     // client the verdict's error added to the batch.
     void raise_stale_write(OutgoingBatch& batch);
@@ -168,13 +170,8 @@ private:
     std::optional<Verdict> verdict_;
     asio::steady_timer wake_timer_;
     bool client_pump_waiting_ = false;
-    // Executes sent upstream since the last Sync (or Query): the statements that share one
-    // implicit transaction with the next. An Execute that only opens a block (pgjdbc sends its
-    // BEGIN that way, through the unnamed statement and portal) does not count: what follows it
-    // runs in the block, which an error aborts whole.
-    std::size_t executes_since_sync_ = 0;
-    bool unnamed_statement_opens_block_ = false;
-    bool unnamed_portal_opens_block_ = false;
+    // What the client has run since its last Sync: whether a write is alone in its implicit transaction.
+    SyncBatch since_sync_;
     // A checked write whose Execute went upstream, to be settled at the client's Sync behind it.
     std::optional<std::uint64_t> write_awaiting_sync_;
     // A stale write's ReadyForQuery was held back: the client is owed one, so the session is not
