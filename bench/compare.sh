@@ -2,7 +2,7 @@
 # Side-by-side throughput and idle-session memory: PostgreSQL direct, pgbouncer, staleguard.
 #
 # Usage: bench/compare.sh [--quick] [--rounds N] [--seconds S] [--threads N] [--staleguard PATH]
-#                         [--force-rules] [--keep]
+#                         [--upstream-socket] [--force-rules] [--keep]
 # Runs everything it measures itself (throwaway PostgreSQL 15, pgbouncer, staleguard) on loopback
 # ports and removes it all on exit. The report goes to stdout, progress to stderr. See bench/README.md.
 # shellcheck source-path=SCRIPTDIR
@@ -22,6 +22,7 @@ IDLE_SESSIONS=1000
 KEEP_WORK=0
 FORCE_RULES=0
 BENCH_SG_THREADS=
+BENCH_UPSTREAM_SOCKET=0
 BENCH_STALEGUARD=$(dirname "$BENCH_DIR")/build/staleguard
 
 usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -34,6 +35,7 @@ while (($#)); do
     --threads) BENCH_SG_THREADS=$2 && shift ;;
     --staleguard) BENCH_STALEGUARD=$2 && shift ;;
     --keep) KEEP_WORK=1 ;;
+    --upstream-socket) BENCH_UPSTREAM_SOCKET=1 ;;
     --force-rules) FORCE_RULES=1 ;;
     -h | --help) usage && exit 0 ;;
     *) usage >&2 && exit 2 ;;
@@ -329,6 +331,12 @@ for name in "${!BENCH_SG_PID[@]}"; do
     [[ "${BENCH_SG_RC[$name]}" == 0 ]] ||
         echo "staleguard ($name) exited with status ${BENCH_SG_RC[$name]} on SIGTERM (expected 0)" >>"$NOTES"
 done
+if ((BENCH_UPSTREAM_SOCKET)); then
+    echo "Clients reach every target over loopback TCP; pgbouncer and staleguard reach PostgreSQL over its Unix-domain socket."
+else
+    echo "Clients and both proxies reach PostgreSQL over loopback TCP (--upstream-socket: the proxies over its Unix-domain socket)."
+fi
+echo
 "$(bench_python)" "$BENCH_DIR/lib/report.py" "$BENCH_WORK" "median of $ROUNDS x $RUN_SECONDS s"
 echo
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

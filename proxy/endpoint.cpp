@@ -10,6 +10,13 @@ std::string Endpoint::to_string() const {
     return host + ":" + std::to_string(port);
 }
 
+std::string Endpoint::socket_path() const {
+    std::string directory = host;
+    while (directory.size() > 1 && directory.back() == '/') directory.pop_back();
+    if (directory != "/") directory += '/';
+    return directory + ".s.PGSQL." + std::to_string(port);
+}
+
 std::optional<Endpoint> Endpoint::parse(std::string_view text) {
     std::string_view host;
     std::string_view port_text;

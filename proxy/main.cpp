@@ -41,6 +41,17 @@ Endpoint parse_endpoint_or_exit(const std::string& flag, const std::string& text
     return *endpoint;
 }
 
+// --listen and --metrics accept TCP connections only.
+Endpoint parse_tcp_endpoint_or_exit(const std::string& flag, const std::string& text) {
+    auto endpoint = parse_endpoint_or_exit(flag, text);
+    if (endpoint.is_unix_socket()) {
+        std::cerr << "staleguard: " << flag << " takes a TCP HOST:PORT; a socket directory ('" << text
+                  << "') is understood by --upstream only\n";
+        std::exit(2);
+    }
+    return endpoint;
+}
+
 // --check-rules: validate a rule file, and with --upstream the live database it protects.
 int check_rules(const std::string& path, const std::string& conninfo) {
     auto loaded = staleguard::rules::load_rule_file(path);
@@ -138,7 +149,10 @@ int main(int argc, char** argv) {
     unsigned threads = 0;
 
     app.add_option("--listen", listen, "Address to accept clients on, HOST:PORT")->capture_default_str();
-    app.add_option("--upstream", upstream, "PostgreSQL server to forward to, HOST:PORT")->capture_default_str();
+    app.add_option("--upstream", upstream,
+                   "PostgreSQL server to forward to, HOST:PORT; a HOST that is an absolute path is the "
+                   "directory of the server's Unix-domain socket, as in libpq (/var/run/postgresql:5432)")
+        ->capture_default_str();
     app.add_option("--rules", rules_file, "Rule file (YAML) naming the protected tables")->check(CLI::ExistingFile);
     app.add_option("--log-level", log_level, "Log level")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -308,7 +322,7 @@ int main(int argc, char** argv) {
     staleguard::session::set_up_logging(log_level, log_format);
 
     ProxySettings settings;
-    settings.listen = parse_endpoint_or_exit("--listen", listen);
+    settings.listen = parse_tcp_endpoint_or_exit("--listen", listen);
     settings.upstream = parse_endpoint_or_exit("--upstream", upstream);
     settings.rules_file = rules_file;
     settings.max_connections = max_connections;
@@ -318,7 +332,7 @@ int main(int argc, char** argv) {
     settings.shutdown_timeout = seconds_to_ms(shutdown_timeout);
     settings.frame_limits.max_message_length = max_message_bytes;
     settings.threads = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
-    if (!metrics.empty()) settings.metrics = parse_endpoint_or_exit("--metrics", metrics);
+    if (!metrics.empty()) settings.metrics = parse_tcp_endpoint_or_exit("--metrics", metrics);
     for (const auto& user : admin_users)
         if (!user.empty()) settings.admin_users.push_back(user);
 
@@ -326,7 +340,7 @@ int main(int argc, char** argv) {
         tls_cert, tls_key, tls_ca,
         tls_mode.empty() ? std::nullopt : staleguard::session::parse_client_tls_mode(tls_mode),
         upstream_tls.empty() ? std::nullopt : staleguard::session::parse_upstream_tls_mode(upstream_tls),
-        upstream_ca});
+        upstream_ca, settings.upstream.is_unix_socket()});
     if (!tls_settings.settings) {
         std::cerr << "staleguard: " << tls_settings.error << "\n";
         return 2;

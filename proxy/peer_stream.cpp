@@ -21,9 +21,9 @@ asio::awaitable<void> PeerStream::handshake(Tls::handshake_type type, error_code
 
 asio::awaitable<std::size_t> PeerStream::peek(asio::mutable_buffer buffer, error_code& ec) {
     for (;;) {
-        co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+        co_await socket_.async_wait(Socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return 0;
-        std::size_t n = socket_.receive(buffer, tcp::socket::message_peek, ec);
+        std::size_t n = socket_.receive(buffer, Socket::message_peek, ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
         co_return n;
     }
@@ -32,7 +32,7 @@ asio::awaitable<std::size_t> PeerStream::peek(asio::mutable_buffer buffer, error
 asio::awaitable<std::size_t> PeerStream::read_some(asio::mutable_buffer buffer, error_code& ec) {
     if (tls_) co_return co_await tls_->async_read_some(buffer, asio::redirect_error(asio::use_awaitable, ec));
     for (;;) {
-        co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+        co_await socket_.async_wait(Socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return 0;
         std::size_t n = socket_.read_some(buffer, ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
@@ -42,7 +42,7 @@ asio::awaitable<std::size_t> PeerStream::read_some(asio::mutable_buffer buffer, 
 
 void PeerStream::close() {
     error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.shutdown(Socket::shutdown_both, ec);
     socket_.close(ec);
 }
 

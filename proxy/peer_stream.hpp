@@ -1,6 +1,6 @@
-// One end of a session (the client's or the upstream's connection): a TCP socket, optionally
-// wrapped in TLS once the startup exchange asks for it. Plaintext takes the same path as a bare
-// socket; TLS adds OpenSSL through Asio's ssl::stream.
+// One end of a session (the client's or the upstream's connection): a TCP or Unix-domain socket,
+// the TCP one optionally wrapped in TLS once the startup exchange asks for it. Plaintext takes the
+// same path as a bare socket; TLS adds OpenSSL through Asio's ssl::stream.
 #pragma once
 
 #include <cstddef>
@@ -18,17 +18,18 @@ namespace staleguard::session {
 
 class PeerStream {
 public:
-    using tcp = boost::asio::ip::tcp;
-    using Tls = boost::asio::ssl::stream<tcp::socket&>;
+    // Generic rather than ip::tcp, so the upstream may be a Unix-domain socket.
+    using Socket = boost::asio::generic::stream_protocol::socket;
+    using Tls = boost::asio::ssl::stream<Socket&>;
 
-    explicit PeerStream(tcp::socket socket) : socket_(std::move(socket)) {}
+    explicit PeerStream(Socket socket) : socket_(std::move(socket)) {}
     template <class Executor>
     explicit PeerStream(const Executor& executor) : socket_(executor) {}
     // The TLS stream refers to socket_: the object stays where it was built.
     PeerStream(const PeerStream&) = delete;
     PeerStream& operator=(const PeerStream&) = delete;
 
-    tcp::socket& socket() { return socket_; }
+    Socket& socket() { return socket_; }
     bool is_tls() const { return tls_ != nullptr; }
     // From here on every read and write goes through TLS. The caller sets up the SSL object
     // (native_tls: SNI, host check) and then runs the handshake.
@@ -65,7 +66,7 @@ public:
     void close();
 
 private:
-    tcp::socket socket_;
+    Socket socket_;
     std::unique_ptr<Tls> tls_;
     std::vector<std::uint8_t> tls_out_;
 };

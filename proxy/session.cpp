@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <variant>
 
 #include "proxy/codec/backend_messages.hpp"
@@ -41,6 +42,16 @@ bool is_fatal_error(const wire::Frame& frame) {
 
 std::string describe(const error_code& ec) { return ec.message(); }
 
+// "ADDRESS:PORT" of a TCP peer, for log lines and SHOW CLIENTS.
+std::string describe_peer(const asio::generic::stream_protocol::endpoint& peer) {
+    if (peer.protocol().family() != AF_INET && peer.protocol().family() != AF_INET6) return "unix";
+    asio::ip::tcp::endpoint ip;
+    if (peer.size() > ip.capacity()) return "unknown";
+    std::memcpy(ip.data(), peer.data(), peer.size());
+    ip.resize(peer.size());
+    return ip.address().to_string() + ":" + std::to_string(ip.port());
+}
+
 asio::mutable_buffer as_buffer(std::span<std::uint8_t> bytes) { return {bytes.data(), bytes.size()}; }
 
 bool needs_verdict(const std::optional<WriteCheck>& check, const TrackedResult* tracked) {
@@ -62,7 +73,7 @@ Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over
       id_(id),
       over_capacity_(over_capacity),
       strand_(asio::make_strand(client.get_executor())),
-      client_(std::move(client)),
+      client_(PeerStream::Socket(std::move(client))),
       upstream_(strand_),
       startup_timer_(strand_),
       client_in_(settings_.read_chunk),
@@ -73,7 +84,7 @@ Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over
       opened_at_(std::chrono::steady_clock::now()) {
     error_code ec;
     auto remote = client_.socket().remote_endpoint(ec);
-    client_address_ = ec ? std::string("unknown") : remote.address().to_string() + ":" + std::to_string(remote.port());
+    client_address_ = ec ? std::string("unknown") : describe_peer(remote);
     client_.socket().set_option(tcp::no_delay(true), ec);
     client_.socket().non_blocking(true, ec);
     prefix_ = "[s" + std::to_string(id_) + " " + client_address_ + "]";
@@ -317,7 +328,6 @@ awaitable<void> Session::run() {
 awaitable<bool> Session::connect_upstream(bool negotiate_tls) {
     const auto& target = settings_.upstream;
     error_code ec;
-    tcp::resolver resolver(strand_);
     asio::steady_timer deadline(strand_);
     deadline.expires_after(settings_.upstream_connect_timeout);
     // The handler may run after this frame is gone (a cancel that comes too late), so it shares
@@ -329,12 +339,22 @@ awaitable<bool> Session::connect_upstream(bool negotiate_tls) {
         error_code ignored;
         self->upstream_.close();
     });
-    auto endpoints = co_await resolver.async_resolve(target.host, std::to_string(target.port),
-                                                     asio::redirect_error(use_awaitable, ec));
-    if (!ec) co_await asio::async_connect(upstream_.socket(), endpoints, asio::redirect_error(use_awaitable, ec));
+    if (target.is_unix_socket()) {
+        const asio::local::stream_protocol::endpoint path(target.socket_path());
+        co_await upstream_.socket().async_connect(path, asio::redirect_error(use_awaitable, ec));
+    } else {
+        tcp::resolver resolver(strand_);
+        auto resolved = co_await resolver.async_resolve(target.host, std::to_string(target.port),
+                                                        asio::redirect_error(use_awaitable, ec));
+        // The socket is protocol-generic: each address is converted to try them in turn.
+        std::vector<asio::generic::stream_protocol::endpoint> endpoints;
+        for (const auto& entry : resolved) endpoints.emplace_back(entry.endpoint());
+        if (!ec)
+            co_await asio::async_connect(upstream_.socket(), endpoints, asio::redirect_error(use_awaitable, ec));
+    }
     std::optional<std::string> tls_failure;
     if (!ec && !*timed_out) {
-        upstream_.socket().set_option(tcp::no_delay(true), ec);
+        if (!target.is_unix_socket()) upstream_.socket().set_option(tcp::no_delay(true), ec);
         upstream_.socket().non_blocking(true, ec);
         // The deadline covers the TLS exchange too: a server that never answers it is as stuck.
         if (negotiate_tls) tls_failure = co_await negotiate_upstream_tls();
@@ -343,9 +363,11 @@ awaitable<bool> Session::connect_upstream(bool negotiate_tls) {
     if (!ec && !*timed_out && !tls_failure) co_return true;
     std::string why = *timed_out ? "timed out" : tls_failure ? *tls_failure : describe(ec);
     server_.metrics().upstream_connect_failed();
-    spdlog::warn("{} could not connect to upstream {}: {}", prefix(), target.to_string(), why);
-    set_final_client_message(
-        fatal("08006", "staleguard could not connect to upstream server " + target.to_string() + ": " + why));
+    // As psql does, a socket is named by its file: that is what a wrong directory or port gets wrong.
+    const std::string where =
+        target.is_unix_socket() ? "on socket \"" + target.socket_path() + "\"" : target.to_string();
+    spdlog::warn("{} could not connect to upstream {}: {}", prefix(), where, why);
+    set_final_client_message(fatal("08006", "staleguard could not connect to upstream server " + where + ": " + why));
     note_end("upstream unreachable");
     co_return false;
 }

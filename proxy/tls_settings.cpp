@@ -60,6 +60,15 @@ TlsSettingsResult resolve_tls_settings(const TlsRequest& request) {
         return fail("--upstream-ca is used by --upstream-tls verify-full only (got --upstream-tls " +
                     std::string(to_string(settings.upstream_mode)) + ")");
     settings.upstream_ca_file = request.upstream_ca_file;
+    if (request.upstream_is_unix_socket) {
+        // As libpq does, no SSLRequest goes over a Unix socket (the server would answer 'N'):
+        // prefer means plaintext there, and a mode that insists on TLS cannot be met.
+        if (settings.upstream_mode == UpstreamTlsMode::Require || settings.upstream_mode == UpstreamTlsMode::VerifyFull)
+            return fail("--upstream-tls " + std::string(to_string(settings.upstream_mode)) +
+                        " cannot be met over a Unix-domain socket (--upstream DIR:PORT): PostgreSQL offers no "
+                        "TLS there; use --upstream-tls disable or prefer, or a TCP --upstream");
+        settings.upstream_mode = UpstreamTlsMode::Disable;
+    }
     return TlsSettingsResult{std::move(settings), {}};
 }
 

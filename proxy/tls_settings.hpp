@@ -32,6 +32,7 @@ struct TlsRequest {
     std::optional<ClientTlsMode> client_mode;  // unset: allow with cert and key, else disable
     std::optional<UpstreamTlsMode> upstream_mode;  // unset: prefer
     std::string upstream_ca_file;
+    bool upstream_is_unix_socket = false;  // PostgreSQL never offers TLS there
 };
 
 struct TlsSettings {

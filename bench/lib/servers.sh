@@ -109,6 +109,12 @@ bench_pg_stop() {
             >/dev/null 2>&1 || true
 }
 
+# Where the proxies reach PostgreSQL: loopback TCP, or with --upstream-socket the directory of its
+# Unix-domain socket (libpq's and pgbouncer's way of writing it, and staleguard's DIR:PORT).
+bench_upstream_host() {
+    if ((${BENCH_UPSTREAM_SOCKET:-0})); then echo "$BENCH_WORK/pg"; else echo 127.0.0.1; fi
+}
+
 # Session pooling with a pool as large as the client limit: every client keeps its own server
 # connection, which is what staleguard does, so the two do the same work per transaction.
 bench_pgbouncer_start() {
@@ -120,7 +126,7 @@ bench_pgbouncer_start() {
         BENCH_PGBOUNCER_PORT=$(bench_free_port)
         cat >"$dir/pgbouncer.ini" <<EOF
 [databases]
-* = host=127.0.0.1 port=$BENCH_PG_PORT
+* = host=$(bench_upstream_host) port=$BENCH_PG_PORT
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -182,7 +188,7 @@ bench_pgbouncer_stop() {
 bench_staleguard_start() {
     local name=$1 rules=${2:-} attempt pid port
     local log=$BENCH_WORK/staleguard-$name.log
-    local args=(--upstream "127.0.0.1:$BENCH_PG_PORT" --log-level warn --max-connections 1100)
+    local args=(--upstream "$(bench_upstream_host):$BENCH_PG_PORT" --log-level warn --max-connections 1100)
     [[ -z "$BENCH_SG_THREADS" ]] || args+=(--threads "$BENCH_SG_THREADS")
     [[ -z "$rules" ]] || args+=(--rules "$rules")
     for attempt in 1 2 3; do

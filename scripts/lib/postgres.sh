@@ -150,6 +150,8 @@ EOF
     staleguard_pg_psql "$admin" "$db" -c "GRANT ALL ON SCHEMA public TO PUBLIC" || return 1
     export STALEGUARD_TEST_PGHOST=127.0.0.1
     export STALEGUARD_TEST_PGPORT=$SG_PG_PORT
+    # The server's Unix-domain socket is there too (local connections: trust).
+    export STALEGUARD_TEST_PGSOCKETDIR=$SG_PG_DIR
     export STALEGUARD_TEST_DB=$db
     export STALEGUARD_TEST_ADMIN_USER=$admin STALEGUARD_TEST_ADMIN_PASSWORD=$admin_pw
     export STALEGUARD_TEST_TRUST_USER=$trust

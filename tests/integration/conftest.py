@@ -43,6 +43,12 @@ class PgEnv:
     scram_password: str
     pgbin: Path
     os_user: str
+    socket_dir: str  # the server's Unix-domain socket directory; empty when not known
+
+    @property
+    def socket_address(self):
+        """--upstream for the server's Unix-domain socket (DIR:PORT, as libpq names it)."""
+        return f"{self.socket_dir}:{self.port}"
 
     @property
     def address(self):
@@ -89,6 +95,7 @@ def pg():
         scram_password=env["STALEGUARD_TEST_SCRAM_PASSWORD"],
         pgbin=Path(env.get("STALEGUARD_TEST_PGBIN", "/usr/lib/postgresql/15/bin")),
         os_user=env.get("STALEGUARD_TEST_PG_OS_USER", "postgres"),
+        socket_dir=env.get("STALEGUARD_TEST_PGSOCKETDIR", ""),
     )
 
 

@@ -129,19 +129,20 @@ def run_psql(pg, host, port, db, script, user=None, extra=(), transcript=False):
 
 @pytest.fixture
 def guarded(pg, proxy_factory, fresh_db, tmp_path):
-    """guarded(rules, setup_sql, extra=flags) -> Guarded: a fresh database set up with setup_sql
-    (run straight against PostgreSQL), the rule text in tmp_path, and a staleguard started with
-    --rules and any extra flags."""
+    """guarded(rules, setup_sql, extra=flags, upstream=None) -> Guarded: a fresh database set up
+    with setup_sql (run straight against PostgreSQL), the rule text in tmp_path, and a staleguard
+    started with --rules and any extra flags (and --upstream, when given)."""
     made = []
 
-    def make(rules, setup_sql="", name="rules.yaml", extra=()):
+    def make(rules, setup_sql="", name="rules.yaml", extra=(), upstream=None):
         db = fresh_db()
         guarded_db = Guarded(pg, db, None, rule_file(tmp_path, rules, name))
         made.append(guarded_db)
         if setup_sql.strip():
             guarded_db.execute_direct(textwrap.dedent(setup_sql))
         # --log-statements: tests look for the rewrites in the (debug) log.
-        guarded_db.proxy = proxy_factory("--rules", str(guarded_db.rules_path), "--log-statements", *extra)
+        guarded_db.proxy = proxy_factory("--rules", str(guarded_db.rules_path), "--log-statements", *extra,
+                                         upstream=upstream)
         return guarded_db
 
     yield make

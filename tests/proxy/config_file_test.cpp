@@ -127,6 +127,8 @@ std::vector<ValidCase> valid_cases() {
              s.upstream_tls_mode = "prefer";
          })},
         {"EmptyTlsSections", "tls: {}\nupstream_tls: {}\n", {}},
+        {"UpstreamSocketDirectory", "upstream: /var/run/postgresql:5432\n",
+         with([](ConfigFileSettings& s) { s.upstream = Endpoint{"/var/run/postgresql", 5432}; })},
         {"Metrics", "metrics: 127.0.0.1:9187\n", with([](ConfigFileSettings& s) { s.metrics = Endpoint{"127.0.0.1", 9187}; })},
         {"AdminUsers", "admin_users: [ops, \"Mixed Case\"]\n", with([](ConfigFileSettings& s) {
              s.admin_users = std::vector<std::string>{"ops", "Mixed Case"};

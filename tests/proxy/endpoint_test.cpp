@@ -12,6 +12,7 @@ struct EndpointCase {
     bool valid;
     const char* host = "";
     std::uint16_t port = 0;
+    const char* socket_path = nullptr;  // set exactly for a Unix-socket directory
 };
 
 class EndpointParse : public ::testing::TestWithParam<EndpointCase> {};
@@ -24,6 +25,10 @@ TEST_P(EndpointParse, Parses) {
     EXPECT_EQ(endpoint->host, c.host);
     EXPECT_EQ(endpoint->port, c.port);
     EXPECT_EQ(Endpoint::parse(endpoint->to_string())->host, c.host);
+    EXPECT_EQ(endpoint->is_unix_socket(), c.socket_path != nullptr);
+    if (c.socket_path != nullptr) {
+        EXPECT_EQ(endpoint->socket_path(), c.socket_path);
+    }
 }
 
 const EndpointCase kCases[] = {
@@ -40,6 +45,12 @@ const EndpointCase kCases[] = {
     {"PortTrailingJunk", "localhost:54x", false},
     {"Ipv6Unbracketed", "::1:5432", false},
     {"Ipv6Unclosed", "[::1:5432", false},
+    {"SocketDirectory", "/var/run/postgresql:5432", true, "/var/run/postgresql", 5432,
+     "/var/run/postgresql/.s.PGSQL.5432"},
+    {"SocketDirectoryTrailingSlash", "/tmp/:6432", true, "/tmp/", 6432, "/tmp/.s.PGSQL.6432"},
+    {"SocketDirectoryRoot", "/:5432", true, "/", 5432, "/.s.PGSQL.5432"},
+    {"SocketDirectoryNoPort", "/var/run/postgresql", false},
+    {"RelativeDirectoryIsAHostName", "run/pg:5432", true, "run/pg", 5432},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, EndpointParse, ::testing::ValuesIn(kCases),

@@ -63,6 +63,29 @@ std::vector<TlsCase> tls_cases() {
              r.upstream_mode = UpstreamTlsMode::Require;
              r.upstream_ca_file = "ca.pem";
          }), {}, {}, "--upstream-ca is used by --upstream-tls verify-full only (got --upstream-tls require)"},
+        // A Unix-socket upstream: no SSLRequest goes there, so prefer becomes disable.
+        {"UnixSocketUpstreamDefault", request([](TlsRequest& r) { r.upstream_is_unix_socket = true; }),
+         ClientTlsMode::Disable, UpstreamTlsMode::Disable, ""},
+        {"UnixSocketUpstreamPrefer", request([](TlsRequest& r) {
+             r.upstream_is_unix_socket = true;
+             r.upstream_mode = UpstreamTlsMode::Prefer;
+         }), ClientTlsMode::Disable, UpstreamTlsMode::Disable, ""},
+        {"UnixSocketUpstreamWithClientTls", request([](TlsRequest& r) {
+             with_pair(r);
+             r.upstream_is_unix_socket = true;
+         }), ClientTlsMode::Allow, UpstreamTlsMode::Disable, ""},
+        {"UnixSocketUpstreamRequire", request([](TlsRequest& r) {
+             r.upstream_is_unix_socket = true;
+             r.upstream_mode = UpstreamTlsMode::Require;
+         }), {}, {},
+         "--upstream-tls require cannot be met over a Unix-domain socket (--upstream DIR:PORT): PostgreSQL "
+         "offers no TLS there; use --upstream-tls disable or prefer, or a TCP --upstream"},
+        {"UnixSocketUpstreamVerifyFull", request([](TlsRequest& r) {
+             r.upstream_is_unix_socket = true;
+             r.upstream_mode = UpstreamTlsMode::VerifyFull;
+         }), {}, {},
+         "--upstream-tls verify-full cannot be met over a Unix-domain socket (--upstream DIR:PORT): PostgreSQL "
+         "offers no TLS there; use --upstream-tls disable or prefer, or a TCP --upstream"},
     };
 }
 
