@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstring>
 #include <variant>
 
 #include "proxy/codec/backend_messages.hpp"
@@ -42,14 +41,11 @@ bool is_fatal_error(const wire::Frame& frame) {
 
 std::string describe(const error_code& ec) { return ec.message(); }
 
-// "ADDRESS:PORT" of a TCP peer, for log lines and SHOW CLIENTS.
-std::string describe_peer(const asio::generic::stream_protocol::endpoint& peer) {
-    if (peer.protocol().family() != AF_INET && peer.protocol().family() != AF_INET6) return "unix";
-    asio::ip::tcp::endpoint ip;
-    if (peer.size() > ip.capacity()) return "unknown";
-    std::memcpy(ip.data(), peer.data(), peer.size());
-    ip.resize(peer.size());
-    return ip.address().to_string() + ":" + std::to_string(ip.port());
+// "ADDRESS:PORT" of the client, for log lines and SHOW SESSIONS.
+std::string address_of(const tcp::socket& client) {
+    error_code ec;
+    const auto remote = client.remote_endpoint(ec);
+    return ec ? std::string("unknown") : remote.address().to_string() + ":" + std::to_string(remote.port());
 }
 
 asio::mutable_buffer as_buffer(std::span<std::uint8_t> bytes) { return {bytes.data(), bytes.size()}; }
@@ -73,6 +69,7 @@ Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over
       id_(id),
       over_capacity_(over_capacity),
       strand_(asio::make_strand(client.get_executor())),
+      client_address_(address_of(client)),
       client_(PeerStream::Socket(std::move(client))),
       upstream_(strand_),
       startup_timer_(strand_),
@@ -83,8 +80,6 @@ Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over
       wake_timer_(strand_),
       opened_at_(std::chrono::steady_clock::now()) {
     error_code ec;
-    auto remote = client_.socket().remote_endpoint(ec);
-    client_address_ = ec ? std::string("unknown") : describe_peer(remote);
     client_.socket().set_option(tcp::no_delay(true), ec);
     client_.socket().non_blocking(true, ec);
     prefix_ = "[s" + std::to_string(id_) + " " + client_address_ + "]";

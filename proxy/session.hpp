@@ -147,6 +147,8 @@ private:
     const std::uint64_t id_;
     const bool over_capacity_;
     Strand strand_;
+    // Before client_: it is read from the TCP socket that client_ is then built from.
+    std::string client_address_;
     PeerStream client_;
     PeerStream upstream_;
     asio::steady_timer startup_timer_;
@@ -178,7 +180,6 @@ private:
     // at rest even when the server is.
     bool ready_held_ = false;
 
-    std::string client_address_;
     std::string prefix_;
     // The rules this session applies; refreshed when the runtime's generation moves (SIGHUP).
     std::shared_ptr<const parser::Rewriter> rewriter_;
