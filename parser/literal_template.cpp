@@ -134,6 +134,9 @@ std::optional<LiteralTemplate> make_literal_template(std::string_view sql) {
                 if (spells_set_config(written)) return std::nullopt;
                 break;
             case PG_QUERY__TOKEN__ICONST:
+                // `1..` scans as the integer 1 then `..`; a sentinel there would read back as a
+                // decimal, so fill_sql refuses it and the integer stays as written.
+                if (token.token.end < sql.size() && sql[token.token.end] == '.') break;
                 if (auto value = integer_value(written))
                     literal = TemplateLiteral{TemplateLiteral::Kind::Integer, std::string(written), std::move(*value)};
                 break;

@@ -5,7 +5,6 @@
 // backend messages that decode, with as many cells per row as the RowDescription has columns.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,13 +13,10 @@
 #include "proxy/codec/backend_messages.hpp"
 #include "proxy/codec/frame.hpp"
 #include "proxy/codec/message_tag.hpp"
+#include "tests/fuzz/fuzz_require.hpp"
 
 namespace staleguard::session {
 namespace {
-
-void require(bool condition) {
-    if (!condition) std::abort();
-}
 
 // The messages of one answer: their tags, and the SQLSTATE of each ErrorResponse.
 struct Answer {
@@ -36,30 +32,30 @@ Answer check_messages(const std::vector<std::uint8_t>& bytes) {
     std::size_t columns = 0;
     while (!rest.empty()) {
         auto outcome = reader.next(rest, wire::FramePhase::Tagged);
-        require(outcome.is_frame());
+        FUZZ_REQUIRE(outcome.is_frame());
         const auto& frame = outcome.frame;
-        require(wire::validate_backend_frame(frame).ok());
+        FUZZ_REQUIRE(wire::validate_backend_frame(frame).ok());
         switch (frame.tag) {
             case 'T': {
                 auto description = wire::RowDescription::decode(frame);
-                require(static_cast<bool>(description));
+                FUZZ_REQUIRE(static_cast<bool>(description));
                 columns = description->fields.size();
                 break;
             }
             case 'D': {
                 auto row = wire::DataRow::decode(frame);
-                require(static_cast<bool>(row) && row->columns.size() == columns);
+                FUZZ_REQUIRE(static_cast<bool>(row) && row->columns.size() == columns);
                 break;
             }
             case 'E': {
                 auto error = wire::ErrorResponse::decode(frame);
-                require(static_cast<bool>(error) && !error->get(wire::field::Code).empty());
+                FUZZ_REQUIRE(static_cast<bool>(error) && !error->get(wire::field::Code).empty());
                 answer.error_codes.emplace_back(error->get(wire::field::Code));
                 break;
             }
             case 'N': {
                 auto notice = wire::NoticeResponse::decode(frame);
-                require(static_cast<bool>(notice) && !notice->get(wire::field::Code).empty());
+                FUZZ_REQUIRE(static_cast<bool>(notice) && !notice->get(wire::field::Code).empty());
                 break;
             }
             default: break;
@@ -107,12 +103,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     const AdminQuery query = parse_admin_query(sql);
     if (!query.error.empty()) {
-        require(query.commands.empty());
+        FUZZ_REQUIRE(query.commands.empty());
         const Answer refused = check_messages(query.error);
-        require(refused.tags == "E" && refused.error_codes == std::vector<std::string>{"42601"});
+        FUZZ_REQUIRE(refused.tags == "E" && refused.error_codes == std::vector<std::string>{"42601"});
         return 0;
     }
-    require(query.commands.size() == statements_in(sql));
+    FUZZ_REQUIRE(query.commands.size() == statements_in(sql));
 
     const auto fields = fields_of(nul == std::string_view::npos ? std::string_view{} : input.substr(nul + 1));
     AdminData shown;
@@ -125,13 +121,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const AdminCommand command : query.commands) {
         if (command == AdminCommand::Reload) {
             const std::vector<std::string> problems(fields.begin() + 3, fields.end());
-            require(check_messages(answer_reload(true, {}, fields[3])).tags == "C");
+            FUZZ_REQUIRE(check_messages(answer_reload(true, {}, fields[3])).tags == "C");
             const Answer refused = check_messages(answer_reload(false, problems, fields[3]));
-            require(refused.tags == "E" && refused.error_codes == std::vector<std::string>{"F0000"});
+            FUZZ_REQUIRE(refused.tags == "E" && refused.error_codes == std::vector<std::string>{"F0000"});
             continue;
         }
         const std::string tags = check_messages(answer_show(command, shown)).tags;
-        require(!tags.empty() && tags.back() == 'C');
+        FUZZ_REQUIRE(!tags.empty() && tags.back() == 'C');
     }
     return 0;
 }

@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <variant>
 #include <vector>
 
@@ -11,13 +10,10 @@
 #include "proxy/codec/frontend_messages.hpp"
 #include "proxy/codec/message_tag.hpp"
 #include "proxy/codec/startup_messages.hpp"
+#include "tests/fuzz/fuzz_require.hpp"
 
 namespace staleguard::wire {
 namespace {
-
-void require(bool condition) {
-    if (!condition) std::abort();
-}
 
 bool same_bytes(const std::vector<std::uint8_t>& encoded, Bytes original) {
     return encoded.size() == original.size() &&
@@ -30,10 +26,10 @@ template <class T>
 bool decodes_and_round_trips(const Frame& frame) {
     auto decoded = T::decode(frame);
     if (!decoded) {
-        require(!decoded.error().message.empty());
+        FUZZ_REQUIRE(!decoded.error().message.empty());
         return false;
     }
-    require(same_bytes(decoded->encode(), frame.bytes));
+    FUZZ_REQUIRE(same_bytes(decoded->encode(), frame.bytes));
     return true;
 }
 
@@ -99,18 +95,18 @@ bool round_trip_backend(const Frame& frame) {
 
 void check_tagged_frame(const Frame& frame) {
     const auto frontend = validate_frontend_frame(frame);
-    require(frontend.ok() == round_trip_frontend(frame));
-    require(!frontend.ok() || (*frontend == frame.tag && is_frontend_tag(frame.tag)));
+    FUZZ_REQUIRE(frontend.ok() == round_trip_frontend(frame));
+    FUZZ_REQUIRE(!frontend.ok() || (*frontend == frame.tag && is_frontend_tag(frame.tag)));
     const auto backend = validate_backend_frame(frame);
-    require(backend.ok() == round_trip_backend(frame));
-    require(!backend.ok() || (*backend == frame.tag && is_backend_tag(frame.tag)));
+    FUZZ_REQUIRE(backend.ok() == round_trip_backend(frame));
+    FUZZ_REQUIRE(!backend.ok() || (*backend == frame.tag && is_backend_tag(frame.tag)));
 }
 
 void check_startup_frame(const Frame& frame) {
     const auto packet = decode_startup_packet(frame);
     if (!packet) return;
     const auto encoded = std::visit([](const auto& message) { return message.encode(); }, *packet);
-    require(same_bytes(encoded, frame.bytes));
+    FUZZ_REQUIRE(same_bytes(encoded, frame.bytes));
 }
 
 // Splits the whole input as a stream, checking the reader's own promises on every answer.
@@ -122,22 +118,22 @@ std::size_t split_stream(const FrameReader& reader, Bytes input, FramePhase firs
         const Bytes rest = input.subspan(consumed);
         const auto outcome = reader.next(rest, phase);
         if (outcome.needs_more()) {
-            require(outcome.needed == 0 || outcome.needed > rest.size());
+            FUZZ_REQUIRE(outcome.needed == 0 || outcome.needed > rest.size());
             return consumed;
         }
         if (outcome.is_error()) {
-            require(!outcome.error.empty());
+            FUZZ_REQUIRE(!outcome.error.empty());
             return consumed;
         }
         const Frame& frame = outcome.frame;
-        require(frame.bytes.data() == rest.data() && frame.bytes.size() <= rest.size());
-        require(frame.payload.data() + frame.payload.size() == frame.bytes.data() + frame.bytes.size());
+        FUZZ_REQUIRE(frame.bytes.data() == rest.data() && frame.bytes.size() <= rest.size());
+        FUZZ_REQUIRE(frame.payload.data() + frame.payload.size() == frame.bytes.data() + frame.bytes.size());
         if (phase == FramePhase::Startup) {
-            require(frame.tag == '\0' && frame.payload.size() + 4 == frame.bytes.size());
-            require(frame.bytes.size() <= reader.limits().max_startup_length);
+            FUZZ_REQUIRE(frame.tag == '\0' && frame.payload.size() + 4 == frame.bytes.size());
+            FUZZ_REQUIRE(frame.bytes.size() <= reader.limits().max_startup_length);
             check_startup_frame(frame);
         } else {
-            require(frame.payload.size() + 5 == frame.bytes.size());
+            FUZZ_REQUIRE(frame.payload.size() + 5 == frame.bytes.size());
             check_tagged_frame(frame);
         }
         consumed += frame.bytes.size();

@@ -1,7 +1,6 @@
 // libFuzzer target: arbitrary bytes as a query string through analyse → rewrite → deparse and literal templating, never a crash.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,15 +10,12 @@
 #include "parser/pg_query_handle.hpp"
 #include "parser/rewrite.hpp"
 #include "rules/table_rule.hpp"
+#include "tests/fuzz/fuzz_require.hpp"
 
 namespace {
 
 // Client query strings worth searching are short; huge inputs only slow the search down.
 constexpr std::size_t max_fuzz_input_bytes = 16 * 1024;
-
-void require(bool condition) {
-    if (!condition) std::abort();
-}
 
 std::shared_ptr<const staleguard::rules::RuleSet> fuzz_rules() {
     using namespace staleguard::rules;
@@ -63,22 +59,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // A shape filled with its own literals is the string again.
     if (const auto shape = make_literal_template(sql)) {
         const auto filled = fill_sql(shape->shape, shape->literals);
-        require(filled.has_value() && *filled == sql);
+        FUZZ_REQUIRE(filled.has_value() && *filled == sql);
     }
     (void)rewriter.names_to_resolve(sql);
     const RewriteResult result = rewriter.rewrite(sql, context);
     switch (result.outcome) {
         case RewriteResult::Outcome::Untouched:
-            require(result.sql == sql);
+            FUZZ_REQUIRE(result.sql == sql);
             break;
         case RewriteResult::Outcome::Rejected:
-            require(result.sql == sql && !result.error_sqlstate.empty() && !result.error_message.empty());
+            FUZZ_REQUIRE(result.sql == sql && !result.error_sqlstate.empty() && !result.error_message.empty());
             break;
         case RewriteResult::Outcome::Rewritten: {
-            require(parse(result.sql).ok());
+            FUZZ_REQUIRE(parse(result.sql).ok());
             // Idempotence: the rewritten text, rewritten again, is unchanged.
             const RewriteResult again = rewriter.rewrite(result.sql, context);
-            require(again.sql == result.sql);
+            FUZZ_REQUIRE(again.sql == result.sql);
             break;
         }
     }

@@ -51,6 +51,8 @@ const std::vector<TemplateCase> template_cases = {
      "SELECT * FROM t WHERE name = 'a'\n'b' AND id = " + integer(0), {{Kind::Integer, "3", "3"}}},
     {"floats_and_big_integers_stay", "SELECT * FROM t WHERE x = 1.5 AND y = 9999999999 AND id = 2",
      "SELECT * FROM t WHERE x = 1.5 AND y = 9999999999 AND id = " + integer(0), {{Kind::Integer, "2", "2"}}},
+    {"integer_before_dots_stays", "SELECT * FROM t WHERE x = 2.. AND id = 4",
+     "SELECT * FROM t WHERE x = 2.. AND id = " + integer(0), {{Kind::Integer, "4", "4"}}},
     {"parameters_stay", "UPDATE t SET a = $1 WHERE id = 4", "UPDATE t SET a = $1 WHERE id = " + integer(0),
      {{Kind::Integer, "4", "4"}}},
     {"typed_literal", "SELECT * FROM t WHERE at > timestamptz '2024-01-01'",
