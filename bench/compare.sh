@@ -2,7 +2,7 @@
 # Side-by-side throughput and idle-session memory: PostgreSQL direct, pgbouncer, staleguard.
 #
 # Usage: bench/compare.sh [--quick] [--rounds N] [--seconds S] [--threads N] [--staleguard PATH]
-#                         [--upstream-socket] [--force-rules] [--keep]
+#                         [--upstream-socket] [--client-socket] [--force-rules] [--keep]
 # Runs everything it measures itself (throwaway PostgreSQL 15, pgbouncer, staleguard) on loopback
 # ports and removes it all on exit. The report goes to stdout, progress to stderr. See bench/README.md.
 # shellcheck source-path=SCRIPTDIR
@@ -23,6 +23,7 @@ KEEP_WORK=0
 FORCE_RULES=0
 BENCH_SG_THREADS=
 BENCH_UPSTREAM_SOCKET=0
+BENCH_CLIENT_SOCKET=0
 BENCH_STALEGUARD=$(dirname "$BENCH_DIR")/build/staleguard
 
 usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -36,6 +37,7 @@ while (($#)); do
     --staleguard) BENCH_STALEGUARD=$2 && shift ;;
     --keep) KEEP_WORK=1 ;;
     --upstream-socket) BENCH_UPSTREAM_SOCKET=1 ;;
+    --client-socket) BENCH_CLIENT_SOCKET=1 ;;
     --force-rules) FORCE_RULES=1 ;;
     -h | --help) usage && exit 0 ;;
     *) usage >&2 && exit 2 ;;
@@ -185,7 +187,7 @@ run_pgbench() {
     local tps=fail retried failed ticks_before=0 transactions cpu_per_tx=
     if use_target "$target"; then
         [[ -z "$TARGET_PID" ]] || ticks_before=$(cpu_ticks "$TARGET_PID")
-        if "$BENCH_PG_BIN/pgbench" -h 127.0.0.1 -p "$TARGET_PORT" -U "$BENCH_DB" -T "$RUN_SECONDS" \
+        if "$BENCH_PG_BIN/pgbench" -h "$(bench_client_host "$target")" -p "$TARGET_PORT" -U "$BENCH_DB" -T "$RUN_SECONDS" \
             -c "$CLIENTS" -j "$JOBS" "$@" "$BENCH_DB" >"$out" 2>&1; then
             tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
             [[ -n "$tps" ]] || tps=fail
@@ -331,10 +333,15 @@ for name in "${!BENCH_SG_PID[@]}"; do
     [[ "${BENCH_SG_RC[$name]}" == 0 ]] ||
         echo "staleguard ($name) exited with status ${BENCH_SG_RC[$name]} on SIGTERM (expected 0)" >>"$NOTES"
 done
-if ((BENCH_UPSTREAM_SOCKET)); then
-    echo "Clients reach every target over loopback TCP; pgbouncer and staleguard reach PostgreSQL over its Unix-domain socket."
+if ((BENCH_CLIENT_SOCKET)); then
+    echo -n "pgbench reaches every target over its Unix-domain socket; "
 else
-    echo "Clients and both proxies reach PostgreSQL over loopback TCP (--upstream-socket: the proxies over its Unix-domain socket)."
+    echo -n "pgbench reaches every target over loopback TCP (--client-socket: over Unix-domain sockets); "
+fi
+if ((BENCH_UPSTREAM_SOCKET)); then
+    echo "pgbouncer and staleguard reach PostgreSQL over its Unix-domain socket."
+else
+    echo "pgbouncer and staleguard reach PostgreSQL over loopback TCP (--upstream-socket: over its Unix-domain socket)."
 fi
 echo
 "$(bench_python)" "$BENCH_DIR/lib/report.py" "$BENCH_WORK" "median of $ROUNDS x $RUN_SECONDS s"

@@ -25,9 +25,9 @@ using rules::quoted_text;
 using rules::UnsupportedKey;
 using rules::YamlMapEntry;
 
-constexpr std::array<std::string_view, 11> top_level_keys{"listen",  "upstream", "rules",   "threads",
-                                                          "log",     "limits",   "timeouts", "tls",
-                                                          "upstream_tls", "metrics", "admin_users"};
+constexpr std::array<std::string_view, 12> top_level_keys{"listen",       "unix_socket_dir", "upstream", "rules",
+                                                          "threads",      "log",             "limits",   "timeouts",
+                                                          "tls",          "upstream_tls",    "metrics",  "admin_users"};
 constexpr std::array<std::string_view, 3> log_keys{"level", "format", "statements"};
 constexpr std::array<std::string_view, 2> boolean_words{"true", "false"};
 constexpr std::array<std::string_view, 2> limit_keys{"max_connections", "max_message_bytes"};
@@ -63,6 +63,8 @@ private:
         for (const YamlMapEntry& entry : source_.map_entries(root, top_level_keys, "", "")) {
             if (entry.key == "listen") {
                 read_endpoint(entry, settings_.listen);
+            } else if (entry.key == "unix_socket_dir") {
+                read_socket_dir(entry);
             } else if (entry.key == "upstream") {
                 read_endpoint(entry, settings_.upstream);
             } else if (entry.key == "rules") {
@@ -205,6 +207,20 @@ private:
             return;
         }
         out = *text;
+    }
+
+    // Absolute, unlike rules: a client has to name the same directory to connect.
+    void read_socket_dir(const YamlMapEntry& entry) {
+        const std::string* text = scalar_of(entry);
+        if (text == nullptr) {
+            return;
+        }
+        if (text->empty() || text->front() != '/' || text->find('\0') != std::string::npos) {
+            add_problem(mark_of(entry), quoted_text(entry.path) + " must be an absolute directory path, got " +
+                                            quoted_text(*text));
+            return;
+        }
+        settings_.unix_socket_dir = *text;
     }
 
     template <std::size_t N>

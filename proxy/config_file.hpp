@@ -30,6 +30,7 @@ inline constexpr std::uint32_t max_message_bytes_setting = 0x3fffffff;
 // and a flag given on the command line wins over the file.
 struct ConfigFileSettings {
     std::optional<Endpoint> listen;
+    std::optional<std::string> unix_socket_dir;  // unix_socket_dir: /abs/dir
     std::optional<Endpoint> upstream;
     std::optional<std::string> rules_file;  // as written; load_config_file resolves it (see there)
     std::optional<unsigned> threads;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <iostream>
@@ -46,10 +47,24 @@ Endpoint parse_tcp_endpoint_or_exit(const std::string& flag, const std::string& 
     auto endpoint = parse_endpoint_or_exit(flag, text);
     if (endpoint.is_unix_socket()) {
         std::cerr << "staleguard: " << flag << " takes a TCP HOST:PORT; a socket directory ('" << text
-                  << "') is understood by --upstream only\n";
+                  << "') is understood by --upstream"
+                  << (flag == "--listen" ? ", and clients are accepted on one with --unix-socket-dir DIR" : "") << "\n";
         std::exit(2);
     }
     return endpoint;
+}
+
+// --unix-socket-dir: an existing directory, named absolutely so that clients can name it too.
+std::string unix_socket_dir_or_exit(std::string dir) {
+    if (dir.empty()) return dir;
+    std::error_code ec;
+    if (dir.front() != '/' || !std::filesystem::is_directory(dir, ec)) {
+        std::cerr << "staleguard: --unix-socket-dir '" << dir << "' "
+                  << (dir.front() != '/' ? "must be an absolute path" : "is not an existing directory") << "\n";
+        std::exit(2);
+    }
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    return dir;
 }
 
 // --check-rules: validate a rule file, and with --upstream the live database it protects.
@@ -138,6 +153,7 @@ int main(int argc, char** argv) {
 
     std::string listen = "127.0.0.1:6432";
     std::string upstream = "127.0.0.1:5432";
+    std::string unix_socket_dir;
     std::string rules_file;
     std::string log_level = "info";
     ProxySettings defaults;
@@ -153,6 +169,9 @@ int main(int argc, char** argv) {
                    "PostgreSQL server to forward to, HOST:PORT; a HOST that is an absolute path is the "
                    "directory of the server's Unix-domain socket, as in libpq (/var/run/postgresql:5432)")
         ->capture_default_str();
+    app.add_option("--unix-socket-dir", unix_socket_dir,
+                   "Also accept clients on the Unix-domain socket DIR/.s.PGSQL.PORT, PORT being --listen's, "
+                   "as PostgreSQL and pgbouncer do (psql -h DIR -p PORT)");
     app.add_option("--rules", rules_file, "Rule file (YAML) naming the protected tables")->check(CLI::ExistingFile);
     app.add_option("--log-level", log_level, "Log level")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -294,6 +313,7 @@ int main(int argc, char** argv) {
         if (file.listen && app.count("--listen") == 0) listen = file.listen->to_string();
         if (file.upstream && app.count("--upstream") == 0) upstream = file.upstream->to_string();
         unless_flag("--rules", file.rules_file, rules_file);
+        unless_flag("--unix-socket-dir", file.unix_socket_dir, unix_socket_dir);
         unless_flag("--threads", file.threads, threads);
         unless_flag("--log-level", file.log_level, log_level);
         unless_flag("--log-format", file.log_format, log_format);
@@ -324,6 +344,7 @@ int main(int argc, char** argv) {
     ProxySettings settings;
     settings.listen = parse_tcp_endpoint_or_exit("--listen", listen);
     settings.upstream = parse_endpoint_or_exit("--upstream", upstream);
+    settings.unix_socket_dir = unix_socket_dir_or_exit(unix_socket_dir);
     settings.rules_file = rules_file;
     settings.max_connections = max_connections;
     settings.log_statements = log_statements;
@@ -383,7 +404,7 @@ int main(int argc, char** argv) {
     try {
         server.start();
     } catch (const std::exception& e) {
-        spdlog::error("cannot listen on {}: {}", settings.listen.to_string(), e.what());
+        spdlog::error("{}", e.what());
         return 1;
     }
 

@@ -7,6 +7,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -27,8 +29,12 @@ public:
     // life, so its two sockets never hand work across threads. The first also runs the acceptor.
     Server(std::vector<boost::asio::io_context*> contexts, ProxySettings settings, RuleRuntime& rules,
            TlsContexts tls = {});
+    // Removes the Unix-domain socket file, if shutdown has not already.
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
 
-    // Binds the listening socket (throws on failure: start-up errors are fatal) and accepts.
+    // Binds the listening sockets (throws on failure: start-up errors are fatal) and accepts.
     void start();
     // Thread-safe and idempotent.
     void begin_shutdown();
@@ -58,7 +64,9 @@ public:
     std::vector<std::shared_ptr<const SessionStats>> session_stats() const;
 
 private:
-    boost::asio::awaitable<void> accept_loop();
+    template <typename Acceptor>
+    boost::asio::awaitable<void> accept_loop(Acceptor& acceptor);
+    void close_listeners();
     void maybe_finish_shutdown();
     std::vector<std::shared_ptr<Session>> live_sessions() const;
 
@@ -69,6 +77,9 @@ private:
     TlsContexts tls_;
     ProxyMetrics metrics_;
     boost::asio::ip::tcp::acceptor acceptor_;
+    // --unix-socket-dir; on acceptor_'s strand, like it.
+    std::optional<boost::asio::local::stream_protocol::acceptor> unix_acceptor_;
+    std::string unix_socket_path_;  // set while our socket file exists
     boost::asio::steady_timer force_timer_;
 
     mutable std::mutex mutex_;

@@ -41,13 +41,6 @@ bool is_fatal_error(const wire::Frame& frame) {
 
 std::string describe(const error_code& ec) { return ec.message(); }
 
-// "ADDRESS:PORT" of the client, for log lines and SHOW SESSIONS.
-std::string address_of(const tcp::socket& client) {
-    error_code ec;
-    const auto remote = client.remote_endpoint(ec);
-    return ec ? std::string("unknown") : remote.address().to_string() + ":" + std::to_string(remote.port());
-}
-
 asio::mutable_buffer as_buffer(std::span<std::uint8_t> bytes) { return {bytes.data(), bytes.size()}; }
 
 bool needs_verdict(const std::optional<WriteCheck>& check, const TrackedResult* tracked) {
@@ -63,14 +56,15 @@ bool stale_changes_nothing(const std::optional<WriteCheck>& check, const Tracked
 
 }  // namespace
 
-Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over_capacity)
+Session::Session(AcceptedClient client, Server& server, std::uint64_t id, bool over_capacity)
     : server_(server),
       settings_(server.settings()),
       id_(id),
       over_capacity_(over_capacity),
-      strand_(asio::make_strand(client.get_executor())),
-      client_address_(address_of(client)),
-      client_(PeerStream::Socket(std::move(client))),
+      strand_(asio::make_strand(client.socket.get_executor())),
+      client_address_(std::move(client.address)),
+      client_over_unix_socket_(client.over_unix_socket),
+      client_(std::move(client.socket)),
       upstream_(strand_),
       startup_timer_(strand_),
       client_in_(settings_.read_chunk),
@@ -80,7 +74,6 @@ Session::Session(tcp::socket client, Server& server, std::uint64_t id, bool over
       wake_timer_(strand_),
       opened_at_(std::chrono::steady_clock::now()) {
     error_code ec;
-    client_.socket().set_option(tcp::no_delay(true), ec);
     client_.socket().non_blocking(true, ec);
     prefix_ = "[s" + std::to_string(id_) + " " + client_address_ + "]";
     stats_ = std::make_shared<SessionStats>(id_, client_address_);
@@ -211,7 +204,8 @@ awaitable<void> Session::run() {
     std::optional<wire::StartupMessage> startup;
     // Direct TLS (no SSLRequest first): only where TLS is on offer.
     bool tls_failed = false;
-    if (server_.tls().for_clients() && co_await starts_with_tls_handshake()) tls_failed = !co_await accept_client_tls(true);
+    const bool tls_on_offer = server_.tls().for_clients() && !client_over_unix_socket_;
+    if (tls_on_offer && co_await starts_with_tls_handshake()) tls_failed = !co_await accept_client_tls(true);
     while (!startup && !tls_failed) {
         auto frame = co_await read_startup_frame();
         if (!frame) break;
@@ -245,7 +239,7 @@ awaitable<void> Session::run() {
                 note_end("protocol violation: encryption request inside TLS");
                 break;
             }
-            const bool accept_tls = std::holds_alternative<wire::SslRequest>(*packet) && server_.tls().for_clients();
+            const bool accept_tls = std::holds_alternative<wire::SslRequest>(*packet) && tls_on_offer;
             error_code ec;
             co_await client_.async_write(asio::buffer(accept_tls ? &kAcceptTls : &kRefuseEncryption, 1),
                                          asio::redirect_error(use_awaitable, ec));
@@ -262,7 +256,8 @@ awaitable<void> Session::run() {
         database_ = std::string(database.empty() ? startup->parameter("user") : database);
         guard_.set_role(user_);
         stats_->set_identity({user_, database_, client_.is_tls() ? client_.describe_tls() : "no", database_ == kAdminDatabase});
-        if (!client_.is_tls() && server_.tls().settings().client_mode == ClientTlsMode::Require) {
+        if (!client_.is_tls() && !client_over_unix_socket_ &&
+            server_.tls().settings().client_mode == ClientTlsMode::Require) {
             spdlog::info("{} refused plaintext client user={} database={}: --tls-mode require", prefix(), user_, database_);
             set_final_client_message(fatal("28000", "TLS is required: staleguard accepts only encrypted connections "
                                                     "(connect with sslmode=require or verify-full)"));

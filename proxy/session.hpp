@@ -33,9 +33,18 @@ using tcp = asio::ip::tcp;
 
 class Server;
 
+// A client connection as the listener hands it over: TCP or the Unix-domain socket.
+struct AcceptedClient {
+    PeerStream::Socket socket;
+    std::string address;  // "ADDRESS:PORT", or "[local]" as PostgreSQL logs a Unix-domain client
+    // A Unix-domain client is offered no TLS (PostgreSQL answers its SSLRequest with N), and
+    // --tls-mode require does not refuse it: the socket never leaves the machine.
+    bool over_unix_socket = false;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket client, Server& server, std::uint64_t id, bool over_capacity);
+    Session(AcceptedClient client, Server& server, std::uint64_t id, bool over_capacity);
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -147,8 +156,8 @@ private:
     const std::uint64_t id_;
     const bool over_capacity_;
     Strand strand_;
-    // Before client_: it is read from the TCP socket that client_ is then built from.
-    std::string client_address_;
+    const std::string client_address_;
+    const bool client_over_unix_socket_;
     PeerStream client_;
     PeerStream upstream_;
     asio::steady_timer startup_timer_;

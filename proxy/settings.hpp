@@ -16,6 +16,8 @@ namespace staleguard::session {
 struct ProxySettings {
     Endpoint listen{"127.0.0.1", 6432};
     Endpoint upstream{"127.0.0.1", 5432};
+    // --unix-socket-dir: also accept clients on DIR/.s.PGSQL.<listen port>; empty: TCP only.
+    std::string unix_socket_dir;
     std::string rules_file;  // empty: no rules, a transparent proxy
     unsigned threads = 0;    // 0: one per core
     std::size_t max_connections = 1000;

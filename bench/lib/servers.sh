@@ -115,10 +115,31 @@ bench_upstream_host() {
     if ((${BENCH_UPSTREAM_SOCKET:-0})); then echo "$BENCH_WORK/pg"; else echo 127.0.0.1; fi
 }
 
+# Where pgbench reaches TARGET: loopback TCP, or with --client-socket the directory of its
+# Unix-domain socket (PostgreSQL's own, or the one both proxies listen in).
+bench_client_host() {
+    if ((!${BENCH_CLIENT_SOCKET:-0})); then
+        echo 127.0.0.1
+    elif [[ $1 == direct ]]; then
+        echo "$BENCH_WORK/pg"
+    else
+        echo "$BENCH_WORK/sockets"
+    fi
+}
+
+# The proxies' socket directory: pgbouncer runs as the bench user and staleguard as the caller,
+# so both may create their socket there (each is named by its own port).
+bench_client_socket_dir() {
+    mkdir -p "$BENCH_WORK/sockets"
+    chmod 1777 "$BENCH_WORK/sockets"
+    echo "$BENCH_WORK/sockets"
+}
+
 # Session pooling with a pool as large as the client limit: every client keeps its own server
 # connection, which is what staleguard does, so the two do the same work per transaction.
 bench_pgbouncer_start() {
-    local dir=$BENCH_WORK/pgbouncer attempt
+    local dir=$BENCH_WORK/pgbouncer attempt socket_dir=
+    ((!${BENCH_CLIENT_SOCKET:-0})) || socket_dir=$(bench_client_socket_dir)
     mkdir -p "$dir"
     printf '"%s" ""\n' "$BENCH_DB" >"$dir/userlist.txt"
     ((EUID != 0)) || chown -R "$BENCH_OS_USER" "$dir"
@@ -131,7 +152,7 @@ bench_pgbouncer_start() {
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $BENCH_PGBOUNCER_PORT
-unix_socket_dir =
+unix_socket_dir = $socket_dir
 auth_type = trust
 auth_file = $dir/userlist.txt
 pool_mode = session
@@ -191,6 +212,7 @@ bench_staleguard_start() {
     local args=(--upstream "$(bench_upstream_host):$BENCH_PG_PORT" --log-level warn --max-connections 1100)
     [[ -z "$BENCH_SG_THREADS" ]] || args+=(--threads "$BENCH_SG_THREADS")
     [[ -z "$rules" ]] || args+=(--rules "$rules")
+    ((!${BENCH_CLIENT_SOCKET:-0})) || args+=(--unix-socket-dir "$(bench_client_socket_dir)")
     for attempt in 1 2 3; do
         port=$(bench_free_port)
         "$BENCH_STALEGUARD" --listen "127.0.0.1:$port" "${args[@]}" >>"$log" 2>&1 &

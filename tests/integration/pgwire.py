@@ -80,11 +80,17 @@ class ProtocolError(AssertionError):
 
 
 class RawConnection:
-    """One TCP connection; reads whole backend messages, tolerates a reset as end of stream."""
+    """One connection; reads whole backend messages, tolerates a reset as end of stream. As in
+    libpq, a host that is an absolute path is the directory of a Unix-domain socket."""
 
     def __init__(self, host, port, timeout=10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if host.startswith("/"):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(f"{host}/.s.PGSQL.{port}")
+        else:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
         self.eof = False
         self.backend_key = None  # (process_id, secret_key) once BackendKeyData arrived

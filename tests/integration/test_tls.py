@@ -8,6 +8,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -233,6 +234,32 @@ def test_tls_mode_require_still_forwards_plaintext_cancel(pg, pki, proxy_factory
             cur.execute("SELECT pg_sleep(20)")
     timer.join()
     conn.close()
+
+
+def test_socket_clients_are_offered_no_tls_and_served_under_require(pg, pki, proxy_factory):
+    # As PostgreSQL: no TLS over a Unix-domain socket (SSLRequest gets N), and a local client is
+    # not what --tls-mode require guards against.
+    directory = tempfile.mkdtemp(prefix="sg-sock-", dir="/tmp")
+    try:
+        proxy = proxy_factory(*client_tls_flags(pki, "--tls-mode", "require", "--unix-socket-dir", directory))
+        with pgwire.RawConnection(directory, proxy.port) as raw:
+            raw.send(pgwire.ssl_request())
+            assert raw.read_byte(5) == b"N"
+            messages = raw.startup(pg.trust_user, pg.db)
+        assert not pgwire.errors_in(messages), messages
+        assert messages[-1][0] == b"Z", messages
+        conn = psycopg2.connect(host=directory, port=proxy.port, dbname=pg.db, user=pg.trust_user,
+                                connect_timeout=10)
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+        conn.close()
+        # Over TCP, require still refuses plaintext.
+        with pytest.raises(psycopg2.OperationalError) as failed:
+            connect(proxy, user=pg.trust_user, sslmode="disable")
+        assert "TLS is required" in str(failed.value)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_tls_mode_disable_with_a_certificate_answers_n(pg, pki, proxy_factory):

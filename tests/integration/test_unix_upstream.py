@@ -99,11 +99,13 @@ def test_tls_that_a_socket_cannot_carry_is_refused_at_start(pg, mode, socket_ups
 
 
 @pytest.mark.parametrize("flag", ["--listen", "--metrics"])
-def test_a_socket_directory_is_for_upstream_only(pg, tmp_path, flag):
+def test_a_socket_directory_is_refused_for_tcp_listeners(pg, tmp_path, flag):
     flags = {"--listen": f"127.0.0.1:{free_port()}", "--upstream": pg.address, flag: f"{tmp_path}:6432"}
     result = subprocess.run(
         [str(STALEGUARD_BIN), *[word for pair in flags.items() for word in pair]],
         capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
-    assert f"{flag} takes a TCP HOST:PORT; a socket directory ('{tmp_path}:6432') is understood by --upstream only" \
+    assert f"{flag} takes a TCP HOST:PORT; a socket directory ('{tmp_path}:6432') is understood by --upstream" \
         in result.stderr
+    # Whoever wrote --listen DIR:PORT wanted clients on a socket: the message says how.
+    assert ("--unix-socket-dir DIR" in result.stderr) == (flag == "--listen")

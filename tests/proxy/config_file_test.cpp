@@ -38,6 +38,7 @@ std::string describe(const ConfigFileSettings& s) {
         out << "\n";
     };
     field("listen", s.listen);
+    field("unix_socket_dir", s.unix_socket_dir);
     field("upstream", s.upstream);
     field("rules", s.rules_file);
     field("threads", s.threads);
@@ -129,6 +130,8 @@ std::vector<ValidCase> valid_cases() {
         {"EmptyTlsSections", "tls: {}\nupstream_tls: {}\n", {}},
         {"UpstreamSocketDirectory", "upstream: /var/run/postgresql:5432\n",
          with([](ConfigFileSettings& s) { s.upstream = Endpoint{"/var/run/postgresql", 5432}; })},
+        {"UnixSocketDir", "unix_socket_dir: /var/run/postgresql\n",
+         with([](ConfigFileSettings& s) { s.unix_socket_dir = "/var/run/postgresql"; })},
         {"Metrics", "metrics: 127.0.0.1:9187\n", with([](ConfigFileSettings& s) { s.metrics = Endpoint{"127.0.0.1", 9187}; })},
         {"AdminUsers", "admin_users: [ops, \"Mixed Case\"]\n", with([](ConfigFileSettings& s) {
              s.admin_users = std::vector<std::string>{"ops", "Mixed Case"};
@@ -159,13 +162,13 @@ struct InvalidCase {
 std::vector<InvalidCase> invalid_cases() {
     return {
         {"UnknownTopLevelKey", "listen: 127.0.0.1:6432\nlisten_port: 6432\n",
-         {"c.yaml:2:1: unknown key 'listen_port'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
-          "tls, upstream_tls, metrics, admin_users"}},
+         {"c.yaml:2:1: unknown key 'listen_port'; valid keys: listen, unix_socket_dir, upstream, rules, "
+          "threads, log, limits, timeouts, tls, upstream_tls, metrics, admin_users"}},
         {"UnknownNestedKey", "log:\n  level: info\n  colour: yes\n",
          {"c.yaml:3:3: unknown key 'colour' in 'log'; valid keys: level, format, statements"}},
         {"FlagSpellingIsNotAKey", "max-connections: 10\n",
-         {"c.yaml:1:1: unknown key 'max-connections'; valid keys: listen, upstream, rules, threads, log, limits, "
-          "timeouts, tls, upstream_tls, metrics, admin_users"}},
+         {"c.yaml:1:1: unknown key 'max-connections'; valid keys: listen, unix_socket_dir, upstream, rules, "
+          "threads, log, limits, timeouts, tls, upstream_tls, metrics, admin_users"}},
         {"UnknownTlsKey", "tls:\n  certificate: /etc/ssl/a.pem\n",
          {"c.yaml:2:3: unknown key 'certificate' in 'tls'; valid keys: cert, key, ca, mode"}},
         {"UnknownUpstreamTlsKey", "upstream_tls:\n  cert: a.pem\n",
@@ -178,8 +181,12 @@ std::vector<InvalidCase> invalid_cases() {
         {"TlsNotAMap", "tls: on\n", {"c.yaml:1:6: 'tls' must be a map, got a scalar"}},
         {"EmptyTlsFileName", "tls:\n  cert: \"\"\n", {"c.yaml:2:9: 'tls.cert' must be a file name, got ''"}},
         {"FlagSpellingOfTlsIsNotAKey", "tls-cert: a.pem\n",
-         {"c.yaml:1:1: unknown key 'tls-cert'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
-          "tls, upstream_tls, metrics, admin_users"}},
+         {"c.yaml:1:1: unknown key 'tls-cert'; valid keys: listen, unix_socket_dir, upstream, rules, "
+          "threads, log, limits, timeouts, tls, upstream_tls, metrics, admin_users"}},
+        {"UnixSocketDirRelative", "unix_socket_dir: run/sockets\n",
+         {"c.yaml:1:18: 'unix_socket_dir' must be an absolute directory path, got 'run/sockets'"}},
+        {"UnixSocketDirEmpty", "unix_socket_dir: \"\"\n",
+         {"c.yaml:1:18: 'unix_socket_dir' must be an absolute directory path, got ''"}},
         {"MetricsBadEndpoint", "metrics: 9187\n", {"c.yaml:1:10: 'metrics' expects HOST:PORT, got '9187'"}},
         {"AdminUsersNotAList", "admin_users: ops\n", {"c.yaml:1:14: 'admin_users' must be a list of role names, got a scalar"}},
         {"AdminUsersRepeated", "admin_users:\n  - ops\n  - ops\n", {"c.yaml:3:5: role 'ops' appears twice in 'admin_users'"}},
@@ -227,13 +234,13 @@ std::vector<InvalidCase> invalid_cases() {
         {"StrayCommaAfterFlowMap", "{threads: 1}\n,\n", {"c.yaml:2:1: YAML syntax error: unexpected ','"}},
         {"StrayCommaOnly", ",\n", {"c.yaml:1:1: YAML syntax error: unexpected ','"}},
         {"ControlBytesShownEscaped", "rules: \"a\\x01b\"\nbogus\x7f: 1\n",
-         {"c.yaml:2:1: unknown key 'bogus\\x7f'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
-          "tls, upstream_tls, metrics, admin_users"}},
+         {"c.yaml:2:1: unknown key 'bogus\\x7f'; valid keys: listen, unix_socket_dir, upstream, rules, "
+          "threads, log, limits, timeouts, tls, upstream_tls, metrics, admin_users"}},
         {"EveryProblemInOneRun", "listen: nowhere\nlog: {level: loud}\nextra: 1\n",
          {"c.yaml:1:9: 'listen' expects HOST:PORT, got 'nowhere'",
           "c.yaml:2:14: unknown log.level value 'loud'; valid values: trace, debug, info, warn, error",
-          "c.yaml:3:1: unknown key 'extra'; valid keys: listen, upstream, rules, threads, log, limits, timeouts, "
-          "tls, upstream_tls, metrics, admin_users"}},
+          "c.yaml:3:1: unknown key 'extra'; valid keys: listen, unix_socket_dir, upstream, rules, "
+          "threads, log, limits, timeouts, tls, upstream_tls, metrics, admin_users"}},
     };
 }
 
