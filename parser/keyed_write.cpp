@@ -229,6 +229,7 @@ public:
         const std::vector<Constraint> constraints = constraints_of(conjuncts);
         if (auto problem = key_tuples(*rule, alias, relation, constraints, result.target)) return not_keyed(*problem);
         result.target.rule = rule;
+        result.target.table_name = rule->table.to_string();
 
         if (result.is_delete) {
             if (rule->on_delete == rules::DeletePolicy::Allow) return not_keyed("the rule allows DELETE (delete=allow)");

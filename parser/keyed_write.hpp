@@ -20,6 +20,8 @@ struct KeyedTarget {
     std::vector<std::vector<std::string>> key_tuples;
     bool from_array_parameter = false;  // key = ANY($n): tuples known at Bind
     int array_parameter = 0;
+    // rule->table.to_string(), the name the ReadSet files the rows under, spelt once per plan.
+    std::string table_name;
 };
 
 struct KeyedWrite {

@@ -18,6 +18,9 @@ constexpr std::string_view string_marker = "staleguard_literal_";
 // Integer sentinels are integer_base + index: ten digits, still an int4 (an ICONST) for the parser.
 constexpr std::int64_t integer_base = 2146000000;
 constexpr std::string_view integer_prefix = "214600";
+// The first bytes a sentinel can have in planned SQL: the quote before a string sentinel, the first
+// digit of an integer one.
+constexpr bool may_start_sentinel(char c) { return c == '\'' || c == integer_prefix.front(); }
 
 bool opens_shapeable_statement(int number) {
     switch (number) {
@@ -86,12 +89,94 @@ std::optional<std::size_t> sentinel_index(std::string_view text, TemplateLiteral
     if (error != std::errc() || end != digits.data() + digits.size() || digits.empty()) return std::nullopt;
     if (kind == TemplateLiteral::Kind::Integer) number -= integer_base;
     if (number < 0 || static_cast<std::size_t>(number) >= max_template_literals) return std::nullopt;
-    // One spelling per index: `0012` is not sentinel 12.
-    const auto index = static_cast<std::size_t>(number);
-    const std::string canonical = kind == TemplateLiteral::Kind::String ? string_sentinel(index) : integer_sentinel(index);
-    if (canonical != text) return std::nullopt;
-    return index;
+    // One spelling per index: not `0012` or `-0` for sentinel 12 or 0.
+    if (!is_digit(digits.front()) || (digits.size() > 1 && digits.front() == '0')) return std::nullopt;
+    return static_cast<std::size_t>(number);
 }
+
+bool holds_sentinel_spelling(std::string_view sql) {
+    return sql.find(string_marker) != std::string_view::npos || sql.find(integer_prefix) != std::string_view::npos;
+}
+
+// The quick scanner's alphabet outside quotes. Deliberately small: PostgreSQL's scanner decides
+// everything else (`$`, backslashes, non-ASCII, `&`, `|`, `!`, `~`, `@`, `#`, `^`, `?`, ...).
+bool is_plain_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_word_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+bool is_operator_char(char c) { return std::string_view("+-*/%<>=").find(c) != std::string_view::npos; }
+bool is_plain_punctuation(char c) { return std::string_view("(),.;:=<>+-*/%[]").find(c) != std::string_view::npos; }
+
+// The end of the ASCII word starting at `at` (== at when there is none). A `$` or non-ASCII byte
+// right after it would continue the identifier; the caller refuses those characters anyway.
+std::size_t word_end(std::string_view sql, std::size_t at) {
+    if (at >= sql.size() || !is_word_start(sql[at])) return at;
+    std::size_t end = at + 1;
+    while (end < sql.size() && (is_word_start(sql[end]) || is_digit(sql[end]))) ++end;
+    return end;
+}
+
+bool opens_shapeable_word(std::string_view word) {
+    std::string lower(word);
+    for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    return lower == "select" || lower == "insert" || lower == "update" || lower == "delete" || lower == "with";
+}
+
+// Past the closing quote of the '...' or "..." opening at `at` (a doubled quote stays inside);
+// npos when it does not close, or holds a backslash, a control character or a non-ASCII byte:
+// the scanner reads those (and validates encodings) its own way.
+std::size_t quoted_end(std::string_view sql, std::size_t at) {
+    const char quote = sql[at];
+    for (std::size_t i = at + 1; i < sql.size(); ++i) {
+        const auto byte = static_cast<unsigned char>(sql[i]);
+        if (sql[i] == '\\' || byte >= 0x80 || (byte < 0x20 && !is_plain_space(sql[i]))) return std::string_view::npos;
+        if (sql[i] != quote) continue;
+        if (i + 1 < sql.size() && sql[i + 1] == quote) {
+            ++i;
+            continue;
+        }
+        return i + 1;
+    }
+    return std::string_view::npos;
+}
+
+// Whether a run of digits is an int4, as the scanner's ICONST (larger ones are FCONST).
+bool fits_int4(std::string_view digits) {
+    while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+    constexpr std::string_view max = "2147483647";
+    return digits.size() < max.size() || (digits.size() == max.size() && digits <= max);
+}
+
+// Copies the query string into its shape, each literal replaced by its sentinel.
+class ShapeBuilder {
+public:
+    explicit ShapeBuilder(std::size_t size) { shaped_.shape.reserve(size + 16); }
+
+    // False past max_template_literals.
+    bool add(std::string_view sql, std::size_t start, std::size_t end, TemplateLiteral literal) {
+        if (shaped_.literals.size() == max_template_literals) return false;
+        shaped_.shape.append(sql.substr(copied_, start - copied_));
+        const std::size_t index = shaped_.literals.size();
+        if (literal.kind == TemplateLiteral::Kind::Integer) {
+            shaped_.shape += integer_sentinel(index);
+        } else {
+            shaped_.shape += '\'';
+            shaped_.shape += string_sentinel(index);
+            shaped_.shape += '\'';
+        }
+        copied_ = end;
+        shaped_.literals.push_back(std::move(literal));
+        return true;
+    }
+
+    std::optional<LiteralTemplate> finish(std::string_view sql) {
+        if (shaped_.literals.empty()) return std::nullopt;
+        shaped_.shape.append(sql.substr(copied_));
+        return std::move(shaped_);
+    }
+
+private:
+    LiteralTemplate shaped_;
+    std::size_t copied_ = 0;
+};
 
 }  // namespace
 
@@ -104,13 +189,15 @@ std::string string_sentinel(std::size_t index) {
 }
 
 std::optional<LiteralTemplate> make_literal_template(std::string_view sql) {
-    if (sql.find(string_marker) != std::string_view::npos || sql.find(integer_prefix) != std::string_view::npos)
-        return std::nullopt;
+    if (auto quick = quick_literal_template(sql)) return quick;
+    return scanned_literal_template(sql);
+}
+
+std::optional<LiteralTemplate> scanned_literal_template(std::string_view sql) {
+    if (holds_sentinel_spelling(sql)) return std::nullopt;
     auto scanned = scan_numbered(sql);
     if (!scanned.ok()) return std::nullopt;
-    LiteralTemplate shaped;
-    shaped.shape.reserve(sql.size() + 16);
-    std::size_t copied = 0;
+    ShapeBuilder shaped(sql.size());
     bool opened = false;
     bool ended = false;
     for (const NumberedToken& token : scanned.value()) {
@@ -150,22 +237,84 @@ std::optional<LiteralTemplate> make_literal_template(std::string_view sql) {
                 break;
         }
         if (!literal) continue;
-        if (shaped.literals.size() == max_template_literals) return std::nullopt;
-        shaped.shape.append(sql.substr(copied, token.token.start - copied));
-        const std::size_t index = shaped.literals.size();
-        if (literal->kind == TemplateLiteral::Kind::Integer) {
-            shaped.shape += integer_sentinel(index);
-        } else {
-            shaped.shape += '\'';
-            shaped.shape += string_sentinel(index);
-            shaped.shape += '\'';
-        }
-        copied = token.token.end;
-        shaped.literals.push_back(std::move(*literal));
+        if (!shaped.add(sql, token.token.start, token.token.end, std::move(*literal))) return std::nullopt;
     }
-    if (shaped.literals.empty()) return std::nullopt;
-    shaped.shape.append(sql.substr(copied));
-    return shaped;
+    return shaped.finish(sql);
+}
+
+std::optional<LiteralTemplate> quick_literal_template(std::string_view sql) {
+    if (holds_sentinel_spelling(sql)) return std::nullopt;
+    ShapeBuilder shaped(sql.size());
+    std::size_t at = 0;
+    const auto skip_space = [&] {
+        while (at < sql.size() && is_plain_space(sql[at])) ++at;
+    };
+    skip_space();
+    // The statement must open with one of the shapeable keywords, spelt as a plain word.
+    const std::size_t first_end = word_end(sql, at);
+    if (!opens_shapeable_word(sql.substr(at, first_end - at))) return std::nullopt;
+    at = first_end;
+    while (at < sql.size()) {
+        const char c = sql[at];
+        if (is_plain_space(c)) {
+            ++at;
+        } else if (is_word_start(c)) {
+            const std::size_t end = word_end(sql, at);
+            if (end < sql.size() && (sql[end] == '\'' || sql[end] == '"')) return std::nullopt;  // E'', U&"", ...
+            if (spells_set_config(sql.substr(at, end - at))) return std::nullopt;
+            at = end;
+        } else if (is_digit(c)) {
+            std::size_t end = at;
+            while (end < sql.size() && is_digit(sql[end])) ++end;
+            // A dot makes a decimal or `1..`, a letter an exponent or trailing junk, a quote
+            // something unusual: the scanner knows those.
+            if (end < sql.size() && (is_word_char(sql[end]) || sql[end] == '.' || sql[end] == '\'' || sql[end] == '"'))
+                return std::nullopt;
+            if (at > 0 && sql[at - 1] == '.') return std::nullopt;
+            const std::string_view written = sql.substr(at, end - at);
+            // The scanner makes an integer too big for int4 a float constant, which stays as written.
+            if (fits_int4(written)) {
+                auto value = integer_value(written);
+                if (!value) return std::nullopt;
+                if (!shaped.add(sql, at, end, {TemplateLiteral::Kind::Integer, std::string(written), std::move(*value)}))
+                    return std::nullopt;
+            }
+            at = end;
+        } else if (c == '\'' || c == '"') {
+            const std::size_t end = quoted_end(sql, at);
+            if (end == std::string_view::npos || (end == at + 2 && c == '"')) return std::nullopt;  // open, or `""`
+            const std::string_view written = sql.substr(at, end - at);
+            at = end;
+            if (c == '"') {
+                if (spells_set_config(written)) return std::nullopt;
+                continue;
+            }
+            // 'a' followed (across a newline) by 'b' is one literal to the scanner.
+            skip_space();
+            if (at < sql.size() && sql[at] == '\'') return std::nullopt;
+            auto value = string_value(written);
+            if (!value || (!value->empty() && value->front() == '$')) return std::nullopt;
+            if (!shaped.add(sql, end - written.size(), end,
+                            {TemplateLiteral::Kind::String, std::string(written), std::move(*value)}))
+                return std::nullopt;
+        } else if (c == ';') {
+            ++at;
+            skip_space();
+            if (at != sql.size()) return std::nullopt;  // a second statement, or a comment
+        } else if (is_plain_punctuation(c)) {
+            const char next = at + 1 < sql.size() ? sql[at + 1] : '\0';
+            if ((c == '-' && next == '-') || (c == '/' && next == '*')) return std::nullopt;  // a comment
+            // Runs of operator characters have rules of their own (a length limit, a trailing
+            // sign split off); `<=`, `<>`, `=>` and the like are as long as the quick scanner goes.
+            std::size_t run = 0;
+            while (at + run < sql.size() && is_operator_char(sql[at + run])) ++run;
+            if (run > 2) return std::nullopt;
+            ++at;
+        } else {
+            return std::nullopt;
+        }
+    }
+    return shaped.finish(sql);
 }
 
 std::optional<std::string> fill_sql(std::string_view planned, const std::vector<TemplateLiteral>& literals) {
@@ -173,6 +322,13 @@ std::optional<std::string> fill_sql(std::string_view planned, const std::vector<
     filled.reserve(planned.size() + 32);
     std::size_t i = 0;
     while (i < planned.size()) {
+        // Sentinels start at a quote or at the 2 of integer_prefix; copy up to the next such byte
+        // in one go (this runs for every statement of a literal shape, several times).
+        std::size_t next = i;
+        while (next < planned.size() && !may_start_sentinel(planned[next])) ++next;
+        filled.append(planned.substr(i, next - i));
+        if (next == planned.size()) break;
+        i = next;
         const char c = planned[i];
         if (c == '\'' && planned.substr(i + 1).starts_with(string_marker)) {
             const std::size_t close = planned.find('\'', i + 1);

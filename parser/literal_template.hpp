@@ -24,6 +24,7 @@ struct LiteralTemplate {
     // '<string_sentinel(i)>'. Everything else is byte for byte the original.
     std::string shape;
     std::vector<TemplateLiteral> literals;
+    friend bool operator==(const LiteralTemplate&, const LiteralTemplate&) = default;
 };
 
 // Plans are reused across strings of one shape only for these: single SELECT, INSERT, UPDATE,
@@ -37,6 +38,15 @@ inline constexpr std::size_t max_template_literals = 1000;
 // already holds a sentinel's spelling. A minus stays in the shape before its integer's sentinel:
 // the parser folds both into one negative constant, which fill_value() knows.
 std::optional<LiteralTemplate> make_literal_template(std::string_view sql);
+
+// make_literal_template's two halves. PostgreSQL's scanner (through libpg_query's protobuf) is
+// most of what a literal statement costs staleguard, so plain statements — ASCII words, quoted
+// identifiers, int4 integers, plain '...' strings, simple punctuation, one statement — are shaped
+// by a small scanner of our own. It gives up (nullopt) on anything outside that language, and where
+// it answers it must answer exactly what the scanner-based half does: the table tests and the
+// rewrite fuzzer hold it to that.
+std::optional<LiteralTemplate> quick_literal_template(std::string_view sql);
+std::optional<LiteralTemplate> scanned_literal_template(std::string_view sql);
 
 std::string integer_sentinel(std::size_t index);
 std::string string_sentinel(std::size_t index);

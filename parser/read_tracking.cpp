@@ -317,7 +317,7 @@ private:
                 const std::string name = std::string(hidden_column_prefix) + std::to_string(result.hidden_count);
                 append_item(count, items, make_hidden_target(candidate.qualifier, column, name));
             }
-            result.tables.push_back(TrackedTable{rule.table, &rule, rule.key.size()});
+            result.tables.push_back(TrackedTable{rule.table, &rule, rule.key.size(), rule.table.to_string()});
         }
         auto deparsed = deparse_statement(tree, 0);
         if (!deparsed.ok()) return not_tracked("cannot deparse the tracked statement: " + deparsed.error().message);

@@ -21,6 +21,9 @@ struct TrackedTable {
     rules::QualifiedName table;
     const rules::TableRule* rule = nullptr;
     std::size_t key_count = 0;
+    // table.to_string(), the name a session's ReadSet files the rows under: spelt once per plan,
+    // not once per execution of it.
+    std::string name;
 };
 
 struct ReadTracking {

@@ -31,7 +31,9 @@ bool Conversation::on_frontend(char tag, std::uint64_t correlation) {
         case 'D': return push(Kind::Describe);
         case 'E': return push(Kind::Execute);
         case 'C': return push(Kind::Close);
-        case 'S': return push(Kind::Sync);
+        case 'S':
+            skips_to_sync_ = false;
+            return push(Kind::Sync);
         case 'F': return push(Kind::FunctionCall);
         case 'H': return true;
         case 'p': return true;
@@ -81,6 +83,7 @@ BackendStep Conversation::on_backend(char tag, wire::Bytes payload) {
             if (state_ == ConversationState::Startup) set_state(ConversationState::Authenticating);
             break;
         case 'Z': {
+            skips_to_sync_ = false;
             if (payload.size() == 1) {
                 transaction_status_ = static_cast<wire::TransactionStatus>(payload[0]);
             }
@@ -139,6 +142,8 @@ BackendStep Conversation::on_backend(char tag, wire::Bytes payload) {
                     pending_.pop_front();
                     ++step.skipped;
                 }
+                // A Sync already on its way ends the skipping; without one, what comes next is skipped.
+                skips_to_sync_ = pending_.empty();
             }
             break;
         case 'G': set_state(ConversationState::CopyIn); break;

@@ -62,6 +62,9 @@ public:
     // end the session or speak to the server on its own without the client noticing.
     bool at_rest() const { return state_ == ConversationState::Idle && pending_.empty(); }
     bool startup_complete() const { return startup_complete_; }
+    // An extended-protocol request failed and the client has not sent the Sync that ends it: the
+    // server discards whatever the client sends until then, answering none of it.
+    bool server_skips_to_sync() const { return skips_to_sync_; }
 
 private:
     void set_state(ConversationState next) { state_ = next; }
@@ -72,6 +75,7 @@ private:
     wire::TransactionStatus transaction_status_ = wire::TransactionStatus::Idle;
     std::deque<PendingRequest> pending_;
     bool startup_complete_ = false;
+    bool skips_to_sync_ = false;
     std::size_t query_statement_index_ = 0;  // statements completed so far in the current Query
 };
 

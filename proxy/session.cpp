@@ -61,17 +61,17 @@ Session::Session(AcceptedClient client, Server& server, std::uint64_t id, bool o
       settings_(server.settings()),
       id_(id),
       over_capacity_(over_capacity),
-      strand_(asio::make_strand(client.socket.get_executor())),
+      executor_(client.socket.get_executor()),
       client_address_(std::move(client.address)),
       client_over_unix_socket_(client.over_unix_socket),
       client_(std::move(client.socket)),
-      upstream_(strand_),
-      startup_timer_(strand_),
+      upstream_(executor_),
+      startup_timer_(executor_),
       client_in_(settings_.read_chunk),
       server_in_(settings_.read_chunk),
       client_reader_(settings_.frame_limits),
       server_reader_(wire::FrameLimits{}),
-      wake_timer_(strand_),
+      wake_timer_(executor_),
       opened_at_(std::chrono::steady_clock::now()) {
     error_code ec;
     client_.socket().non_blocking(true, ec);
@@ -87,11 +87,11 @@ std::vector<std::uint8_t> Session::fatal(std::string_view sqlstate, std::string_
 
 void Session::start() {
     auto self = shared_from_this();
-    asio::co_spawn(strand_, [self]() { return self->run(); }, asio::detached);
+    asio::co_spawn(executor_, [self]() { return self->run(); }, asio::detached);
 }
 
 void Session::request_shutdown() {
-    asio::post(strand_, [self = shared_from_this()] {
+    asio::post(executor_, [self = shared_from_this()] {
         self->shutting_down_ = true;
         if (!self->conversation_.startup_complete()) {
             self->note_end("shutdown during startup");
@@ -104,7 +104,7 @@ void Session::request_shutdown() {
 }
 
 void Session::force_stop(std::string reason) {
-    asio::post(strand_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
+    asio::post(executor_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
         self->note_end(std::move(reason));
         self->close_upstream();
         self->close_client();
@@ -163,6 +163,11 @@ void Session::pump_finished() {
 }
 
 awaitable<void> Session::watch_startup() {
+    // co_spawn only queues this coroutine: the session may have ended, or finished its startup,
+    // before it first runs, and the cancel() meant for this wait has then already happened. A wait
+    // begun anyway would keep the worker's io_context busy (and a SIGTERM waiting) for the whole
+    // startup timeout.
+    if (pumps_running_ == 0 || conversation_.startup_complete()) co_return;
     startup_timer_.expires_after(settings_.startup_timeout);
     error_code ec;
     co_await startup_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -198,7 +203,7 @@ awaitable<std::optional<wire::Frame>> Session::read_startup_frame() {
 
 awaitable<void> Session::run() {
     pumps_running_ = 1;
-    asio::co_spawn(strand_, [self = shared_from_this()] { return self->watch_startup(); }, asio::detached);
+    asio::co_spawn(executor_, [self = shared_from_this()] { return self->watch_startup(); }, asio::detached);
 
     int encryption_requests = 0;
     std::optional<wire::StartupMessage> startup;
@@ -310,7 +315,7 @@ awaitable<void> Session::run() {
 
     ++pumps_running_;
     server_pump_running_ = true;
-    asio::co_spawn(strand_, [self = shared_from_this()] { return self->pump_server_to_client(); },
+    asio::co_spawn(executor_, [self = shared_from_this()] { return self->pump_server_to_client(); },
                    asio::detached);
     co_await pump_client_to_server();
 }
@@ -318,7 +323,7 @@ awaitable<void> Session::run() {
 awaitable<bool> Session::connect_upstream(bool negotiate_tls) {
     const auto& target = settings_.upstream;
     error_code ec;
-    asio::steady_timer deadline(strand_);
+    asio::steady_timer deadline(executor_);
     deadline.expires_after(settings_.upstream_connect_timeout);
     // The handler may run after this frame is gone (a cancel that comes too late), so it shares
     // ownership of what it touches instead of referring to locals.
@@ -333,7 +338,7 @@ awaitable<bool> Session::connect_upstream(bool negotiate_tls) {
         const asio::local::stream_protocol::endpoint path(target.socket_path());
         co_await upstream_.socket().async_connect(path, asio::redirect_error(use_awaitable, ec));
     } else {
-        tcp::resolver resolver(strand_);
+        tcp::resolver resolver(executor_);
         auto resolved = co_await resolver.async_resolve(target.host, std::to_string(target.port),
                                                         asio::redirect_error(use_awaitable, ec));
         // The socket is protocol-generic: each address is converted to try them in turn.
@@ -486,6 +491,7 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
     switch (frame.tag) {
         case 'Q': {
             since_sync_.on_query();
+            if (conversation_.server_skips_to_sync()) break;  // discarded unanswered, as for 'E' below
             const auto rewriter = current_rules();
             if (rewriter->rules().empty()) break;
             const auto query = wire::Query::decode(frame).value();
@@ -593,6 +599,9 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
             since_sync_.on_execute(execute);
             auto plan = guard_.on_execute(execute);
             if (!plan.check && !plan.tracked) break;
+            // The server skips it (an earlier request of this batch failed): no verdict will come,
+            // and waiting for one would stop this pump before the client's Sync.
+            if (conversation_.server_skips_to_sync()) break;
             const bool verdict_needed = needs_verdict(plan.check, plan.tracked.get());
             const bool settle_at_sync = verdict_needed && next_tag == 'S' && alone &&
                                         stale_changes_nothing(plan.check, plan.tracked.get());

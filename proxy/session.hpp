@@ -1,5 +1,5 @@
 // One client connection and its own upstream connection: the startup exchange, then two pumps
-// (client→server, server→client) on one strand that forward frames and keep the Conversation.
+// (client→server, server→client) on the session's single-threaded io_context that forward frames and keep the Conversation.
 #pragma once
 
 #include <atomic>
@@ -60,8 +60,6 @@ public:
     std::shared_ptr<const SessionStats> stats() const { return stats_; }
 
 private:
-    using Strand = asio::strand<asio::any_io_executor>;
-
     asio::awaitable<void> run();
     // Reads one startup-phase frame into client_in_; nullopt when the session must end.
     asio::awaitable<std::optional<wire::Frame>> read_startup_frame();
@@ -110,7 +108,7 @@ private:
     // client the verdict's error added to the batch.
     void raise_stale_write(OutgoingBatch& batch);
     asio::awaitable<void> look_up_schemas(const parser::Rewriter& rewriter, std::string_view sql);
-    // Waits on the strand until the server→client pump reports progress.
+    // Waits until the server→client pump reports progress.
     asio::awaitable<void> wait_for_server(const std::function<bool()>& done);
 
     const std::shared_ptr<const parser::Rewriter>& current_rules();
@@ -155,7 +153,10 @@ private:
     const ProxySettings& settings_;
     const std::uint64_t id_;
     const bool over_capacity_;
-    Strand strand_;
+    // The worker io_context the client was accepted onto. It runs on one thread, so it orders the
+    // pumps and posts from other threads as a strand would, without a strand's lock and the heap
+    // allocation a strand costs inside every type-erased handler executor.
+    asio::any_io_executor executor_;
     const std::string client_address_;
     const bool client_over_unix_socket_;
     PeerStream client_;

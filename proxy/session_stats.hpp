@@ -1,4 +1,4 @@
-// What one live session shows to others (SHOW SESSIONS): written by its own strand, read from any thread.
+// What one live session shows to others (SHOW SESSIONS): written by its session's thread, read from any thread.
 #pragma once
 
 #include <atomic>
@@ -10,7 +10,7 @@
 namespace staleguard::session {
 
 // Numbers are relaxed atomics; the strings are set once (at startup) under a mutex. Readers never
-// post into the session's strand, so a busy session cannot slow SHOW SESSIONS down, and the other
+// post into the session's io_context, so a busy session cannot slow SHOW SESSIONS down, and the other
 // way round.
 class SessionStats {
 public:

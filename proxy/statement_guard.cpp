@@ -352,7 +352,7 @@ namespace {
 
 HiddenLayout layout_of(const parser::ReadTracking& tracking) {
     HiddenLayout layout;
-    for (const auto& table : tracking.tables) layout.groups.push_back(HiddenColumnGroup{table.table.to_string(), table.key_count});
+    for (const auto& table : tracking.tables) layout.groups.push_back(HiddenColumnGroup{table.name, table.key_count});
     return layout;
 }
 
@@ -378,7 +378,7 @@ StatementGuard::KeyedOutcome StatementGuard::check_keyed(
     const std::optional<std::vector<std::vector<std::string>>>& tuples, bool checks) {
     KeyedOutcome outcome;
     const rules::TableRule& rule = *plan.keyed.target.rule;
-    const std::string table = rule.table.to_string();
+    const std::string& table = plan.keyed.target.table_name;
     auto tracked = std::make_shared<TrackedResult>();
     tracked->layout = layout_of(plan.tracking);
     tracked->client_sees_rows = plan.tracking.client_sees_rows;

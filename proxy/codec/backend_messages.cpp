@@ -82,7 +82,7 @@ bool read_error_fields(detail::PayloadReader& in, ErrorFields& out) {
         if (!in.uint8(code, "field type")) return false;
         if (code == 0) return true;
         std::string_view value;
-        if (!in.cstring(value, "field " + std::string(1, static_cast<char>(code)))) return false;
+        if (!in.cstring(value, detail::FieldLabel("field", static_cast<char>(code)))) return false;
         out.fields.emplace_back(static_cast<char>(code), std::string(value));
     }
 }
@@ -215,7 +215,7 @@ Result<DataRow> DataRow::decode(const Frame& frame) {
     }
     message.columns.resize(count);
     for (std::size_t i = 0; i < message.columns.size(); ++i) {
-        if (!in.nullable_value(message.columns[i], "column " + std::to_string(i + 1))) {
+        if (!in.nullable_value(message.columns[i], detail::FieldLabel("column", i + 1))) {
             return in.error();
         }
     }

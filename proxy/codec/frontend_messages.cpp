@@ -17,8 +17,8 @@ constexpr std::size_t kInt32Size = 4;
 // An Int16 count followed by that many Int16 format codes.
 bool read_formats(detail::PayloadReader& in, std::vector<std::int16_t>& out, std::string_view what) {
     std::uint16_t count = 0;
-    if (!in.uint16(count, std::string(what) + " count") ||
-        !in.count_fits(count, kInt16Size, std::string(what) + " count")) {
+    if (!in.uint16(count, detail::FieldLabel(what, " count")) ||
+        !in.count_fits(count, kInt16Size, detail::FieldLabel(what, " count"))) {
         return false;
     }
     out.resize(count);
@@ -32,13 +32,13 @@ bool read_formats(detail::PayloadReader& in, std::vector<std::int16_t>& out, std
 bool read_values(detail::PayloadReader& in, std::vector<std::optional<Bytes>>& out,
                  std::string_view what) {
     std::uint16_t count = 0;
-    if (!in.uint16(count, std::string(what) + " count") ||
-        !in.count_fits(count, kInt32Size, std::string(what) + " count")) {
+    if (!in.uint16(count, detail::FieldLabel(what, " count")) ||
+        !in.count_fits(count, kInt32Size, detail::FieldLabel(what, " count"))) {
         return false;
     }
     out.resize(count);
     for (std::size_t i = 0; i < out.size(); ++i) {
-        if (!in.nullable_value(out[i], std::string(what) + " " + std::to_string(i + 1))) return false;
+        if (!in.nullable_value(out[i], detail::FieldLabel(what, i + 1))) return false;
     }
     return true;
 }

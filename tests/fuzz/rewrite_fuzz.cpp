@@ -56,6 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return "public";
     };
     context.role = "app";
+    // The quick scanner, where it answers, answers what PostgreSQL's scanner makes of the string.
+    if (const auto quick = quick_literal_template(sql)) FUZZ_REQUIRE(scanned_literal_template(sql) == quick);
     // A shape filled with its own literals is the string again.
     if (const auto shape = make_literal_template(sql)) {
         const auto filled = fill_sql(shape->shape, shape->literals);

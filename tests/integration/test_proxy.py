@@ -496,6 +496,16 @@ def test_sigterm_with_an_idle_session_exits_within_the_shutdown_timeout(proxy_fa
     conn.close()
 
 
+def test_connections_closed_before_their_startup_do_not_hold_shutdown(proxy_factory):
+    """A port probe (connect, close) ends its session before the startup watchdog first runs; the
+    watchdog must not then arm itself for the whole --startup-timeout and keep the process alive."""
+    proxy = proxy_factory("--startup-timeout", "600", "--threads", "2")
+    for _ in range(20):
+        socket.create_connection(proxy.address, timeout=5).close()
+    assert new_session_possible(proxy)
+    assert proxy.stop(timeout=30) == 0
+
+
 def test_sigint_exits_zero(proxy):
     conn = proxy.connect()
     conn.close()

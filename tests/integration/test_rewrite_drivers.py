@@ -250,6 +250,31 @@ def test_pgbench_increment_mode(pg, guarded, mode):
     assert "rewrote" in db.proxy.log()
 
 
+def test_requests_after_a_stale_write_before_the_sync_do_not_stall(guarded):
+    """The race behind a rare psycopg pipeline hang, made deterministic: the client learns of the
+    stale write (after a Flush) before it sends the rest of its batch. The server discards that rest
+    until the Sync, so staleguard must not wait for a verdict on it."""
+    db = guarded(CLIENT_RULES, ACCOUNTS)
+    update = "UPDATE accounts SET balance = $1 WHERE id = $2 AND version = $3"
+    flush = pgwire.message(b"H")
+    with pgwire.RawConnection(db.proxy.host, db.proxy.port) as raw:
+        assert raw.startup(db.pg.admin_user, db.db, password=db.pg.admin_password)[-1][0] == b"Z"
+        raw.send(pgwire.parse("", update) + pgwire.bind("", [b"0", b"2", b"9"]) + pgwire.execute() + flush)
+        messages = []
+        while not pgwire.errors_in(messages):
+            message = raw.read_message(timeout=10)
+            assert message is not None, f"no stale-write error, got {messages}"
+            messages.append(message)
+        assert pgwire.errors_in(messages)[0]["C"] == "40001"
+        raw.send(pgwire.bind("", [b"0", b"3", b"1"]) + pgwire.execute() + flush)
+        raw.send(pgwire.SYNC)
+        rest = raw.read_until_ready(timeout=10)
+        assert rest[-1] == (b"Z", b"I"), rest
+        assert not pgwire.errors_in(rest), rest
+    assert db.rows("SELECT id, balance, version FROM accounts WHERE id IN (2, 3) ORDER BY id") == [
+        (2, 200, 1), (3, 300, 1)]
+
+
 def test_in_list_parameters_with_equal_values(guarded):
     """`id IN ($1, $2)` bound to (3, 3) names one row: PostgreSQL updates it once, which is a
     fresh write, not a stale one."""

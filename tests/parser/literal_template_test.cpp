@@ -94,6 +94,11 @@ class LiteralTemplateTest : public ::testing::TestWithParam<TemplateCase> {};
 TEST_P(LiteralTemplateTest, Shapes) {
     const TemplateCase& test_case = GetParam();
     const auto made = make_literal_template(test_case.sql);
+    // Both halves agree: the scanner's always, the quick scanner's where it answers.
+    EXPECT_EQ(scanned_literal_template(test_case.sql), made);
+    if (const auto quick = quick_literal_template(test_case.sql)) {
+        EXPECT_EQ(quick, made);
+    }
     if (!test_case.shape) {
         EXPECT_FALSE(made.has_value()) << made->shape;
         return;
@@ -112,6 +117,66 @@ INSTANTIATE_TEST_SUITE_P(Cases, LiteralTemplateTest, ::testing::ValuesIn(templat
 
 // ---------------------------------------------------------------------------------------------
 // Putting literals back into SQL that was made from a shape.
+
+// Which strings the quick scanner shapes itself (the everyday ones: pgbench, ORMs spelling values
+// inline) and which it leaves to PostgreSQL's scanner. Either way the result must be the scanner's.
+struct QuickCase {
+    const char* name;
+    std::string sql;
+    bool quick;  // answered without the scanner
+};
+
+std::ostream& operator<<(std::ostream& out, const QuickCase& test_case) { return out << test_case.name; }
+
+const std::vector<QuickCase> quick_cases = {
+    {"pgbench_select", "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;", true},
+    {"pgbench_update", "UPDATE pgbench_accounts SET abalance = abalance + -2345 WHERE aid = 12345;", true},
+    {"orm_update", "UPDATE \"shop_item\" SET \"name\" = 'it''s', \"qty\" = 3 WHERE \"shop_item\".\"id\" = 42", true},
+    {"orm_select", "SELECT \"t\".\"id\", \"t\".\"v\" FROM \"public\".\"t\" WHERE \"t\".\"id\" IN (1, 2) LIMIT 21", true},
+    {"insert_lower_case", "insert into t (id, name) values (007, '')", true},
+    {"cast_and_array", "SELECT a::text, b[1] FROM t WHERE id >= 5 AND x <> 'y'", true},
+    {"int4_max", "SELECT * FROM t WHERE id = 2147483647", true},
+    {"int4_overflow_stays_as_written", "SELECT * FROM t WHERE id = 2147483648 AND k = 1", true},
+    {"trailing_space_after_semicolon", "DELETE FROM t WHERE id = 1 ;  \n", true},
+    {"multi_line_string", "UPDATE t SET note = 'a\nb' WHERE id = 1", true},
+    // ---- left to the scanner ----
+    {"decimal", "SELECT * FROM t WHERE x = 1.5 AND id = 2", false},
+    {"dot_digits", "SELECT * FROM t WHERE x = .5 AND id = 2", false},
+    {"exponent", "SELECT * FROM t WHERE x = 1e5 AND id = 2", false},
+    {"integer_before_dots", "SELECT * FROM t WHERE x = 2.. AND id = 4", false},
+    {"escape_string", "SELECT * FROM t WHERE name = E'a' AND id = 3", false},
+    {"backslash_in_string", "SELECT * FROM t WHERE name = 'a\\b' AND id = 3", false},
+    {"adjacent_strings", "SELECT * FROM t WHERE name = 'a'\n'b' AND id = 3", false},
+    {"non_ascii_string", "UPDATE t SET name = 'Zo\xc3\xab' WHERE id = 1", false},
+    {"line_comment", "SELECT * FROM t WHERE id = 2 -- note\n", false},
+    {"block_comment", "/* c */ SELECT * FROM t WHERE id = 2", false},
+    {"comment_after_operator", "SELECT * FROM t WHERE id =--\n2", false},
+    {"parameter", "UPDATE t SET a = $1 WHERE id = 4", false},
+    {"dollar_quote", "SELECT * FROM t WHERE note = $q$x$q$", false},
+    {"concatenation", "SELECT a || 'x' FROM t WHERE id = 1", false},
+    {"unicode_identifier", "SELECT U&\"d\" FROM t WHERE id = 1", false},
+    {"empty_quoted_identifier", "SELECT \"\" FROM t WHERE id = 1", false},
+    {"nul_in_string", std::string("SELECT * FROM t WHERE n = 'a\0b' AND id = 1", 43), false},
+    {"second_statement", "SELECT 1; SELECT 2", false},
+    {"not_a_shapeable_statement", "SET search_path TO 'x'", false},
+    {"trailing_junk", "SELECT * FROM t WHERE id = 12abc", false},
+    {"operator_too_long", "UPDATE " + std::string(70, '%') + "accounts SET balance = 1", false},
+};
+
+class QuickLiteralTemplateTest : public ::testing::TestWithParam<QuickCase> {};
+
+TEST_P(QuickLiteralTemplateTest, AnswersLikeTheScannerOrNotAtAll) {
+    const QuickCase& test_case = GetParam();
+    const auto quick = quick_literal_template(test_case.sql);
+    EXPECT_EQ(quick.has_value(), test_case.quick);
+    if (quick) {
+        EXPECT_EQ(quick, scanned_literal_template(test_case.sql));
+    }
+    EXPECT_EQ(make_literal_template(test_case.sql), scanned_literal_template(test_case.sql));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, QuickLiteralTemplateTest, ::testing::ValuesIn(quick_cases),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 struct FillCase {
     const char* name;
@@ -138,6 +203,12 @@ const std::vector<FillCase> fill_cases = {
     {"string_sentinel_unquoted", "SELECT " + string_sentinel(1), std::nullopt},
     {"sentinel_of_the_wrong_kind", "SELECT " + integer(1), std::nullopt},
     {"sentinel_past_the_literals", "SELECT " + integer(3), std::nullopt},
+    {"string_sentinel_with_leading_zero", "SELECT '" + std::string(string_sentinel(0)) + "1'", std::nullopt},
+    {"string_sentinel_spelt_minus_zero", "SELECT 'staleguard_literal_-0'", std::nullopt},
+    {"string_sentinel_spelt_plus_one", "SELECT 'staleguard_literal_+1'", std::nullopt},
+    {"sentinels_between_long_plain_runs",
+     "UPDATE accounts_with_a_long_name SET note = " + quoted(1) + " WHERE aid = " + integer(0) + " AND 2 = 2",
+     "UPDATE accounts_with_a_long_name SET note = 'it''s' WHERE aid = 007 AND 2 = 2"},
 };
 
 class FillSqlTest : public ::testing::TestWithParam<FillCase> {};

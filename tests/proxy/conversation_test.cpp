@@ -214,6 +214,45 @@ TEST(Conversation, CorrelationComesBackWithTheResponse) {
     EXPECT_EQ(conversation.on_backend('Z', idle).completed->correlation, 14u);
 }
 
+// A pipeline whose second Execute fails before the client has sent its Sync: what the client sends
+// next is discarded by the server until that Sync, which the session must not wait on.
+TEST(Conversation, AfterAnErrorTheServerSkipsUntilTheClientsSync) {
+    Conversation conversation;
+    std::vector<std::uint8_t> idle{'I'};
+    conversation.on_backend('Z', idle);
+    for (const char tag : {'B', 'E', 'B', 'E'}) conversation.on_frontend(tag);
+    conversation.on_backend('2', {});
+    conversation.on_backend('C', {});
+    EXPECT_FALSE(conversation.server_skips_to_sync());
+    conversation.on_backend('E', {});
+    EXPECT_TRUE(conversation.server_skips_to_sync());
+    conversation.on_frontend('B');
+    conversation.on_frontend('E');
+    EXPECT_TRUE(conversation.server_skips_to_sync());
+    conversation.on_frontend('S');
+    EXPECT_FALSE(conversation.server_skips_to_sync());
+    EXPECT_TRUE(conversation.on_backend('Z', idle).completed.has_value());
+    EXPECT_TRUE(conversation.at_rest());
+}
+
+TEST(Conversation, AnErrorBeforeAPendingSyncSkipsOnlyUpToThatSync) {
+    Conversation conversation;
+    std::vector<std::uint8_t> idle{'I'};
+    conversation.on_backend('Z', idle);
+    for (const char tag : {'B', 'E', 'S'}) conversation.on_frontend(tag);
+    conversation.on_backend('E', {});
+    EXPECT_FALSE(conversation.server_skips_to_sync());
+}
+
+TEST(Conversation, ASimpleQueryErrorSkipsNothing) {
+    Conversation conversation;
+    std::vector<std::uint8_t> idle{'I'};
+    conversation.on_backend('Z', idle);
+    conversation.on_frontend('Q');
+    conversation.on_backend('E', {});
+    EXPECT_FALSE(conversation.server_skips_to_sync());
+}
+
 TEST(Conversation, UnknownFrontendTagIsRefused) {
     Conversation conversation;
     EXPECT_FALSE(conversation.on_frontend('?'));
