@@ -156,6 +156,29 @@ def expect_error(excinfo_or_error, sqlstate):
     return error
 
 
+# The accounts table the lost-update check below runs on, one row (1, balance 100, version 1).
+ONE_ACCOUNT = """
+    CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL, version int NOT NULL DEFAULT 1);
+    INSERT INTO accounts (id, balance) VALUES (1, 100);
+"""
+
+
+def assert_lost_update_refused(db, a, b):
+    """Sessions a and b (psycopg2, autocommit) both read account 1; b writes it; a's write must fail
+    with 40001 and leave b's row, its version bumped once."""
+    for conn in (a, b):
+        with conn.cursor() as cur:
+            cur.execute("SELECT balance FROM accounts WHERE id = 1")
+    with b.cursor() as cur:
+        cur.execute("UPDATE accounts SET balance = 200 WHERE id = 1")
+        assert cur.rowcount == 1
+    with pytest.raises(psycopg2.Error) as stale:
+        with a.cursor() as cur:
+            cur.execute("UPDATE accounts SET balance = 300 WHERE id = 1")
+    expect_error(stale, "40001")
+    assert db.rows("SELECT balance, version FROM accounts WHERE id = 1") == [(200, 2)]
+
+
 def run_staleguard(*args, env=None, timeout=60):
     """The staleguard binary with these arguments, to completion."""
     return subprocess.run([str(STALEGUARD_BIN), *args], capture_output=True, text=True,

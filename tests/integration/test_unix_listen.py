@@ -10,16 +10,13 @@ import socket
 import stat
 import subprocess
 import tempfile
-import threading
-import time
 
 import psycopg
 import psycopg2
-import psycopg2.errors
 import pytest
 
-from rules_support import expect_error, guarded, rules_text, table_rule  # noqa: F401 (guarded is a fixture)
-from support import STALEGUARD_BIN, free_port, wait_until
+from rules_support import ONE_ACCOUNT, assert_lost_update_refused, guarded, rules_text, table_rule  # noqa: F401 (guarded is a fixture)
+from support import STALEGUARD_BIN, assert_cancel_interrupts_sleep, free_port, wait_until
 
 
 @pytest.fixture
@@ -78,24 +75,10 @@ def test_psql_and_drivers_reach_the_server_through_the_socket(pg, proxy_factory,
 
 
 def test_a_stale_write_over_the_socket_is_refused(pg, guarded, socket_dir):
-    db = guarded(rules_text(table_rule("accounts")), """
-        CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL, version int NOT NULL DEFAULT 1);
-        INSERT INTO accounts (id, balance) VALUES (1, 100);
-    """, extra=("--unix-socket-dir", socket_dir))
+    db = guarded(rules_text(table_rule("accounts")), ONE_ACCOUNT, extra=("--unix-socket-dir", socket_dir))
     # One writer on the socket and one on TCP: the versions they read are kept per session alike.
     a = connect_over_socket(pg, db.proxy, socket_dir, dbname=db.db)
-    b = db.connect()
-    for conn in (a, b):
-        with conn.cursor() as cur:
-            cur.execute("SELECT balance FROM accounts WHERE id = 1")
-    with b.cursor() as cur:
-        cur.execute("UPDATE accounts SET balance = 200 WHERE id = 1")
-        assert cur.rowcount == 1
-    with pytest.raises(psycopg2.Error) as stale:
-        with a.cursor() as cur:
-            cur.execute("UPDATE accounts SET balance = 300 WHERE id = 1")
-    expect_error(stale, "40001")
-    assert db.rows("SELECT balance, version FROM accounts WHERE id = 1") == [(200, 2)]
+    assert_lost_update_refused(db, a, db.connect())
     a.close()
 
 
@@ -103,17 +86,7 @@ def test_a_cancel_request_over_the_socket_cancels(pg, proxy_factory, socket_dir)
     proxy = proxy_factory("--unix-socket-dir", socket_dir)
     conn = connect_over_socket(pg, proxy, socket_dir)
     # libpq sends the cancel request to the same place: a new connection to the socket.
-    timer = threading.Timer(0.5, conn.cancel)
-    timer.start()
-    started = time.monotonic()
-    with pytest.raises(psycopg2.errors.QueryCanceled):
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_sleep(30)")
-    timer.join()
-    assert time.monotonic() - started < 15
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1")
-        assert cur.fetchone() == (1,)
+    assert_cancel_interrupts_sleep(conn, after=0.5, within=15)
     conn.close()
     wait_until(lambda: "cancel request forwarded" in proxy.log(), 10, what="the cancel in the log")
 

@@ -3,16 +3,13 @@ host that is an absolute path. Everything that goes upstream goes there: session
 cancel requests; and a socket that is not there is named in the client's error."""
 
 import subprocess
-import threading
-import time
 
 import psycopg
 import psycopg2
-import psycopg2.errors
 import pytest
 
-from rules_support import expect_error, guarded, rules_text, table_rule  # noqa: F401 (guarded is a fixture)
-from support import STALEGUARD_BIN, free_port
+from rules_support import ONE_ACCOUNT, assert_lost_update_refused, guarded, rules_text, table_rule  # noqa: F401 (guarded is a fixture)
+from support import STALEGUARD_BIN, assert_cancel_interrupts_sleep, free_port
 
 
 @pytest.fixture
@@ -42,38 +39,14 @@ def test_a_session_reaches_the_server_over_its_socket(pg, proxy_factory, socket_
 
 
 def test_a_stale_write_is_refused_over_the_socket(guarded, socket_upstream):
-    db = guarded(rules_text(table_rule("accounts")), """
-        CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL, version int NOT NULL DEFAULT 1);
-        INSERT INTO accounts (id, balance) VALUES (1, 100);
-    """, upstream=socket_upstream)
-    a, b = db.connect(), db.connect()
-    for conn in (a, b):
-        with conn.cursor() as cur:
-            cur.execute("SELECT balance FROM accounts WHERE id = 1")
-    with b.cursor() as cur:
-        cur.execute("UPDATE accounts SET balance = 200 WHERE id = 1")
-        assert cur.rowcount == 1
-    with pytest.raises(psycopg2.Error) as stale:
-        with a.cursor() as cur:
-            cur.execute("UPDATE accounts SET balance = 300 WHERE id = 1")
-    expect_error(stale, "40001")
-    assert db.rows("SELECT balance, version FROM accounts WHERE id = 1") == [(200, 2)]
+    db = guarded(rules_text(table_rule("accounts")), ONE_ACCOUNT, upstream=socket_upstream)
+    assert_lost_update_refused(db, db.connect(), db.connect())
 
 
 def test_a_cancel_request_goes_to_the_socket(pg, proxy_factory, socket_upstream):
     proxy = proxy_factory(upstream=socket_upstream)
     conn = proxy.connect()
-    timer = threading.Timer(1.0, conn.cancel)
-    timer.start()
-    started = time.monotonic()
-    with pytest.raises(psycopg2.errors.QueryCanceled):
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_sleep(30)")
-    timer.join()
-    assert time.monotonic() - started < 6
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1")
-        assert cur.fetchone() == (1,)
+    assert_cancel_interrupts_sleep(conn, after=1.0, within=6)
     conn.close()
 
 
