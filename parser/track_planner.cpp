@@ -128,15 +128,19 @@ std::string text_array_value(const std::vector<std::string>& elements) {
     return out;
 }
 
-std::string text_array_literal(const std::vector<std::string>& elements) {
-    const std::string value = text_array_value(elements);
+std::string escaped_string_literal(std::string_view value) {
     std::string out = "E'";
+    out.reserve(value.size() + 3);
     for (char c : value) {
         if (c == '\\' || c == '\'') out += c;
         out += c;
     }
-    out += "'::pg_catalog.text[]";
+    out += '\'';
     return out;
+}
+
+std::string text_array_literal(const std::vector<std::string>& elements) {
+    return escaped_string_literal(text_array_value(elements)) + "::pg_catalog.text[]";
 }
 
 std::string encoded_key(const std::vector<std::string>& key_values) {
@@ -150,23 +154,50 @@ std::string encoded_key(const std::vector<std::string>& key_values) {
     return out;
 }
 
-std::string version_predicate(const rules::TableRule& rule, std::string_view qualifier, std::string_view keys_array,
-                              std::string_view versions_array) {
-    const std::string q(qualifier);
+namespace {
+
+// The row's key as the one text encoded_key() spells.
+std::string row_key_text(const rules::TableRule& rule, const std::string& qualifier) {
     std::string key;
     for (const std::string& column : rule.key) {
-        const std::string text = q + "." + rules::quote_identifier(column) + "::pg_catalog.text";
-        if (rule.key.size() == 1) {
-            key = text;
-            break;
-        }
+        const std::string text = qualifier + "." + rules::quote_identifier(column) + "::pg_catalog.text";
+        if (rule.key.size() == 1) return text;
         if (!key.empty()) key += " || ";
         key += "pg_catalog.length(" + text + ")::pg_catalog.text || ':' || " + text;
     }
-    const std::string position = "pg_catalog.array_position(" + std::string(keys_array) + ", " + key + ")";
+    return key;
+}
+
+std::string row_version_text(const rules::TableRule& rule, const std::string& qualifier) {
+    return qualifier + "." + rules::quote_identifier(rule.version_column) + "::pg_catalog.text";
+}
+
+}  // namespace
+
+std::string version_predicate(const rules::TableRule& rule, std::string_view qualifier, std::string_view keys_array,
+                              std::string_view versions_array) {
+    const std::string q(qualifier);
+    const std::string position = "pg_catalog.array_position(" + std::string(keys_array) + ", " + row_key_text(rule, q) + ")";
     return "CASE WHEN " + position + " IS NULL THEN true ELSE (" + std::string(versions_array) + ")[" + position +
-           "] IS NOT DISTINCT FROM " + q + "." + rules::quote_identifier(rule.version_column) +
-           "::pg_catalog.text END";
+           "] IS NOT DISTINCT FROM " + row_version_text(rule, q) + " END";
+}
+
+std::string literal_version_predicate(const rules::TableRule& rule, std::string_view qualifier,
+                                      const std::vector<std::string>& keys, const std::vector<std::string>& versions) {
+    if (keys.empty() || keys.size() != versions.size()) return "true";
+    const std::string q(qualifier);
+    std::string out = "CASE " + row_key_text(rule, q);
+    const std::string version = row_version_text(rule, q);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        out += " WHEN ";
+        out += escaped_string_literal(keys[i]);
+        out += " THEN ";
+        out += version;
+        out += " = ";
+        out += escaped_string_literal(versions[i]);
+    }
+    out += " ELSE true END";
+    return out;
 }
 
 struct TrackPlanner::Cache {

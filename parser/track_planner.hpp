@@ -68,11 +68,22 @@ std::optional<std::vector<std::string_view>> split_statements(std::string_view s
 std::string version_predicate(const rules::TableRule& rule, std::string_view qualifier, std::string_view keys_array,
                               std::string_view versions_array);
 
+// version_predicate() for seen rows known when the statement is written (a simple Query's
+// literals), each key and version a string literal: `CASE key WHEN 'k' THEN version = 'v' ... ELSE
+// true END`. The same answer for every row as version_predicate() over arrays of these values
+// (a NULL key matches no WHEN; a NULL version equals nothing, which a WHERE treats as false), but
+// far cheaper for PostgreSQL to parse and plan, which it does for every such string. "true" when
+// no row was seen.
+std::string literal_version_predicate(const rules::TableRule& rule, std::string_view qualifier,
+                                      const std::vector<std::string>& keys, const std::vector<std::string>& versions);
+
 // A row's key values as the one text version_predicate() compares: the value itself for a
 // single-column key; for a composite key each value prefixed by its length in characters and a
 // colon ("1:7" "2:12" → "1:72:12"), so that no two keys read the same.
 std::string encoded_key(const std::vector<std::string>& key_values);
 
+// A string literal for SQL text, safe whatever standard_conforming_strings says: E'it''s'.
+std::string escaped_string_literal(std::string_view value);
 // A text[] literal for SQL text, safe whatever standard_conforming_strings says: E'{"1","2"}'.
 std::string text_array_literal(const std::vector<std::string>& elements);
 // The same array in PostgreSQL's text input form, for a text-format parameter: {"1","2"}.

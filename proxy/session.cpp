@@ -11,6 +11,7 @@
 #include "proxy/codec/message_tag.hpp"
 #include "proxy/codec/startup_messages.hpp"
 #include "parser/position_map.hpp"
+#include "parser/track_planner.hpp"
 #include "proxy/sasl_mechanisms.hpp"
 #include "proxy/server.hpp"
 
@@ -752,12 +753,7 @@ awaitable<void> Session::look_up_schemas(const parser::Rewriter& rewriter, std::
     std::string list;
     for (const auto& name : names) {
         if (!list.empty()) list += ", ";
-        list += "E'";
-        for (char c : name) {
-            if (c == '\\' || c == '\'') list += c;
-            list += c;
-        }
-        list += "'";
+        list += parser::escaped_string_literal(name);
     }
     const std::string lookup =
         "SELECT x.name, n.nspname FROM pg_catalog.unnest(ARRAY[" + list +

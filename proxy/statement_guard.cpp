@@ -482,9 +482,9 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
                         return refused;
                     }
                     text = tracking->keyed.sql_before_slot +
-                           parser::version_predicate(*tracking->keyed.target.rule, tracking->keyed.qualifier,
-                                                     parser::text_array_literal(keyed.arrays[0]),
-                                                     parser::text_array_literal(keyed.arrays[1])) +
+                           parser::literal_version_predicate(*tracking->keyed.target.rule,
+                                                             tracking->keyed.qualifier, keyed.arrays[0],
+                                                             keyed.arrays[1]) +
                            tracking->keyed.sql_after_slot;
                     tracked = std::move(keyed.tracked);
                     any_tracked_write = true;
