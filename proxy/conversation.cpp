@@ -25,7 +25,9 @@ bool Conversation::on_frontend(char tag, std::uint64_t correlation) {
         return true;
     };
     switch (tag) {
-        case 'Q': return push(Kind::Query);
+        // A server skipping to Sync discards a Query or FunctionCall without a word: no
+        // ReadyForQuery will answer it, and the next one belongs to the Sync.
+        case 'Q': return skips_to_sync_ || push(Kind::Query);
         case 'P': return push(Kind::Parse);
         case 'B': return push(Kind::Bind);
         case 'D': return push(Kind::Describe);
@@ -34,7 +36,7 @@ bool Conversation::on_frontend(char tag, std::uint64_t correlation) {
         case 'S':
             skips_to_sync_ = false;
             return push(Kind::Sync);
-        case 'F': return push(Kind::FunctionCall);
+        case 'F': return skips_to_sync_ || push(Kind::FunctionCall);
         case 'H': return true;
         case 'p': return true;
         case 'd': return true;

@@ -275,6 +275,32 @@ def test_requests_after_a_stale_write_before_the_sync_do_not_stall(guarded):
         (2, 200, 1), (3, 300, 1)]
 
 
+def test_a_query_sent_while_the_server_skips_to_the_sync_gets_no_answer(guarded):
+    """After an error in an unsynced batch PostgreSQL drops whatever comes before the Sync, a
+    simple Query included, without answering it: the next ReadyForQuery is the Sync's, and the
+    session keeps pairing responses with requests (a tracked read after it shows only its columns)."""
+    db = guarded(rules_text(table_rule("accounts")), ACCOUNTS)
+    flush = pgwire.message(b"H")
+    with pgwire.RawConnection(db.proxy.host, db.proxy.port) as raw:
+        assert raw.startup(db.pg.admin_user, db.db, password=db.pg.admin_password)[-1][0] == b"Z"
+        raw.send(pgwire.parse("", "SELECT 1/0") + pgwire.bind("", []) + pgwire.execute() + flush)
+        messages = []
+        while not pgwire.errors_in(messages):
+            message = raw.read_message(timeout=10)
+            assert message is not None, f"no division-by-zero error, got {messages}"
+            messages.append(message)
+        assert pgwire.errors_in(messages)[0]["C"] == "22012"
+        raw.send(pgwire.query("UPDATE accounts SET balance = 0 WHERE id = 1") + pgwire.SYNC)
+        assert raw.read_until_ready(timeout=10) == [(b"Z", b"I")]
+        for _ in range(2):
+            rows = raw.simple_query("SELECT balance FROM accounts WHERE id = 2")
+            descriptions = [payload for tag, payload in rows if tag == b"T"]
+            assert len(descriptions) == 1 and struct.unpack("!h", descriptions[0][:2])[0] == 1, rows
+            assert pgwire.data_rows(rows) == [["200"]], rows
+            assert rows[-1] == (b"Z", b"I"), rows
+    assert db.rows("SELECT balance, version FROM accounts WHERE id = 1") == [(100, 1)]
+
+
 def test_in_list_parameters_with_equal_values(guarded):
     """`id IN ($1, $2)` bound to (3, 3) names one row: PostgreSQL updates it once, which is a
     fresh write, not a stale one."""

@@ -235,6 +235,26 @@ TEST(Conversation, AfterAnErrorTheServerSkipsUntilTheClientsSync) {
     EXPECT_TRUE(conversation.at_rest());
 }
 
+// PostgreSQL drops a Query or FunctionCall that arrives while it skips to Sync, unanswered: the
+// ReadyForQuery that follows answers the Sync, and nothing stays pending after it.
+TEST(Conversation, AQueryWhileTheServerSkipsGetsNoAnswer) {
+    for (const char discarded : {'Q', 'F'}) {
+        Conversation conversation;
+        std::vector<std::uint8_t> idle{'I'};
+        conversation.on_backend('Z', idle);
+        for (const char tag : {'B', 'E'}) conversation.on_frontend(tag, 1);
+        conversation.on_backend('E', {});
+        ASSERT_TRUE(conversation.server_skips_to_sync());
+        EXPECT_TRUE(conversation.on_frontend(discarded, 2));
+        conversation.on_frontend('S', 3);
+        const auto step = conversation.on_backend('Z', idle);
+        ASSERT_TRUE(step.completed.has_value()) << discarded;
+        EXPECT_EQ(step.completed->kind, PendingRequest::Kind::Sync) << discarded;
+        EXPECT_EQ(step.completed->correlation, 3u) << discarded;
+        EXPECT_TRUE(conversation.at_rest()) << discarded;
+    }
+}
+
 TEST(Conversation, AnErrorBeforeAPendingSyncSkipsOnlyUpToThatSync) {
     Conversation conversation;
     std::vector<std::uint8_t> idle{'I'};
