@@ -179,14 +179,27 @@ cpu_ticks() {
     awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+# CPU time PostgreSQL has used so far, in clock ticks: the postmaster's children still running
+# plus those it has reaped (a backend's time moves from the first to the second when it exits).
+server_cpu_ticks() {
+    local postmaster child total
+    postmaster=$(head -n 1 "$BENCH_WORK/pg/data/postmaster.pid" 2>/dev/null) || return 0
+    total=$(awk '{print $16 + $17}' "/proc/$postmaster/stat" 2>/dev/null || echo 0)
+    for child in $(pgrep -P "$postmaster"); do
+        total=$((total + $(cpu_ticks "$child")))
+    done
+    echo "$total"
+}
+
 # run_pgbench SECTION WORKLOAD TARGET ROUND PGBENCH_ARGS...: one timed run, appended to results.tsv.
 run_pgbench() {
     local section=$1 workload=$2 target=$3 round=$4
     shift 4
     local out="$BENCH_WORK/pgbench-$section-r$round-$target-${workload//[^a-zA-Z0-9]/_}.out"
-    local tps=fail retried failed ticks_before=0 transactions cpu_per_tx=
+    local tps=fail retried failed ticks_before=0 transactions cpu_per_tx= server_before server_per_tx=
     if use_target "$target"; then
         [[ -z "$TARGET_PID" ]] || ticks_before=$(cpu_ticks "$TARGET_PID")
+        server_before=$(server_cpu_ticks)
         if "$BENCH_PG_BIN/pgbench" -h "$(bench_client_host "$target")" -p "$TARGET_PORT" -U "$BENCH_DB" -T "$RUN_SECONDS" \
             -c "$CLIENTS" -j "$JOBS" "$@" "$BENCH_DB" >"$out" 2>&1; then
             tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
@@ -197,12 +210,18 @@ run_pgbench() {
             cpu_per_tx=$(awk -v ticks=$(($(cpu_ticks "$TARGET_PID") - ticks_before)) \
                 -v hz="$CLOCK_TICKS" -v n="$transactions" 'BEGIN { printf "%.2f", ticks / hz * 1e6 / n }')
         fi
+        if [[ "$tps" != fail && "${transactions:-0}" -gt 0 ]]; then
+            # The clients' backends exit (and are reaped) just after pgbench does.
+            sleep 0.5
+            server_per_tx=$(awk -v ticks=$(($(server_cpu_ticks) - server_before)) \
+                -v hz="$CLOCK_TICKS" -v n="$transactions" 'BEGIN { printf "%.2f", ticks / hz * 1e6 / n }')
+        fi
     fi
     retried=$(sed -n 's/^number of transactions retried: \([0-9]*\).*/\1/p' "$out" 2>/dev/null)
     failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out" 2>/dev/null)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$section" "$workload" "$target" "$round" "$tps" \
-        "${retried:-0}" "${failed:-0}" "$cpu_per_tx" >>"$BENCH_WORK/results.tsv"
-    bench_say "round $round/$ROUNDS  $workload  via $target: $tps TPS${cpu_per_tx:+, proxy CPU $cpu_per_tx us/transaction}"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$section" "$workload" "$target" "$round" "$tps" \
+        "${retried:-0}" "${failed:-0}" "$cpu_per_tx" "$server_per_tx" >>"$BENCH_WORK/results.tsv"
+    bench_say "round $round/$ROUNDS  $workload  via $target: $tps TPS${cpu_per_tx:+, proxy CPU $cpu_per_tx us/transaction}${server_per_tx:+, PostgreSQL CPU $server_per_tx us/transaction}"
     if [[ "$tps" == fail ]]; then
         echo "round $round, $workload via $target failed; pgbench said:" >>"$NOTES"
         tail -n 6 "$out" 2>/dev/null | sed 's/^/    /' >>"$NOTES"

@@ -32,6 +32,10 @@ class Runs:
         self.retried = 0
         self.failed_transactions = 0
         self.cpu_us: list[float] = []
+        self.server_cpu_us: list[float] = []
+
+    def server_cpu_cell(self) -> str:
+        return f"{statistics.median(self.server_cpu_us):.1f}" if self.server_cpu_us else "n/a"
 
     def median(self) -> float | None:
         return statistics.median(self.tps) if self.tps else None
@@ -53,7 +57,7 @@ class Runs:
 
 def collect(rows: list[list[str]]) -> "OrderedDict[tuple[str, str], dict[str, Runs]]":
     table: OrderedDict[tuple[str, str], dict[str, Runs]] = OrderedDict()
-    for section, workload, target, _round, tps, retried, failed, cpu_us in rows:
+    for section, workload, target, _round, tps, retried, failed, cpu_us, *server in rows:
         runs = table.setdefault((section, workload), {}).setdefault(target, Runs())
         if tps == "fail":
             runs.failed_runs += 1
@@ -63,6 +67,8 @@ def collect(rows: list[list[str]]) -> "OrderedDict[tuple[str, str], dict[str, Ru
         runs.failed_transactions += int(failed or 0)
         if cpu_us:
             runs.cpu_us.append(float(cpu_us))
+        if server and server[0]:
+            runs.server_cpu_us.append(float(server[0]))
     return table
 
 
@@ -128,6 +134,21 @@ def print_cpu(table, section: str, baseline: str) -> None:
                          cpu_ratio(runs, base)])
     if rows:
         print_table(["workload", f"{baseline} CPU us/txn", "vs", "CPU us/txn", f"ratio to {baseline}"], rows)
+
+
+def print_server_cpu(table, section: str) -> None:
+    """PostgreSQL's own CPU per transaction through each target: what a proxy's rewriting costs
+    the server (and what relaying costs it in wake-ups), beside the proxy's own CPU."""
+    rows, targets_seen = [], []
+    for (row_section, _), targets in table.items():
+        if row_section == section:
+            targets_seen += [name for name in targets if name not in targets_seen]
+    for (row_section, workload), targets in table.items():
+        if row_section == section:
+            rows.append([workload] + [targets[name].server_cpu_cell() if name in targets else "n/a"
+                                      for name in targets_seen])
+    if rows and any(cell != "n/a" for row in rows for cell in row[1:]):
+        print_table(["workload"] + [f"{name} us/txn" for name in targets_seen], rows)
 
 
 def print_rules(table, skips: list[list[str]], rounds_note: str) -> None:
@@ -206,6 +227,10 @@ def main() -> int:
     print("## median; far less sensitive to other load on the machine than TPS)")
     print_cpu(table, "proxies", "pgbouncer")
     print()
+    print("## PostgreSQL CPU per transaction (user+system time of its processes over a run / transactions;")
+    print("## median)")
+    print_server_cpu(table, "proxies")
+    print()
     memory = read_tsv(work / "memory.tsv")
     if memory:
         print_memory(memory)
@@ -219,6 +244,9 @@ def main() -> int:
         print()
         print("## staleguard CPU per transaction with rules vs without (us; median)")
         print_cpu(table, "rules", "staleguard")
+        print()
+        print("## PostgreSQL CPU per transaction with rules (us; median): the rewritten statements' own cost")
+        print_server_cpu(table, "rules")
     return 0
 
 
