@@ -25,9 +25,9 @@ using rules::quoted_text;
 using rules::UnsupportedKey;
 using rules::YamlMapEntry;
 
-constexpr std::array<std::string_view, 12> top_level_keys{"listen",       "unix_socket_dir", "upstream", "rules",
-                                                          "threads",      "log",             "limits",   "timeouts",
-                                                          "tls",          "upstream_tls",    "metrics",  "admin_users"};
+constexpr std::array<std::string_view, 14> top_level_keys{
+    "listen", "unix_socket_dir", "unix_socket_mode", "unix_socket_group", "upstream", "rules",   "threads",
+    "log",    "limits",          "timeouts",         "tls",               "upstream_tls", "metrics", "admin_users"};
 constexpr std::array<std::string_view, 3> log_keys{"level", "format", "statements"};
 constexpr std::array<std::string_view, 2> boolean_words{"true", "false"};
 constexpr std::array<std::string_view, 2> limit_keys{"max_connections", "max_message_bytes"};
@@ -65,6 +65,10 @@ private:
                 read_endpoint(entry, settings_.listen);
             } else if (entry.key == "unix_socket_dir") {
                 read_socket_dir(entry);
+            } else if (entry.key == "unix_socket_mode") {
+                read_socket_mode(entry);
+            } else if (entry.key == "unix_socket_group") {
+                read_socket_group(entry);
             } else if (entry.key == "upstream") {
                 read_endpoint(entry, settings_.upstream);
             } else if (entry.key == "rules") {
@@ -223,6 +227,32 @@ private:
         settings_.unix_socket_dir = *text;
     }
 
+    void read_socket_mode(const YamlMapEntry& entry) {
+        const std::string* text = scalar_of(entry);
+        if (text == nullptr) {
+            return;
+        }
+        // YAML 1.2 reads an unquoted 0770 as the text "0770", which is what we want; 770 as well.
+        if (auto mode = parse_socket_mode(*text)) {
+            settings_.unix_socket_mode = *mode;
+            return;
+        }
+        add_problem(mark_of(entry), quoted_text(entry.path) + " must be permission bits in octal, such as \"0770\", got " +
+                                        quoted_text(*text));
+    }
+
+    void read_socket_group(const YamlMapEntry& entry) {
+        const std::string* text = scalar_of(entry);
+        if (text == nullptr) {
+            return;
+        }
+        if (text->empty() || text->find('\0') != std::string::npos) {
+            add_problem(mark_of(entry), quoted_text(entry.path) + " must be a group name or id, got " + quoted_text(*text));
+            return;
+        }
+        settings_.unix_socket_group = *text;
+    }
+
     template <std::size_t N>
     void read_word(const YamlMapEntry& entry, const std::array<std::string_view, N>& words,
                    std::optional<std::string>& out) {
@@ -320,6 +350,17 @@ private:
 };
 
 }  // namespace
+
+std::optional<unsigned> parse_socket_mode(std::string_view text) {
+    if (text.size() == 4 && text.front() == '0') text.remove_prefix(1);
+    if (text.size() != 3) return std::nullopt;
+    unsigned mode = 0;
+    for (const char c : text) {
+        if (c < '0' || c > '7') return std::nullopt;
+        mode = mode * 8 + static_cast<unsigned>(c - '0');
+    }
+    return mode;
+}
 
 ConfigLoadResult load_config_text(std::string_view text, std::string_view display_name) {
     try {

@@ -26,11 +26,17 @@ inline constexpr std::array<std::string_view, 2> log_format_words{"text", "json"
 inline constexpr std::uint32_t min_message_bytes_setting = 5;
 inline constexpr std::uint32_t max_message_bytes_setting = 0x3fffffff;
 
+// A socket file's permission bits written in octal as chmod takes them, "0770" or "770" (YAML
+// needs the quotes for a leading 0); nullopt for anything else. Shared with --unix-socket-mode.
+std::optional<unsigned> parse_socket_mode(std::string_view text);
+
 // What a config file says. Every setting is optional: an absent one keeps the flag's default,
 // and a flag given on the command line wins over the file.
 struct ConfigFileSettings {
     std::optional<Endpoint> listen;
     std::optional<std::string> unix_socket_dir;  // unix_socket_dir: /abs/dir
+    std::optional<unsigned> unix_socket_mode;       // unix_socket_mode: "0770"
+    std::optional<std::string> unix_socket_group;   // unix_socket_group: name or id
     std::optional<Endpoint> upstream;
     std::optional<std::string> rules_file;  // as written; load_config_file resolves it (see there)
     std::optional<unsigned> threads;

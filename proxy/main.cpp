@@ -67,6 +67,13 @@ std::string unix_socket_dir_or_exit(std::string dir) {
     return dir;
 }
 
+// --unix-socket-mode: octal permission bits, as chmod and pgbouncer's unix_socket_mode take them.
+unsigned socket_mode_or_exit(const std::string& text) {
+    if (auto mode = staleguard::session::parse_socket_mode(text)) return *mode;
+    std::cerr << "staleguard: --unix-socket-mode '" << text << "' must be permission bits in octal, such as 0770\n";
+    std::exit(2);
+}
+
 // --check-rules: validate a rule file, and with --upstream the live database it protects.
 int check_rules(const std::string& path, const std::string& conninfo) {
     auto loaded = staleguard::rules::load_rule_file(path);
@@ -154,6 +161,9 @@ int main(int argc, char** argv) {
     std::string listen = "127.0.0.1:6432";
     std::string upstream = "127.0.0.1:5432";
     std::string unix_socket_dir;
+    std::string unix_socket_mode = "0777";
+    std::string unix_socket_group;
+    std::optional<unsigned> file_socket_mode;
     std::string rules_file;
     std::string log_level = "info";
     ProxySettings defaults;
@@ -172,6 +182,12 @@ int main(int argc, char** argv) {
     app.add_option("--unix-socket-dir", unix_socket_dir,
                    "Also accept clients on the Unix-domain socket DIR/.s.PGSQL.PORT, PORT being --listen's, "
                    "as PostgreSQL and pgbouncer do (psql -h DIR -p PORT)");
+    app.add_option("--unix-socket-mode", unix_socket_mode,
+                   "Permission bits of that socket file, in octal (pgbouncer's unix_socket_mode); 0770 with "
+                   "--unix-socket-group lets only the group's members connect")
+        ->capture_default_str();
+    app.add_option("--unix-socket-group", unix_socket_group,
+                   "Group of that socket file, a name or id (default: the group staleguard runs as)");
     app.add_option("--rules", rules_file, "Rule file (YAML) naming the protected tables")->check(CLI::ExistingFile);
     app.add_option("--log-level", log_level, "Log level")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -314,6 +330,8 @@ int main(int argc, char** argv) {
         if (file.upstream && app.count("--upstream") == 0) upstream = file.upstream->to_string();
         unless_flag("--rules", file.rules_file, rules_file);
         unless_flag("--unix-socket-dir", file.unix_socket_dir, unix_socket_dir);
+        if (app.count("--unix-socket-mode") == 0) file_socket_mode = file.unix_socket_mode;
+        unless_flag("--unix-socket-group", file.unix_socket_group, unix_socket_group);
         unless_flag("--threads", file.threads, threads);
         unless_flag("--log-level", file.log_level, log_level);
         unless_flag("--log-format", file.log_format, log_format);
@@ -345,6 +363,8 @@ int main(int argc, char** argv) {
     settings.listen = parse_tcp_endpoint_or_exit("--listen", listen);
     settings.upstream = parse_endpoint_or_exit("--upstream", upstream);
     settings.unix_socket_dir = unix_socket_dir_or_exit(unix_socket_dir);
+    settings.unix_socket_access.mode = file_socket_mode ? *file_socket_mode : socket_mode_or_exit(unix_socket_mode);
+    settings.unix_socket_access.group = unix_socket_group;
     settings.rules_file = rules_file;
     settings.max_connections = max_connections;
     settings.log_statements = log_statements;

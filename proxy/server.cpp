@@ -61,7 +61,7 @@ void Server::start() {
     if (!settings_.unix_socket_dir.empty()) {
         const std::string path = Endpoint{settings_.unix_socket_dir, settings_.listen.port}.socket_path();
         try {
-            unix_acceptor_.emplace(listen_on_unix_socket(acceptor_.get_executor(), path));
+            unix_acceptor_.emplace(listen_on_unix_socket(acceptor_.get_executor(), path, settings_.unix_socket_access));
         } catch (const std::exception& e) {
             throw std::runtime_error("cannot listen on socket " + path + ": " + e.what());
         }

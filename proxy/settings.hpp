@@ -10,6 +10,7 @@
 
 #include "proxy/codec/frame.hpp"
 #include "proxy/endpoint.hpp"
+#include "proxy/unix_listener.hpp"
 
 namespace staleguard::session {
 
@@ -18,6 +19,8 @@ struct ProxySettings {
     Endpoint upstream{"127.0.0.1", 5432};
     // --unix-socket-dir: also accept clients on DIR/.s.PGSQL.<listen port>; empty: TCP only.
     std::string unix_socket_dir;
+    // --unix-socket-mode, --unix-socket-group: who may connect to that socket file.
+    UnixSocketAccess unix_socket_access;
     std::string rules_file;  // empty: no rules, a transparent proxy
     unsigned threads = 0;    // 0: one per core
     std::size_t max_connections = 1000;

@@ -163,6 +163,17 @@ class RawConnection:
                 return messages
             messages.append(msg)
 
+    def read_until_error(self, timeout=10.0):
+        """Messages up to and including the first ErrorResponse; fails if none comes in time (a
+        batch ended by Flush, which no ReadyForQuery closes)."""
+        messages = []
+        deadline = time.monotonic() + timeout
+        while not errors_in(messages):
+            message = self.read_message(max(0.01, deadline - time.monotonic()))
+            assert message is not None, f"no ErrorResponse, got {messages}"
+            messages.append(message)
+        return messages
+
     def read_until_ready(self, timeout=10.0):
         """Messages up to and including ReadyForQuery (or up to the end of stream)."""
         messages = []

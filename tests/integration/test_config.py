@@ -190,8 +190,8 @@ def test_every_problem_is_reported_with_its_position(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.splitlines() == [
         f"{config}:2:11: 'upstream' expects HOST:PORT, got 'localhost'",
-        f"{config}:3:1: unknown key 'lisen'; valid keys: listen, unix_socket_dir, upstream, rules, threads, log, "
-        "limits, timeouts, tls, upstream_tls, metrics, admin_users",
+        f"{config}:3:1: unknown key 'lisen'; valid keys: listen, unix_socket_dir, unix_socket_mode, "
+        "unix_socket_group, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls, metrics, admin_users",
         f"{config}:5:10: unknown log.level value 'loud'; valid values: trace, debug, info, warn, error",
         f"{config}:6:3: unknown key 'colour' in 'log'; valid keys: level, format, statements",
         f"{config}:8:20: 'limits.max_connections' must be a whole number, got 'many'",

@@ -201,3 +201,58 @@ def test_the_config_file_names_the_socket_directory(pg, proxy_factory, socket_di
         cur.execute("SELECT 1")
         assert cur.fetchone() == (1,)
     conn.close()
+
+
+def another_group():
+    """A group this process may give a file to, other than the one its files get by default (root
+    may give any; others only their supplementary groups); the default one if there is no other."""
+    import grp
+
+    candidates = [g.gr_gid for g in grp.getgrall()] if os.geteuid() == 0 else os.getgroups()
+    others = sorted(gid for gid in candidates if gid != os.getegid())
+    return grp.getgrgid(others[0] if others else os.getegid())
+
+
+def test_the_socket_mode_and_group_restrict_who_may_connect(pg, proxy_factory, socket_dir):
+    group = another_group()
+    proxy = proxy_factory("--unix-socket-dir", socket_dir, "--unix-socket-mode", "0770",
+                          "--unix-socket-group", str(group.gr_gid))
+    status = os.stat(socket_file(socket_dir, proxy.port))
+    assert stat.S_IMODE(status.st_mode) == 0o770
+    assert status.st_gid == group.gr_gid
+    conn = connect_over_socket(pg, proxy, socket_dir)
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1")
+        assert cur.fetchone() == (1,)
+    conn.close()
+
+
+def test_the_config_file_sets_the_socket_mode_and_group_by_name(pg, proxy_factory, socket_dir, tmp_path):
+    group = another_group()
+    config = tmp_path / "staleguard.yaml"
+    config.write_text(f"unix_socket_dir: {socket_dir}\nunix_socket_mode: \"0700\"\nunix_socket_group: {group.gr_name}\n")
+    proxy = proxy_factory("--config", str(config))
+    status = os.stat(socket_file(socket_dir, proxy.port))
+    assert (stat.S_IMODE(status.st_mode), status.st_gid) == (0o700, group.gr_gid)
+    # A flag wins over the file.
+    proxy.stop()
+    proxy = proxy_factory("--config", str(config), "--unix-socket-mode", "0750")
+    assert stat.S_IMODE(os.stat(socket_file(socket_dir, proxy.port)).st_mode) == 0o750
+
+
+@pytest.mark.parametrize("mode", ["0778", "rwx", "01777", "77"])
+def test_a_socket_mode_that_is_not_octal_is_refused_at_start(pg, socket_dir, mode):
+    result = start_expecting_failure(pg, "--listen", f"127.0.0.1:{free_port()}", "--unix-socket-dir", socket_dir,
+                                     "--unix-socket-mode", mode)
+    assert result.returncode == 2
+    assert f"--unix-socket-mode '{mode}' must be permission bits in octal, such as 0770" in result.stderr
+
+
+def test_an_unknown_socket_group_is_refused_and_leaves_no_socket(pg, socket_dir):
+    port = free_port()
+    path = socket_file(socket_dir, port)
+    result = start_expecting_failure(pg, "--listen", f"127.0.0.1:{port}", "--unix-socket-dir", socket_dir,
+                                     "--unix-socket-group", "no_such_group_sg")
+    assert result.returncode == 1
+    assert f"cannot listen on socket {path}: there is no group no_such_group_sg" in result.stdout + result.stderr
+    assert not os.path.exists(path)

@@ -200,6 +200,13 @@ TEST(EncodedKey, DistinctTuplesNeverCollide) {
     }
 }
 
+// A keyed write's slot is `AND (<predicate>)`: the predicate must parse as one expression there.
+void expect_fits_the_slot(const std::string& predicate) {
+    EXPECT_TRUE(parses_as_one_statement("SELECT 1 FROM t WHERE (" + predicate + ") AND 1 = 1")) << predicate;
+    EXPECT_TRUE(parses_as_one_statement("UPDATE t SET x = 1 WHERE id = 1 AND (" + predicate + ") RETURNING 1"))
+        << predicate;
+}
+
 struct PredicateCase {
     const char* name;
     const char* rules;
@@ -255,8 +262,7 @@ TEST_P(VersionPredicateGolden, Builds) {
     const std::string predicate =
         version_predicate(rules->tables.front(), test_case.qualifier, test_case.keys_array, test_case.versions_array);
     EXPECT_EQ(predicate, test_case.expected);
-    EXPECT_TRUE(parses_as_one_statement("SELECT 1 FROM t WHERE " + predicate));
-    EXPECT_TRUE(parses_as_one_statement("UPDATE t SET x = 1 WHERE id = 1 AND (" + predicate + ") RETURNING 1"));
+    expect_fits_the_slot(predicate);
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, VersionPredicateGolden, ::testing::ValuesIn(predicate_cases),
@@ -313,8 +319,7 @@ TEST_P(LiteralVersionPredicateGolden, Builds) {
     const std::string predicate =
         literal_version_predicate(rules->tables.front(), test_case.qualifier, test_case.keys, test_case.versions);
     EXPECT_EQ(predicate, test_case.expected);
-    EXPECT_TRUE(parses_as_one_statement("UPDATE t SET x = 1 WHERE id = 1 AND (" + predicate + ") RETURNING 1"));
-    EXPECT_TRUE(parses_as_one_statement("SELECT 1 FROM t WHERE (" + predicate + ") AND 1 = 1"));
+    expect_fits_the_slot(predicate);
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, LiteralVersionPredicateGolden, ::testing::ValuesIn(literal_predicate_cases),

@@ -4,9 +4,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -39,6 +42,8 @@ std::string describe(const ConfigFileSettings& s) {
     };
     field("listen", s.listen);
     field("unix_socket_dir", s.unix_socket_dir);
+    field("unix_socket_mode", s.unix_socket_mode);
+    field("unix_socket_group", s.unix_socket_group);
     field("upstream", s.upstream);
     field("rules", s.rules_file);
     field("threads", s.threads);
@@ -132,6 +137,13 @@ std::vector<ValidCase> valid_cases() {
          with([](ConfigFileSettings& s) { s.upstream = Endpoint{"/var/run/postgresql", 5432}; })},
         {"UnixSocketDir", "unix_socket_dir: /var/run/postgresql\n",
          with([](ConfigFileSettings& s) { s.unix_socket_dir = "/var/run/postgresql"; })},
+        {"UnixSocketModeQuoted", "unix_socket_mode: \"0770\"\n", with([](ConfigFileSettings& s) { s.unix_socket_mode = 0770u; })},
+        // YAML 1.2 leaves an unquoted 0770 a string of digits, which is read as octal all the same.
+        {"UnixSocketModeBare", "unix_socket_mode: 0770\n", with([](ConfigFileSettings& s) { s.unix_socket_mode = 0770u; })},
+        {"UnixSocketModeThreeDigits", "unix_socket_mode: 700\n", with([](ConfigFileSettings& s) { s.unix_socket_mode = 0700u; })},
+        {"UnixSocketGroupName", "unix_socket_group: postgres\n",
+         with([](ConfigFileSettings& s) { s.unix_socket_group = "postgres"; })},
+        {"UnixSocketGroupId", "unix_socket_group: 105\n", with([](ConfigFileSettings& s) { s.unix_socket_group = "105"; })},
         {"Metrics", "metrics: 127.0.0.1:9187\n", with([](ConfigFileSettings& s) { s.metrics = Endpoint{"127.0.0.1", 9187}; })},
         {"AdminUsers", "admin_users: [ops, \"Mixed Case\"]\n", with([](ConfigFileSettings& s) {
              s.admin_users = std::vector<std::string>{"ops", "Mixed Case"};
@@ -162,13 +174,15 @@ struct InvalidCase {
 std::vector<InvalidCase> invalid_cases() {
     return {
         {"UnknownTopLevelKey", "listen: 127.0.0.1:6432\nlisten_port: 6432\n",
-         {"c.yaml:2:1: unknown key 'listen_port'; valid keys: listen, unix_socket_dir, upstream, rules, "
-          "threads, log, limits, timeouts, tls, upstream_tls, metrics, admin_users"}},
+         {"c.yaml:2:1: unknown key 'listen_port'; valid keys: listen, unix_socket_dir, unix_socket_mode, "
+          "unix_socket_group, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls, metrics, "
+          "admin_users"}},
         {"UnknownNestedKey", "log:\n  level: info\n  colour: yes\n",
          {"c.yaml:3:3: unknown key 'colour' in 'log'; valid keys: level, format, statements"}},
         {"FlagSpellingIsNotAKey", "max-connections: 10\n",
-         {"c.yaml:1:1: unknown key 'max-connections'; valid keys: listen, unix_socket_dir, upstream, rules, "
-          "threads, log, limits, timeouts, tls, upstream_tls, metrics, admin_users"}},
+         {"c.yaml:1:1: unknown key 'max-connections'; valid keys: listen, unix_socket_dir, unix_socket_mode, "
+          "unix_socket_group, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls, metrics, "
+          "admin_users"}},
         {"UnknownTlsKey", "tls:\n  certificate: /etc/ssl/a.pem\n",
          {"c.yaml:2:3: unknown key 'certificate' in 'tls'; valid keys: cert, key, ca, mode"}},
         {"UnknownUpstreamTlsKey", "upstream_tls:\n  cert: a.pem\n",
@@ -181,12 +195,21 @@ std::vector<InvalidCase> invalid_cases() {
         {"TlsNotAMap", "tls: on\n", {"c.yaml:1:6: 'tls' must be a map, got a scalar"}},
         {"EmptyTlsFileName", "tls:\n  cert: \"\"\n", {"c.yaml:2:9: 'tls.cert' must be a file name, got ''"}},
         {"FlagSpellingOfTlsIsNotAKey", "tls-cert: a.pem\n",
-         {"c.yaml:1:1: unknown key 'tls-cert'; valid keys: listen, unix_socket_dir, upstream, rules, "
-          "threads, log, limits, timeouts, tls, upstream_tls, metrics, admin_users"}},
+         {"c.yaml:1:1: unknown key 'tls-cert'; valid keys: listen, unix_socket_dir, unix_socket_mode, "
+          "unix_socket_group, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls, metrics, "
+          "admin_users"}},
         {"UnixSocketDirRelative", "unix_socket_dir: run/sockets\n",
          {"c.yaml:1:18: 'unix_socket_dir' must be an absolute directory path, got 'run/sockets'"}},
         {"UnixSocketDirEmpty", "unix_socket_dir: \"\"\n",
          {"c.yaml:1:18: 'unix_socket_dir' must be an absolute directory path, got ''"}},
+        {"UnixSocketModeNotOctal", "unix_socket_mode: 0778\n",
+         {"c.yaml:1:19: 'unix_socket_mode' must be permission bits in octal, such as \"0770\", got '0778'"}},
+        {"UnixSocketModeTooLong", "unix_socket_mode: \"01777\"\n",
+         {"c.yaml:1:19: 'unix_socket_mode' must be permission bits in octal, such as \"0770\", got '01777'"}},
+        {"UnixSocketModeWord", "unix_socket_mode: rw\n",
+         {"c.yaml:1:19: 'unix_socket_mode' must be permission bits in octal, such as \"0770\", got 'rw'"}},
+        {"UnixSocketGroupEmpty", "unix_socket_group: \"\"\n",
+         {"c.yaml:1:20: 'unix_socket_group' must be a group name or id, got ''"}},
         {"MetricsBadEndpoint", "metrics: 9187\n", {"c.yaml:1:10: 'metrics' expects HOST:PORT, got '9187'"}},
         {"AdminUsersNotAList", "admin_users: ops\n", {"c.yaml:1:14: 'admin_users' must be a list of role names, got a scalar"}},
         {"AdminUsersRepeated", "admin_users:\n  - ops\n  - ops\n", {"c.yaml:3:5: role 'ops' appears twice in 'admin_users'"}},
@@ -234,13 +257,15 @@ std::vector<InvalidCase> invalid_cases() {
         {"StrayCommaAfterFlowMap", "{threads: 1}\n,\n", {"c.yaml:2:1: YAML syntax error: unexpected ','"}},
         {"StrayCommaOnly", ",\n", {"c.yaml:1:1: YAML syntax error: unexpected ','"}},
         {"ControlBytesShownEscaped", "rules: \"a\\x01b\"\nbogus\x7f: 1\n",
-         {"c.yaml:2:1: unknown key 'bogus\\x7f'; valid keys: listen, unix_socket_dir, upstream, rules, "
-          "threads, log, limits, timeouts, tls, upstream_tls, metrics, admin_users"}},
+         {"c.yaml:2:1: unknown key 'bogus\\x7f'; valid keys: listen, unix_socket_dir, unix_socket_mode, "
+          "unix_socket_group, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls, metrics, "
+          "admin_users"}},
         {"EveryProblemInOneRun", "listen: nowhere\nlog: {level: loud}\nextra: 1\n",
          {"c.yaml:1:9: 'listen' expects HOST:PORT, got 'nowhere'",
           "c.yaml:2:14: unknown log.level value 'loud'; valid values: trace, debug, info, warn, error",
-          "c.yaml:3:1: unknown key 'extra'; valid keys: listen, unix_socket_dir, upstream, rules, "
-          "threads, log, limits, timeouts, tls, upstream_tls, metrics, admin_users"}},
+          "c.yaml:3:1: unknown key 'extra'; valid keys: listen, unix_socket_dir, unix_socket_mode, "
+          "unix_socket_group, upstream, rules, threads, log, limits, timeouts, tls, upstream_tls, metrics, "
+          "admin_users"}},
     };
 }
 
@@ -320,6 +345,16 @@ TEST_F(ConfigFileOnDisk, MissingFileIsAProblemWithoutPosition) {
     const auto result = load_config_file(path);
     ASSERT_EQ(result.problems.size(), 1u);
     EXPECT_EQ(result.problems.front().to_string(), path + ": cannot open config file: No such file or directory");
+}
+
+TEST(ParseSocketMode, TakesThreeOctalDigitsWithAnOptionalLeadingZero) {
+    const std::vector<std::pair<std::string_view, std::optional<unsigned>>> cases = {
+        {"0777", 0777u}, {"777", 0777u}, {"0770", 0770u}, {"0700", 0700u}, {"000", 0u}, {"0000", 0u},
+        {"", std::nullopt}, {"77", std::nullopt}, {"0o770", std::nullopt}, {"1777", std::nullopt},
+        {"01777", std::nullopt}, {"0778", std::nullopt}, {"-777", std::nullopt}, {" 770", std::nullopt},
+        {"0x1ff", std::nullopt}, {"rwx", std::nullopt},
+    };
+    for (const auto& [text, expected] : cases) EXPECT_EQ(parse_socket_mode(text), expected) << "'" << text << "'";
 }
 
 }  // namespace
