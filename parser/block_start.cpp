@@ -1,5 +1,6 @@
 // Recognising the statement that opens a transaction block, from its text alone.
 #include "parser/block_start.hpp"
+#include "parser/ascii_case.hpp"
 
 #include <cctype>
 
@@ -24,9 +25,7 @@ std::string_view skip_spaces(std::string_view text) {
 // Consumes `word` (given in lower case, matched in any case, as a whole word) from the front of
 // `text`; false, with `text` untouched, when it is not there.
 bool take_word(std::string_view& text, std::string_view word) {
-    if (text.size() < word.size()) return false;
-    for (std::size_t i = 0; i < word.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(text[i])) != word[i]) return false;
+    if (!starts_with_ignoring_ascii_case(text, word)) return false;
     if (text.size() > word.size() && continues_word(text[word.size()])) return false;
     text.remove_prefix(word.size());
     return true;

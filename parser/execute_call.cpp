@@ -1,20 +1,16 @@
 // EXECUTE name(arguments), read from the parse tree.
 #include "parser/execute_call.hpp"
 
+#include "parser/ascii_case.hpp"
 #include "parser/pg_query_handle.hpp"
 #include "parser/tree_nodes.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 namespace staleguard::parser {
 
 std::optional<ExecuteCall> execute_call_of(std::string_view sql) {
-    static constexpr std::string_view keyword = "execute";
-    const auto found = std::search(sql.begin(), sql.end(), keyword.begin(), keyword.end(), [](char a, char b) {
-        return std::tolower(static_cast<unsigned char>(a)) == b;
-    });
-    if (found == sql.end()) return std::nullopt;
+    if (find_ignoring_ascii_case(sql, "execute") == std::string_view::npos) return std::nullopt;
     auto tree = parse(sql);
     if (!tree || tree.value().statement_count() != 1) return std::nullopt;
     const PgQuery__ParseResult* result = tree.value().get();

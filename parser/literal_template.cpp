@@ -3,9 +3,12 @@
 
 #include <pg_query/pg_query.pb-c.h>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdint>
 
+#include "parser/ascii_case.hpp"
 #include "parser/pg_query_handle.hpp"
 #include "parser/token_prefilter.hpp"
 
@@ -115,9 +118,8 @@ std::size_t word_end(std::string_view sql, std::size_t at) {
 }
 
 bool opens_shapeable_word(std::string_view word) {
-    std::string lower(word);
-    for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    return lower == "select" || lower == "insert" || lower == "update" || lower == "delete" || lower == "with";
+    return std::ranges::any_of(std::array<std::string_view, 5>{"select", "insert", "update", "delete", "with"},
+                               [word](std::string_view keyword) { return equals_ignoring_ascii_case(word, keyword); });
 }
 
 // Past the closing quote of the '...' or "..." opening at `at` (a doubled quote stays inside);

@@ -2,10 +2,10 @@
 #include "parser/position_map.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <string>
 #include <vector>
 
+#include "parser/ascii_case.hpp"
 #include "parser/pg_query_handle.hpp"
 
 namespace staleguard::parser {
@@ -16,12 +16,6 @@ namespace {
 constexpr std::size_t max_aligned_tokens = 1000;
 
 bool is_continuation_byte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-
-std::string folded(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-    return out;
-}
 
 std::optional<std::vector<Token>> tokens_of(std::string_view sql) {
     auto scanned = scan(sql);
@@ -68,7 +62,7 @@ std::optional<std::size_t> map_error_position(std::string_view original, std::st
 
     // Longest common subsequence of the token texts (case-folded: the deparser writes keywords
     // in capitals), then walk it back to find what `target` pairs with.
-    auto text = [](std::string_view sql, const Token& token) { return folded(sql.substr(token.start, token.end - token.start)); };
+    auto text = [](std::string_view sql, const Token& token) { return ascii_lowered(sql.substr(token.start, token.end - token.start)); };
     std::vector<std::string> a, b;
     for (const auto& token : *from) a.push_back(text(original, token));
     for (const auto& token : *to) b.push_back(text(rewritten, token));

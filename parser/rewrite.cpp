@@ -7,6 +7,7 @@
 #include <limits>
 #include <utility>
 
+#include "parser/ascii_case.hpp"
 #include "parser/lru_cache.hpp"
 #include "parser/pg_query_handle.hpp"
 #include "parser/shape_planner.hpp"
@@ -28,24 +29,6 @@ constexpr std::string_view default_schema = "public";
 constexpr std::array<std::string_view, 7> session_words = {"search_path", "schema",     "staleguard", "discard",
                                                            "reset",       "set_config", "u&"};
 
-// PostgreSQL folds only ASCII letters in identifiers; so do we, without the locale.
-char lower_char(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower_ascii(std::string_view text) {
-    std::string lowered(text);
-    for (char& c : lowered) c = lower_char(c);
-    return lowered;
-}
-
-// Position of `lower_needle` in `haystack`, ignoring ASCII case, from `from`.
-std::size_t find_ignoring_case(std::string_view haystack, std::string_view lower_needle, std::size_t from = 0) {
-    if (lower_needle.empty() || from > haystack.size()) return std::string_view::npos;
-    const auto found = std::search(haystack.begin() + static_cast<std::ptrdiff_t>(from), haystack.end(),
-                                   lower_needle.begin(), lower_needle.end(),
-                                   [](char a, char b) { return lower_char(a) == b; });
-    return found == haystack.end() ? std::string_view::npos : static_cast<std::size_t>(found - haystack.begin());
-}
-
 bool is_identifier_char(char c) {
     const auto byte = static_cast<unsigned char>(c);
     return std::isalnum(byte) != 0 || c == '_' || c == '$' || byte >= 0x80;
@@ -53,9 +36,9 @@ bool is_identifier_char(char c) {
 
 // Whether `text` has `name` as a whole word (not as part of accounts_archive), ignoring case.
 bool mentions_name(std::string_view text, std::string_view name) {
-    const std::string needle = lower_ascii(name);
-    for (std::size_t at = find_ignoring_case(text, needle); at != std::string_view::npos;
-         at = find_ignoring_case(text, needle, at + 1)) {
+    const std::string needle = ascii_lowered(name);
+    for (std::size_t at = find_ignoring_ascii_case(text, needle); at != std::string_view::npos;
+         at = find_ignoring_ascii_case(text, needle, at + 1)) {
         const bool starts_word = at == 0 || !is_identifier_char(text[at - 1]);
         const std::size_t end = at + needle.size();
         const bool ends_word = end >= text.size() || !is_identifier_char(text[end]);
@@ -431,7 +414,7 @@ Rewriter::Rewriter(std::shared_ptr<const rules::RuleSet> rules, std::size_t cach
       tracker_(std::make_unique<TrackPlanner>(rules_, cache_capacity)),
       shapes_(std::make_unique<ShapePlanner>(cache_capacity)) {
     for (const rules::TableRule& rule : rules_->tables) {
-        std::string needle = lower_ascii(rule.table.name);
+        std::string needle = ascii_lowered(rule.table.name);
         if (!needle.empty() && std::find(needles_.begin(), needles_.end(), needle) == needles_.end()) {
             needles_.push_back(std::move(needle));
         }
@@ -455,11 +438,11 @@ bool Rewriter::may_need_rewrite(std::string_view sql) const {
     // Even with no rules, session words matter: a later rule reload relies on the session
     // having followed search_path all along.
     for (std::size_t at = 0; at < sql.size(); ++at) {
-        for (const std::size_t index : needles_by_first_byte_[static_cast<unsigned char>(lower_char(sql[at]))]) {
+        for (const std::size_t index : needles_by_first_byte_[static_cast<unsigned char>(ascii_lower(sql[at]))]) {
             const std::string& needle = needles_[index];
             if (sql.size() - at < needle.size()) continue;
             bool equal = true;
-            for (std::size_t i = 1; i < needle.size() && equal; ++i) equal = lower_char(sql[at + i]) == needle[i];
+            for (std::size_t i = 1; i < needle.size() && equal; ++i) equal = ascii_lower(sql[at + i]) == needle[i];
             if (equal) return true;
         }
     }

@@ -6,9 +6,9 @@
 #include <pg_query/pg_query.pb-c.h>
 
 #include <algorithm>
-#include <cctype>
 #include <string>
 
+#include "parser/ascii_case.hpp"
 #include "parser/protobuf_walk.hpp"
 #include "rules/identifier.hpp"
 
@@ -21,12 +21,6 @@ using tree::column_path_of;
 using tree::is_operator;
 using tree::literal_of;
 using tree::string_of;
-
-std::string lower_ascii(std::string_view text) {
-    std::string lowered(text);
-    for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return lowered;
-}
 
 // The single place where a generic protobuf-c message becomes a typed node.
 Node* as_node(ProtobufCMessage& message) {
@@ -299,7 +293,7 @@ private:
             info_.effects.push_back({Kind::ResetAll, {}, false});
             return;
         }
-        const std::string name = lower_ascii(statement.name);
+        const std::string name = ascii_lowered(statement.name);
         const bool resets = statement.kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET ||
                             statement.kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_DEFAULT;
         const bool sets = statement.kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_VALUE;
@@ -340,7 +334,7 @@ private:
             info_.effects.push_back({Kind::SearchPathUnknown, {}, false});
             return;
         }
-        const std::string setting = lower_ascii(name->text);
+        const std::string setting = ascii_lowered(name->text);
         if (setting != search_path_setting && setting != checks_setting) return;
         const auto value = literal_of(call.args[1]);
         const auto local_text = literal_of(call.args[2]);
@@ -386,7 +380,7 @@ std::vector<std::string> WriteInfo::assigned_columns() const {
 }
 
 std::optional<bool> parse_boolean_setting(std::string_view text) {
-    const std::string value = lower_ascii(text);
+    const std::string value = ascii_lowered(text);
     const auto is_prefix_of = [&value](std::string_view word, std::size_t minimum) {
         return value.size() >= minimum && value.size() <= word.size() && word.substr(0, value.size()) == value;
     };

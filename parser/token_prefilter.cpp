@@ -1,5 +1,6 @@
 // Decides from the scanner's tokens alone whether a query string needs a full parse at all.
 #include "parser/token_prefilter.hpp"
+#include "parser/ascii_case.hpp"
 
 #include <pg_query/pg_query.pb-c.h>
 
@@ -47,13 +48,7 @@ bool may_matter(const NumberedToken& token, std::string_view sql) {
 
 bool spells_set_config(std::string_view text) {
     if (text.size() >= 2 && text.front() == '"' && text.back() == '"') text = text.substr(1, text.size() - 2);
-    constexpr std::string_view name = "set_config";
-    if (text.size() != name.size()) return false;
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        const char c = text[i] >= 'A' && text[i] <= 'Z' ? static_cast<char>(text[i] - 'A' + 'a') : text[i];
-        if (c != name[i]) return false;
-    }
-    return true;
+    return equals_ignoring_ascii_case(text, "set_config");
 }
 
 TokenPrefilter prefilter_tokens(std::string_view sql) {

@@ -8,6 +8,7 @@
 
 #include <cctype>
 
+#include "parser/ascii_case.hpp"
 #include "parser/execute_call.hpp"
 #include "parser/pg_query_handle.hpp"
 #include "parser/position_map.hpp"
@@ -34,9 +35,7 @@ std::string unquote_path_entry(std::string_view entry) {
         }
         return out;
     }
-    std::string out(entry);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-    return out;
+    return parser::ascii_lowered(entry);
 }
 
 std::vector<std::string> split_search_path(std::string_view path) {
