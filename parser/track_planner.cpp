@@ -183,18 +183,18 @@ std::string version_predicate(const rules::TableRule& rule, std::string_view qua
 }
 
 std::string literal_version_predicate(const rules::TableRule& rule, std::string_view qualifier,
-                                      const std::vector<std::string>& keys, const std::vector<std::string>& versions) {
-    if (keys.empty() || keys.size() != versions.size()) return "true";
+                                      const std::vector<SeenVersion>& seen) {
+    if (seen.empty()) return "true";
     const std::string q(qualifier);
     std::string out = "CASE " + row_key_text(rule, q);
     const std::string version = row_version_text(rule, q);
-    for (std::size_t i = 0; i < keys.size(); ++i) {
+    for (const SeenVersion& row : seen) {
         out += " WHEN ";
-        out += escaped_string_literal(keys[i]);
+        out += escaped_string_literal(row.key);
         out += " THEN ";
         out += version;
         out += " = ";
-        out += escaped_string_literal(versions[i]);
+        out += escaped_string_literal(row.version);
     }
     out += " ELSE true END";
     return out;

@@ -68,6 +68,13 @@ std::optional<std::vector<std::string_view>> split_statements(std::string_view s
 std::string version_predicate(const rules::TableRule& rule, std::string_view qualifier, std::string_view keys_array,
                               std::string_view versions_array);
 
+// A targeted row the session's ReadSet holds, with the version it read.
+struct SeenVersion {
+    std::string key;      // as encoded_key() spells it
+    std::string version;  // as the row's version column read as text
+    friend bool operator==(const SeenVersion&, const SeenVersion&) = default;
+};
+
 // version_predicate() for seen rows known when the statement is written (a simple Query's
 // literals), each key and version a string literal: `CASE key WHEN 'k' THEN version = 'v' ... ELSE
 // true END`. The same answer for every row as version_predicate() over arrays of these values
@@ -75,7 +82,7 @@ std::string version_predicate(const rules::TableRule& rule, std::string_view qua
 // far cheaper for PostgreSQL to parse and plan, which it does for every such string. "true" when
 // no row was seen.
 std::string literal_version_predicate(const rules::TableRule& rule, std::string_view qualifier,
-                                      const std::vector<std::string>& keys, const std::vector<std::string>& versions);
+                                      const std::vector<SeenVersion>& seen);
 
 // A row's key values as the one text version_predicate() compares: the value itself for a
 // single-column key; for a composite key each value prefixed by its length in characters and a

@@ -383,7 +383,6 @@ StatementGuard::KeyedOutcome StatementGuard::check_keyed(
     tracked->client_sees_rows = plan.tracking.client_sees_rows;
     tracked->is_write = true;
     tracked->is_delete = plan.keyed.is_delete;
-    outcome.arrays.resize(2);
     if (checks) {
         std::vector<SeenRow> seen;
         std::vector<std::vector<std::string>> unread;
@@ -401,8 +400,7 @@ StatementGuard::KeyedOutcome StatementGuard::check_keyed(
             outcome.error = unread_write_error(rule, rewriter.rules().sqlstate, unread).encode();
         }
         for (const SeenRow& row : seen) {
-            outcome.arrays[0].push_back(parser::encoded_key(row.keys));
-            outcome.arrays[1].push_back(row.version);
+            outcome.seen.push_back(parser::SeenVersion{parser::encoded_key(row.keys), row.version});
         }
         if (!seen.empty()) {
             tracked->check = TrackCheck{plan.rules, &rule, rewriter.rules().sqlstate, plan.keyed.is_delete,
@@ -482,8 +480,7 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
                     }
                     text = tracking->keyed.sql_before_slot +
                            parser::literal_version_predicate(*tracking->keyed.target.rule,
-                                                             tracking->keyed.qualifier, keyed.arrays[0],
-                                                             keyed.arrays[1]) +
+                                                             tracking->keyed.qualifier, keyed.seen) +
                            tracking->keyed.sql_after_slot;
                     tracked = std::move(keyed.tracked);
                     any_tracked_write = true;
@@ -701,8 +698,13 @@ BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::F
     }
     // The client's Bind with the seen versions appended as text parameters.
     wire::Bind extended = bind;
-    std::vector<std::string> values;
-    for (const auto& array : keyed.arrays) values.push_back(parser::text_array_value(array));
+    std::vector<std::string> keys;
+    std::vector<std::string> versions;
+    for (const auto& row : keyed.seen) {
+        keys.push_back(row.key);
+        versions.push_back(row.version);
+    }
+    const std::vector<std::string> values{parser::text_array_value(keys), parser::text_array_value(versions)};
     // One format code applies to every parameter: a binary one must now be spelt out per
     // parameter so that the appended text ones can say 0.
     auto& formats = extended.parameter_formats;

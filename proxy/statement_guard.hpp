@@ -219,7 +219,7 @@ private:
     // A keyed write's check against the ReadSet for the rows it targets (nullopt: not known).
     struct KeyedOutcome {
         std::shared_ptr<const TrackedResult> tracked;
-        std::vector<std::vector<std::string>> arrays;  // encoded keys, then their versions
+        std::vector<parser::SeenVersion> seen;  // the targeted rows the ReadSet holds
         std::optional<std::vector<std::uint8_t>> error;
     };
     KeyedOutcome check_keyed(const parser::Rewriter& rewriter, const parser::TrackedStatement& plan,

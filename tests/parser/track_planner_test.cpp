@@ -274,39 +274,37 @@ struct LiteralPredicateCase {
     const char* name;
     const char* rules;
     const char* qualifier;
-    std::vector<std::string> keys;
-    std::vector<std::string> versions;
+    std::vector<SeenVersion> seen;
     const char* expected;
 };
 
 std::ostream& operator<<(std::ostream& out, const LiteralPredicateCase& test_case) { return out << test_case.name; }
 
 const std::vector<LiteralPredicateCase> literal_predicate_cases = {
-    {"no_row_seen", track, "accounts", {}, {}, "true"},
-    {"one_row", track, "accounts", {"1"}, {"3"},
+    {"no_row_seen", track, "accounts", {}, "true"},
+    {"one_row", track, "accounts", {{"1", "3"}},
      "CASE accounts.id::pg_catalog.text WHEN E'1' THEN accounts.version::pg_catalog.text = E'3' ELSE true END"},
-    {"two_rows_in_order", track, "a", {"1", "2"}, {"3", "7"},
+    {"two_rows_in_order", track, "a", {{"1", "3"}, {"2", "7"}},
      "CASE a.id::pg_catalog.text WHEN E'1' THEN a.version::pg_catalog.text = E'3' WHEN E'2' THEN "
      "a.version::pg_catalog.text = E'7' ELSE true END"},
     // Quotes and backslashes doubled: one token whatever standard_conforming_strings says.
-    {"quote_and_backslash_in_key", track, "accounts", {"it's", "C:\\dir"}, {"1", "2"},
+    {"quote_and_backslash_in_key", track, "accounts", {{"it's", "1"}, {"C:\\dir", "2"}},
      "CASE accounts.id::pg_catalog.text WHEN E'it''s' THEN accounts.version::pg_catalog.text = E'1' WHEN "
      "E'C:\\\\dir' THEN accounts.version::pg_catalog.text = E'2' ELSE true END"},
-    {"timestamp_version", track, "accounts", {"5"}, {"2026-11-27 03:41:41.197314+00"},
+    {"timestamp_version", track, "accounts", {{"5", "2026-11-27 03:41:41.197314+00"}},
      "CASE accounts.id::pg_catalog.text WHEN E'5' THEN accounts.version::pg_catalog.text = "
      "E'2026-11-27 03:41:41.197314+00' ELSE true END"},
-    {"schema_qualified", track, "public.accounts", {"9"}, {"1"},
+    {"schema_qualified", track, "public.accounts", {{"9", "1"}},
      "CASE public.accounts.id::pg_catalog.text WHEN E'9' THEN public.accounts.version::pg_catalog.text = E'1' "
      "ELSE true END"},
-    {"composite_key", composite, "l", {encoded_key({"7", "12"})}, {"4"},
+    {"composite_key", composite, "l", {{encoded_key({"7", "12"}), "4"}},
      "CASE pg_catalog.length(l.order_id::pg_catalog.text)::pg_catalog.text || ':' || l.order_id::pg_catalog.text "
      "|| pg_catalog.length(l.line_no::pg_catalog.text)::pg_catalog.text || ':' || l.line_no::pg_catalog.text WHEN "
      "E'1:72:12' THEN l.version::pg_catalog.text = E'4' ELSE true END"},
-    {"quoted_columns", "public.\"Accounts\" mode=track key=UserId version=\"RowVersion\"", "\"Accounts\"", {"u1"},
-     {"2"},
+    {"quoted_columns", "public.\"Accounts\" mode=track key=UserId version=\"RowVersion\"", "\"Accounts\"", {{"u1", "2"}},
      "CASE \"Accounts\".\"UserId\"::pg_catalog.text WHEN E'u1' THEN \"Accounts\".\"RowVersion\"::pg_catalog.text = "
      "E'2' ELSE true END"},
-    {"xmin", xmin, "accounts", {"1"}, {"744"},
+    {"xmin", xmin, "accounts", {{"1", "744"}},
      "CASE accounts.id::pg_catalog.text WHEN E'1' THEN accounts.xmin::pg_catalog.text = E'744' ELSE true END"},
 };
 
@@ -317,7 +315,7 @@ TEST_P(LiteralVersionPredicateGolden, Builds) {
     const auto rules = rule_set(test_case.rules);
     ASSERT_EQ(rules->tables.size(), 1u);
     const std::string predicate =
-        literal_version_predicate(rules->tables.front(), test_case.qualifier, test_case.keys, test_case.versions);
+        literal_version_predicate(rules->tables.front(), test_case.qualifier, test_case.seen);
     EXPECT_EQ(predicate, test_case.expected);
     expect_fits_the_slot(predicate);
 }
