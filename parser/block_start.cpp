@@ -1,8 +1,9 @@
 // Recognising the statement that opens a transaction block, from its text alone.
 #include "parser/block_start.hpp"
-#include "parser/ascii_case.hpp"
 
 #include <cctype>
+
+#include "parser/ascii_case.hpp"
 
 namespace staleguard::parser {
 

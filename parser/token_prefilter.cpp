@@ -1,10 +1,11 @@
 // Decides from the scanner's tokens alone whether a query string needs a full parse at all.
 #include "parser/token_prefilter.hpp"
-#include "parser/ascii_case.hpp"
 
 #include <pg_query/pg_query.pb-c.h>
 
 #include <string_view>
+
+#include "parser/ascii_case.hpp"
 
 namespace staleguard::parser {
 namespace {

@@ -139,10 +139,6 @@ std::string escaped_string_literal(std::string_view value) {
     return out;
 }
 
-std::string text_array_literal(const std::vector<std::string>& elements) {
-    return escaped_string_literal(text_array_value(elements)) + "::pg_catalog.text[]";
-}
-
 std::string encoded_key(const std::vector<std::string>& key_values) {
     if (key_values.size() == 1) return key_values.front();
     std::string out;

@@ -91,9 +91,7 @@ std::string encoded_key(const std::vector<std::string>& key_values);
 
 // A string literal for SQL text, safe whatever standard_conforming_strings says: E'it''s'.
 std::string escaped_string_literal(std::string_view value);
-// A text[] literal for SQL text, safe whatever standard_conforming_strings says: E'{"1","2"}'.
-std::string text_array_literal(const std::vector<std::string>& elements);
-// The same array in PostgreSQL's text input form, for a text-format parameter: {"1","2"}.
+// A text[] in PostgreSQL's text input form, for a text-format parameter: {"1","2"}.
 std::string text_array_value(const std::vector<std::string>& elements);
 
 }  // namespace staleguard::parser

@@ -115,7 +115,12 @@ INSTANTIATE_TEST_SUITE_P(Golden, SplitStatementsGolden, ::testing::ValuesIn(spli
                          [](const ::testing::TestParamInfo<SplitCase>& info) { return std::string(info.param.name); });
 
 // ---------------------------------------------------------------------------------------------
-// text_array_value / text_array_literal
+// text_array_value, and as SQL text through escaped_string_literal
+
+// A text[] spelt in SQL: version_predicate() takes its arrays as parameters or as such literals.
+std::string array_literal(const std::vector<std::string>& elements) {
+    return escaped_string_literal(text_array_value(elements)) + "::pg_catalog.text[]";
+}
 
 struct ArrayCase {
     const char* name;
@@ -147,7 +152,7 @@ class TextArrayGolden : public ::testing::TestWithParam<ArrayCase> {};
 TEST_P(TextArrayGolden, ValueAndLiteral) {
     const ArrayCase& test_case = GetParam();
     EXPECT_EQ(text_array_value(test_case.elements), test_case.value);
-    const std::string literal = text_array_literal(test_case.elements);
+    const std::string literal = array_literal(test_case.elements);
     EXPECT_EQ(literal, test_case.literal);
     EXPECT_TRUE(parses_as_one_statement("SELECT " + literal));
     // The literal must stay one token however the server treats backslashes in plain strings.
@@ -223,7 +228,7 @@ const std::vector<PredicateCase> predicate_cases = {
      "CASE WHEN pg_catalog.array_position($3, accounts.id::pg_catalog.text) IS NULL THEN true ELSE "
      "($4)[pg_catalog.array_position($3, accounts.id::pg_catalog.text)] IS NOT DISTINCT FROM "
      "accounts.version::pg_catalog.text END"},
-    {"single_key_literals", track, "a", text_array_literal({"1", "2"}), text_array_literal({"3", "7"}),
+    {"single_key_literals", track, "a", array_literal({"1", "2"}), array_literal({"3", "7"}),
      "CASE WHEN pg_catalog.array_position(E'{\"1\",\"2\"}'::pg_catalog.text[], a.id::pg_catalog.text) IS NULL "
      "THEN true ELSE (E'{\"3\",\"7\"}'::pg_catalog.text[])[pg_catalog.array_position(E'{\"1\",\"2\"}'::pg_catalog."
      "text[], a.id::pg_catalog.text)] IS NOT DISTINCT FROM a.version::pg_catalog.text END"},
@@ -505,14 +510,14 @@ TEST_P(TrackPlannerGolden, Plans) {
             EXPECT_EQ(plan.tracking.tables.front().rule, &rule);
             EXPECT_EQ(plan.tracking.hidden_count, rule.key.size() + 1);
 
-            // The session fills the slot with the predicate, its arrays as literals (simple
-            // protocol) or as parameters after the client's own (extended protocol).
-            const std::string keys = text_array_literal({encoded_key(std::vector<std::string>(rule.key.size(), "1")),
-                                                         encoded_key(std::vector<std::string>(rule.key.size(), "it's"))});
+            // The session fills the slot with the seen versions as literals (simple protocol) or
+            // as array parameters after the client's own (extended protocol).
+            const std::vector<SeenVersion> seen{{encoded_key(std::vector<std::string>(rule.key.size(), "1")), "3"},
+                                                {encoded_key(std::vector<std::string>(rule.key.size(), "it's")), "4"}};
             const std::string keys_parameter = "$" + std::to_string(plan.highest_parameter + 1);
             const std::string versions_parameter = "$" + std::to_string(plan.highest_parameter + 2);
             for (const std::string& predicate :
-                 {version_predicate(rule, plan.keyed.qualifier, keys, text_array_literal({"3", "4"})),
+                 {literal_version_predicate(rule, plan.keyed.qualifier, seen),
                   version_predicate(rule, plan.keyed.qualifier, keys_parameter, versions_parameter)}) {
                 EXPECT_TRUE(
                     parses_as_one_statement(plan.keyed.sql_before_slot + predicate + plan.keyed.sql_after_slot));
