@@ -30,6 +30,10 @@ struct KeyedWrite {
     std::string reason;  // NotKeyed: why
     KeyedTarget target;
     bool is_delete = false;
+    // The UPDATE sets a key column, so the keys its RETURNING shows are the new ones, not the
+    // ones it was checked against; only a write of one key tuple is Keyed then (its verdict
+    // goes by whether it returned a row at all).
+    bool assigns_key = false;
     // How the slot's predicate must name the table's columns (`<qualifier>.version`), as SQL
     // text: the alias, else the name as written; needed when FROM/USING brings other tables
     // with columns of the same names.
@@ -44,7 +48,8 @@ struct KeyedWrite {
 // A keyed UPDATE or DELETE of one track-mode table: its top-level WHERE is an AND in which every
 // key column is constrained by `= literal|$n` (either way round, or as `(a, b) = (1, 2)`), or one
 // of them by `IN (literals or $n)`, `= ANY($n)` or `= ANY(ARRAY[...])`. Other conjuncts may be
-// anything. Bypass roles and `staleguard.enabled` are the caller's to apply. UPDATEs bump the
+// anything. An UPDATE that sets a key column is Keyed only when it names one key tuple, not an
+// array parameter. Bypass roles and `staleguard.enabled` are the caller's to apply. UPDATEs bump the
 // version as the Rewriter does in track mode; an UPDATE the rule's watch/ignore lists leave
 // unguarded, and a DELETE under delete=allow, are NotKeyed.
 [[nodiscard]] KeyedWrite analyse_keyed_write(std::string_view sql, const rules::RuleSet& rules,

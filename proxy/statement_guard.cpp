@@ -404,9 +404,10 @@ StatementGuard::KeyedOutcome StatementGuard::check_keyed(
         }
         if (!seen.empty()) {
             tracked->check = TrackCheck{plan.rules, &rule, rewriter.rules().sqlstate, plan.keyed.is_delete,
-                                        std::move(seen), tuples->size()};
+                                        std::move(seen), tuples->size(), plan.keyed.assigns_key};
         }
     }
+    if (plan.keyed.assigns_key && tuples) tracked->moved_from = *tuples;
     outcome.tracked = std::move(tracked);
     return outcome;
 }
@@ -774,6 +775,10 @@ void StatementGuard::apply_write(const TrackedResult& tracked, const std::vector
         return;
     }
     if (!read_set_) read_set_ = std::make_unique<ReadSet>(max_tracked_rows_);
+    for (const auto& tuple : tracked.moved_from) {
+        std::vector<std::string_view> keys(tuple.begin(), tuple.end());
+        read_set_->forget(table, keys);
+    }
     for (const ReturnedRow& row : rows) {
         std::vector<std::string_view> keys(row.keys.begin(), row.keys.end());
         read_set_->remember(table, keys, row.version);

@@ -111,6 +111,7 @@ std::optional<std::vector<std::string>> binary_array_elements(wire::Bytes value)
 }  // namespace
 
 std::vector<SeenRow> stale_rows(const TrackCheck& check, const std::vector<ReturnedRow>& returned) {
+    if (check.assigns_key) return returned.empty() ? check.seen : std::vector<SeenRow>{};
     std::vector<SeenRow> stale;
     for (const SeenRow& row : check.seen) {
         const bool written = std::any_of(returned.begin(), returned.end(),

@@ -30,6 +30,9 @@ struct TrackCheck {
     std::vector<SeenRow> seen;
     // Key tuples the write names, seen or not: with one, a stale write changes no row at all.
     std::size_t targeted_rows = 0;
+    // The write sets a key column (and names one key tuple): what it returns carries the new
+    // key, so whether it returned a row at all is the verdict.
+    bool assigns_key = false;
 };
 
 struct TrackedResult {
@@ -40,6 +43,8 @@ struct TrackedResult {
     bool is_write = false;  // rows returned by a write are the session's own new versions
     bool is_delete = false;
     std::optional<TrackCheck> check;
+    // Keys a key-setting UPDATE moves rows away from: the ReadSet forgets them once it succeeds.
+    std::vector<std::vector<std::string>> moved_from;
 };
 
 // A written row returned by a write's hidden RETURNING (copied out of its DataRow).

@@ -461,6 +461,44 @@ def test_awkward_composite_keys_are_checked_row_by_row(guarded, protocol):
         b.close()
 
 
+@pytest.mark.parametrize("protocol", ["simple", "prepared"])
+def test_a_write_that_changes_the_key_is_judged_by_the_row_it_wrote(guarded, protocol):
+    """An admin tool that edits a primary key sends `UPDATE ... SET id = 11 WHERE id = 1`; what
+    comes back is the row under its new key. A current row is written and reported so, and the
+    session's next write of it goes by the new key; a stale one changes nothing and is refused."""
+    import psycopg
+
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    if protocol == "simple":
+        a = db.connect()
+        execute = lambda sql, params: run(a, sql, params)[0]  # noqa: E731 (psycopg2 pastes literals)
+    else:
+        a = psycopg.connect(host=db.proxy.host, port=db.proxy.port, dbname=db.db, user=db.pg.admin_user,
+                            password=db.pg.admin_password, autocommit=True, prepare_threshold=0)
+        execute = lambda sql, params: a.execute(sql, params).statusmessage  # noqa: E731
+    b = db.connect()
+    try:
+        execute("SELECT * FROM accounts WHERE id IN (1, 2)", None)
+        assert execute("UPDATE accounts SET id = %s WHERE id = %s", (11, 1)) == "UPDATE 1"
+        assert db.rows("SELECT id, balance, version FROM accounts WHERE id IN (1, 11)") == [(11, 100, 2)]
+        # The ReadSet followed the row: a write by its new key is checked against version 2.
+        run(b, "SELECT * FROM accounts WHERE id = 11")
+        assert run(b, "UPDATE accounts SET balance = 5 WHERE id = 11")[0] == "UPDATE 1"
+        with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
+            execute("UPDATE accounts SET balance = %s WHERE id = %s", (6, 11))
+        assert (getattr(excinfo.value, "sqlstate", None) or excinfo.value.pgcode) == "40001"
+
+        # Row 2 changes behind A's back: A's change of its key is refused and writes nothing.
+        assert run(b, "UPDATE accounts SET note = 'b' WHERE id = 2")[0] == "UPDATE 1"
+        with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
+            execute("UPDATE accounts SET id = %s WHERE id = %s", (12, 2))
+        assert (getattr(excinfo.value, "sqlstate", None) or excinfo.value.pgcode) == "40001"
+        assert db.rows("SELECT id, note, version FROM accounts WHERE id IN (2, 12)") == [(2, "b", 2)]
+    finally:
+        a.close()
+        b.close()
+
+
 # --- transactions ---------------------------------------------------------------------------
 
 def test_stale_write_inside_a_transaction_aborts_it(guarded):

@@ -42,6 +42,7 @@ struct Case {
     int array_parameter = 0;         // 0: none
     const char* qualifier = "accounts";
     const char* resolve_to = "public";
+    bool assigns_key = false;
 };
 
 std::ostream& operator<<(std::ostream& out, const Case& test_case) { return out << test_case.name; }
@@ -211,6 +212,25 @@ const std::vector<Case> cases = {
     {"version_from_subselect", track,
      "UPDATE accounts SET (balance, version) = (SELECT 1, 2) WHERE id = 1",
      "the version column is assigned from a sub-SELECT in a multi-column SET", not_keyed},
+    // ---- UPDATEs that set a key column: what they return carries the new key ----
+    {"update_sets_key", track, "UPDATE accounts SET id = 11 WHERE id = 1",
+     "UPDATE accounts SET id = 11, version = accounts.version + 1 WHERE id = 1 AND (<slot>)", Outcome::Keyed, "(1)",
+     0, "accounts", "public", true},
+    {"update_sets_quoted_key_by_parameter", track, "UPDATE accounts SET \"id\" = $1 WHERE id = $2",
+     "UPDATE accounts SET id = $1, version = accounts.version + 1 WHERE id = $2 AND (<slot>)", Outcome::Keyed, "($2)",
+     0, "accounts", "public", true},
+    {"update_sets_one_key_column_of_two", composite,
+     "UPDATE order_lines SET (line_no, qty) = (2, 5) WHERE order_id = 1 AND line_no = 1",
+     "UPDATE order_lines SET (line_no, qty) = (2, 5), version = order_lines.version + 1 WHERE order_id = 1 AND "
+     "line_no = 1 AND (<slot>)",
+     Outcome::Keyed, "(1,1)", 0, "order_lines", "public", true},
+    {"update_sets_other_columns_only", track, "UPDATE accounts SET balance = id WHERE id = 1",
+     "UPDATE accounts SET balance = id, version = accounts.version + 1 WHERE id = 1 AND (<slot>)", Outcome::Keyed,
+     "(1)"},
+    {"update_sets_key_of_several_rows", track, "UPDATE accounts SET id = id + 100 WHERE id IN (1, 2)",
+     "it sets a key column of several rows: their new keys cannot be matched to the ones read", not_keyed},
+    {"update_sets_key_of_an_array_of_rows", track, "UPDATE accounts SET id = -id WHERE id = ANY($1)",
+     "it sets a key column of several rows: their new keys cannot be matched to the ones read", not_keyed},
     {"insert", track, "INSERT INTO accounts (id) VALUES (1)", "not an UPDATE or DELETE", not_keyed},
     {"select", track, "SELECT * FROM accounts WHERE id = 1", "not an UPDATE or DELETE", not_keyed},
     {"prepare", track, "PREPARE p AS UPDATE accounts SET balance = 0 WHERE id = $1", "not an UPDATE or DELETE",
@@ -250,6 +270,7 @@ TEST_P(KeyedWriteGolden, Analyses) {
     EXPECT_EQ(keyed.target.from_array_parameter, test_case.array_parameter > 0);
     EXPECT_EQ(keyed.target.array_parameter, test_case.array_parameter);
     EXPECT_EQ(keyed.qualifier, test_case.qualifier);
+    EXPECT_EQ(keyed.assigns_key, test_case.assigns_key);
     ASSERT_NE(keyed.target.rule, nullptr);
     EXPECT_EQ(keyed.is_delete, std::string_view(test_case.input).substr(0, 6) == "DELETE");
 

@@ -171,6 +171,27 @@ TEST(TrackQuery, OwnWriteRefreshesAndDeleteForgets) {
     EXPECT_FALSE(after.statements.front().tracked->check.has_value()) << "a deleted row is no longer seen";
 }
 
+TEST(TrackQuery, KeySettingWriteMovesTheRowInTheReadSet) {
+    parser::Rewriter rewriter(track_rules());
+    StatementGuard guard;
+    read_rows(guard, "public.accounts", {{"1", "3"}});
+    const QueryPlan update = guard.plan_query(rewriter, "UPDATE accounts SET id = 11 WHERE id = 1");
+    ASSERT_EQ(update.statements.size(), 1u);
+    const TrackedResult& tracked = *update.statements.front().tracked;
+    ASSERT_TRUE(tracked.check.has_value());
+    EXPECT_TRUE(tracked.check->assigns_key);
+    EXPECT_EQ(tracked.check->seen.front().version, "3");
+    EXPECT_TRUE(stale_rows(*tracked.check, {ReturnedRow{{"11"}, "4"}}).empty()) << "written under its new key";
+    EXPECT_EQ(stale_rows(*tracked.check, {}).size(), 1u) << "no row back: changed since it was read";
+
+    guard.apply_write(tracked, {ReturnedRow{{"11"}, "4"}});
+    const QueryPlan old_key = guard.plan_query(rewriter, "UPDATE accounts SET balance = 1 WHERE id = 1");
+    EXPECT_FALSE(old_key.statements.front().tracked->check.has_value()) << "the old key is no longer seen";
+    const QueryPlan new_key = guard.plan_query(rewriter, "UPDATE accounts SET balance = 1 WHERE id = 11");
+    ASSERT_TRUE(new_key.statements.front().tracked->check.has_value());
+    EXPECT_EQ(new_key.statements.front().tracked->check->seen.front().version, "4");
+}
+
 // --- extended protocol ------------------------------------------------------------------------
 
 wire::Frame frame_of(const std::vector<std::uint8_t>& bytes) {

@@ -279,6 +279,7 @@ struct StaleCase {
     std::vector<SeenRow> seen;
     std::vector<ReturnedRow> returned;
     std::vector<SeenRow> expected;
+    bool assigns_key = false;
 };
 
 std::ostream& operator<<(std::ostream& out, const StaleCase& test_case) { return out << test_case.name; }
@@ -306,6 +307,10 @@ const std::vector<StaleCase> stale_cases = {
     {"composite_whole_tuple", {{{"1", "2"}, "3"}, {{"1", "3"}, "7"}}, {{{"1", "3"}, "8"}, {{"2", "2"}, "1"}},
      {{{"1", "2"}, "3"}}},
     {"order_of_seen_kept", {{{"3"}, "1"}, {{"1"}, "1"}, {{"2"}, "1"}}, {{{"1"}, "2"}}, {{{"3"}, "1"}, {{"2"}, "1"}}},
+    // A write that sets the key returns the row under its new key: any row back means written.
+    {"key_set_written", {{{"1"}, "3"}}, {{{"11"}, "4"}}, {}, true},
+    {"key_set_to_itself_written", {{{"1"}, "3"}}, {{{"1"}, "4"}}, {}, true},
+    {"key_set_stale", {{{"1"}, "3"}}, {}, {{{"1"}, "3"}}, true},
 };
 
 class StaleRows : public ::testing::TestWithParam<StaleCase> {};
@@ -315,6 +320,7 @@ TEST_P(StaleRows, AreTheSeenRowsNotReturned) {
     TrackCheck check;
     check.rule = &accounts;
     check.seen = test_case.seen;
+    check.assigns_key = test_case.assigns_key;
     EXPECT_EQ(describe(stale_rows(check, test_case.returned)), describe(test_case.expected));
 }
 
