@@ -1009,6 +1009,12 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
         }
     }
     conversation_.on_backend(frame.tag, frame.payload);
+    // Whether the session's own writes committed: the ReadSet must not outlive a rollback.
+    if (frame.tag == 'C') {
+        if (auto complete = wire::CommandComplete::decode(frame)) guard_.on_command_complete(complete->tag);
+    } else if (frame.tag == 'E') {
+        guard_.on_server_error();
+    }
     if (frame.tag == 'Z') {
         if (pass) ready_held_ = false;
         guard_.on_ready_for_query(conversation_.transaction_status());

@@ -191,6 +191,7 @@ parser::RewriteContext StatementGuard::context(const parser::Rewriter& rewriter)
     context.role = role_;
     context.checks_enabled = checks_enabled();
     max_tracked_rows_ = rewriter.rules().max_tracked_rows;
+    journal_.set_max_entries(max_tracked_rows_);
     return context;
 }
 
@@ -263,6 +264,7 @@ void StatementGuard::apply(const std::vector<parser::SessionEffect>& effects) {
 }
 
 void StatementGuard::on_ready_for_query(wire::TransactionStatus status) {
+    journal_.on_ready_for_query(status, read_set_.get());
     if (status != wire::TransactionStatus::Idle) return;
     checks_enabled_local_.reset();
     if (search_path_local_) {
@@ -766,23 +768,21 @@ void StatementGuard::remember_read(const HiddenLayout& layout, const std::vector
 void StatementGuard::apply_write(const TrackedResult& tracked, const std::vector<ReturnedRow>& rows) {
     if (rows.empty() || tracked.layout.groups.empty()) return;
     const std::string& table = tracked.layout.groups.front().table;
+    if (tracked.is_delete && !read_set_) return;
+    if (!read_set_) read_set_ = std::make_unique<ReadSet>(max_tracked_rows_);
+    // Each change is journaled first: the transaction may yet roll back.
+    auto change = [&](const std::vector<std::string>& key_values, std::optional<std::string_view> version) {
+        std::vector<std::string_view> keys(key_values.begin(), key_values.end());
+        journal_.record(table, keys, read_set_->seen(table, keys));
+        if (version) read_set_->remember(table, keys, *version);
+        else read_set_->forget(table, keys);
+    };
     if (tracked.is_delete) {
-        if (!read_set_) return;
-        for (const ReturnedRow& row : rows) {
-            std::vector<std::string_view> keys(row.keys.begin(), row.keys.end());
-            read_set_->forget(table, keys);
-        }
+        for (const ReturnedRow& row : rows) change(row.keys, std::nullopt);
         return;
     }
-    if (!read_set_) read_set_ = std::make_unique<ReadSet>(max_tracked_rows_);
-    for (const auto& tuple : tracked.moved_from) {
-        std::vector<std::string_view> keys(tuple.begin(), tuple.end());
-        read_set_->forget(table, keys);
-    }
-    for (const ReturnedRow& row : rows) {
-        std::vector<std::string_view> keys(row.keys.begin(), row.keys.end());
-        read_set_->remember(table, keys, row.version);
-    }
+    for (const auto& tuple : tracked.moved_from) change(tuple, std::nullopt);
+    for (const ReturnedRow& row : rows) change(row.keys, row.version);
 }
 
 }  // namespace staleguard::session

@@ -22,6 +22,7 @@
 #include "proxy/codec/frontend_messages.hpp"
 #include "proxy/read_set.hpp"
 #include "proxy/tracked_result.hpp"
+#include "proxy/write_journal.hpp"
 
 namespace staleguard::session {
 
@@ -181,8 +182,10 @@ public:
     void remember_read(const HiddenLayout& layout, const std::vector<TrackedRow>& rows);
     void apply_write(const TrackedResult& tracked, const std::vector<ReturnedRow>& rows);
     const ReadSet* read_set() const { return read_set_.get(); }
-    // SET LOCAL ends with the transaction block.
+    // SET LOCAL ends with the transaction block; a rolled-back write's ReadSet change is undone.
     void on_ready_for_query(wire::TransactionStatus status);
+    void on_command_complete(std::string_view tag) { journal_.on_command_complete(tag, read_set_.get()); }
+    void on_server_error() { journal_.on_error(); }
 
     // Bare protected names in `sql` whose schema this session has not yet learnt from the server.
     std::vector<std::string> names_to_look_up(const parser::Rewriter& rewriter, std::string_view sql);
@@ -258,6 +261,7 @@ private:
     std::unordered_map<std::string, Portal> portals_;
     std::unique_ptr<ReadSet> read_set_;  // made at the first tracked read
     std::size_t max_tracked_rows_ = 100000;
+    WriteJournal journal_{max_tracked_rows_};
     // SQL-level PREPARE name AS ...: checks that apply to each EXECUTE name(...).
     std::unordered_map<std::string, CheckTemplate> sql_prepared_;
 };

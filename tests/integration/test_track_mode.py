@@ -521,6 +521,67 @@ def test_stale_write_inside_a_transaction_aborts_it(guarded):
     assert account(db, 1) == (80, 3)
 
 
+def test_a_rolled_back_write_leaves_the_session_knowing_the_version_it_had_read(guarded):
+    """BEGIN; UPDATE; ROLLBACK; UPDATE in one session is not a lost update: the second write is
+    checked against the version read before the block (the rolled-back write's version never
+    existed for anyone else) and stays refused once another session changes the row. The same
+    for a rollback to a savepoint, and for a query string whose later statement fails."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    assert run(a, "SELECT balance FROM accounts WHERE id = 1")[1] == [(100,)]
+    run(a, "BEGIN")
+    assert run(a, "UPDATE accounts SET balance = 1 WHERE id = 1")[0] == "UPDATE 1"
+    run(a, "ROLLBACK")
+    assert run(a, "UPDATE accounts SET balance = 2 WHERE id = 1")[0] == "UPDATE 1"
+    assert account(db, 1) == (2, 2)
+
+    run(a, "BEGIN")
+    run(a, "SAVEPOINT s")
+    assert run(a, "UPDATE accounts SET balance = 3 WHERE id = 1")[0] == "UPDATE 1"
+    run(a, "ROLLBACK TO SAVEPOINT s")
+    assert run(a, "UPDATE accounts SET balance = 4 WHERE id = 1")[0] == "UPDATE 1"
+    run(a, "COMMIT")
+    assert account(db, 1) == (4, 3)
+
+    with pytest.raises(psycopg2.errors.DivisionByZero):
+        run(a, "UPDATE accounts SET balance = 5 WHERE id = 1; SELECT 1 / 0")
+    assert account(db, 1) == (4, 3)
+    assert run(a, "UPDATE accounts SET balance = 6 WHERE id = 1")[0] == "UPDATE 1"
+    assert account(db, 1) == (6, 4)
+
+    # Rolled back, the session still knows version 4; a change by B makes its write stale.
+    run(a, "BEGIN")
+    assert run(a, "UPDATE accounts SET balance = 7 WHERE id = 1")[0] == "UPDATE 1"
+    run(a, "ROLLBACK")
+    run(b, "SELECT balance FROM accounts WHERE id = 1")
+    assert run(b, "UPDATE accounts SET balance = 8 WHERE id = 1")[0] == "UPDATE 1"
+    expect_stale(a, "UPDATE accounts SET balance = 9 WHERE id = 1", 1)
+    assert account(db, 1) == (8, 5)
+
+
+def test_nested_transactions_of_psycopg_roll_back_their_writes_only(guarded):
+    """psycopg 3's nested transaction() blocks are savepoints: the inner block's write rolls
+    back, the outer one's commits, and the session's next writes are judged accordingly."""
+    import psycopg
+
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    with psycopg.connect(host=db.proxy.host, port=db.proxy.port, dbname=db.db, user=db.pg.admin_user,
+                         password=db.pg.admin_password, autocommit=True) as a:
+        a.execute("SELECT * FROM accounts WHERE id IN (1, 2)")
+        with a.transaction():
+            a.execute("UPDATE accounts SET balance = 10 WHERE id = 1")
+            with pytest.raises(ZeroDivisionError):
+                with a.transaction():
+                    a.execute("UPDATE accounts SET balance = 20 WHERE id = 2")
+                    raise ZeroDivisionError
+        assert db.rows("SELECT id, balance, version FROM accounts WHERE id IN (1, 2) ORDER BY id") == [
+            (1, 10, 2), (2, 200, 1)]
+        assert a.execute("UPDATE accounts SET balance = 11 WHERE id = 1").statusmessage == "UPDATE 1"
+        assert a.execute("UPDATE accounts SET balance = 21 WHERE id = 2").statusmessage == "UPDATE 1"
+        assert db.rows("SELECT id, balance, version FROM accounts WHERE id IN (1, 2) ORDER BY id") == [
+            (1, 11, 3), (2, 21, 2)]
+
+
 def test_stale_write_in_psql_transaction_block(guarded, pg):
     db = guarded(TRACK_RULES, ACCOUNTS)
     other = (f"{pg.tool('psql')} -X -q -h {db.proxy.host} -p {db.proxy.port} -U {pg.admin_user} -d {db.db} "
