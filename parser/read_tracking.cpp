@@ -222,11 +222,14 @@ private:
 
     // Protected tables whose columns the outermost target list can name: plain relations and
     // both sides of joins. A join with an alias of its own hides its members' names, and a
-    // subquery's rows are not a table's rows: neither is entered.
+    // subquery's rows are not a table's rows: neither is entered. Nor is a table under column
+    // aliases (`accounts a(i, o)`): they rename its columns by position, which the statement
+    // alone does not tell.
     void collect_from(const Node* item, std::vector<Candidate>& out, int depth) const {
         if (item == nullptr || depth > max_tree_depth) return;
         switch (item->node_case) {
             case PG_QUERY__NODE__NODE_RANGE_VAR:
+                if (item->range_var->alias != nullptr && item->range_var->alias->n_colnames > 0) return;
                 if (const rules::TableRule* rule = rule_for(*item->range_var)) {
                     out.push_back(Candidate{rule, qualifier_of(*item->range_var)});
                 }
@@ -285,7 +288,7 @@ private:
         if (candidates.empty()) {
             if (const rules::TableRule* rule = protected_anywhere(select.base, 0)) {
                 return not_tracked("protected table " + rule->table.to_string() +
-                                   " only inside a subquery, CTE or aliased join (not tracked in this version)");
+                                   " only inside a subquery, CTE or aliased join, or under column aliases (not tracked in this version)");
             }
             return not_tracked("no protected table");
         }

@@ -172,6 +172,8 @@ def test_reads_show_only_the_requested_columns(guarded):
         SELECT a.*, l.amount FROM accounts a LEFT JOIN ledger l ON l.account_id = a.id ORDER BY a.id, l.id;
         SELECT * FROM accounts WHERE id = 3 FOR UPDATE;
         SELECT * FROM accounts WHERE id < 0;
+        SELECT * FROM accounts a(i, o) WHERE i = 1;
+        SELECT a.o, b.balance FROM accounts a(i, o) JOIN accounts b ON b.id = a.i ORDER BY 1;
         \\x on
         SELECT * FROM accounts WHERE id = 4;
     """

@@ -242,14 +242,26 @@ const std::vector<Case> cases = {
     {"select_into", track, "SELECT * INTO copy FROM accounts", "SELECT INTO", not_tracked},
     {"values", track, "VALUES (1, 2)", "VALUES", not_tracked},
     {"subquery_only", track, "SELECT * FROM (SELECT * FROM accounts) s",
-     "protected table public.accounts only inside a subquery, CTE or aliased join (not tracked in this version)",
+     "protected table public.accounts only inside a subquery, CTE or aliased join, or under column aliases (not "
+     "tracked in this version)",
      not_tracked},
     {"cte_only", track, "WITH x AS (SELECT * FROM accounts) SELECT * FROM x",
-     "protected table public.accounts only inside a subquery, CTE or aliased join (not tracked in this version)",
+     "protected table public.accounts only inside a subquery, CTE or aliased join, or under column aliases (not "
+     "tracked in this version)",
      not_tracked},
     {"aliased_join_only", track, "SELECT * FROM (accounts a JOIN users u ON u.id = a.owner) j",
-     "protected table public.accounts only inside a subquery, CTE or aliased join (not tracked in this version)",
+     "protected table public.accounts only inside a subquery, CTE or aliased join, or under column aliases (not "
+     "tracked in this version)",
      not_tracked},
+    {"column_aliases_only", track, "SELECT * FROM accounts a(i, o) WHERE i = 1",
+     "protected table public.accounts only inside a subquery, CTE or aliased join, or under column aliases (not "
+     "tracked in this version)",
+     not_tracked},
+    {"column_aliases_beside_a_tracked_table", track,
+     "SELECT a.o, b.note FROM accounts a(i, o) JOIN accounts b ON b.id = a.i",
+     "SELECT a.o, b.note, b.id::text AS staleguard_hidden_1, b.version::text AS staleguard_hidden_2 FROM accounts "
+     "a(i, o) JOIN accounts b ON b.id = a.i",
+     Outcome::Tracked, {"public.accounts:1"}},
     {"cte_shadows_protected_name", track, "WITH accounts AS (SELECT 1 AS id) SELECT * FROM accounts",
      "no protected table", not_tracked},
     {"declare_cursor", track, "DECLARE c CURSOR FOR SELECT * FROM accounts", "DECLARE ... CURSOR", not_tracked},
