@@ -1,5 +1,5 @@
 """Track mode with real drivers, each reading then writing through staleguard without knowing about
-versions: Django's ORM (two web workers), psycopg 3 with named prepared statements, pgjdbc across
+versions: Django's ORM (two web workers), SQLAlchemy's ORM, psycopg 3 with named prepared statements, pgjdbc across
 its prepareThreshold with binary transfer, node-postgres with a named statement; and the check that
 each of them reads through staleguard exactly what PostgreSQL gives directly (the hidden key and
 version columns stripped from text and binary results)."""
@@ -199,6 +199,66 @@ def test_django_two_workers(guarded, pg):
         assert db.rows("SELECT balance, version FROM accounts WHERE id = 2") == [(7, 2)]
     finally:
         connections.close_all()
+
+
+# --- SQLAlchemy -----------------------------------------------------------------------------
+
+def test_sqlalchemy_orm_without_version_id_col(guarded, pg):
+    """SQLAlchemy's ORM (Debian's python3-sqlalchemy over psycopg2) with the version column
+    mapped as a plain column, not as version_id_col: two sessions from two engines (two
+    processes' pools) load one row; the second commit fails with 40001 and writes nothing; after
+    a refresh it saves. A bulk_update_mappings with one stale row rolls back as a whole."""
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session, declarative_base
+
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    Base = declarative_base()
+
+    class Account(Base):
+        __tablename__ = "accounts"
+        id = sa.Column(sa.Integer, primary_key=True)
+        owner = sa.Column(sa.Text, nullable=False)
+        balance = sa.Column(sa.Integer, nullable=False)
+        version = sa.Column(sa.Integer, nullable=False)
+
+    url = sa.engine.URL.create("postgresql+psycopg2", username=pg.admin_user, password=pg.admin_password,
+                               host=db.proxy.host, port=db.proxy.port, database=db.db)
+    engines = [sa.create_engine(url, future=True), sa.create_engine(url, future=True)]
+    try:
+        with Session(engines[0]) as a, Session(engines[1]) as b:
+            mine, theirs = a.get(Account, 1), b.get(Account, 1)
+            assert (mine.balance, mine.version) == (theirs.balance, theirs.version) == (100, 1)
+            mine.balance = 150
+            a.commit()
+            theirs.balance = 80
+            with pytest.raises(sa.exc.DBAPIError) as excinfo:
+                b.commit()
+            assert excinfo.value.orig.pgcode == "40001"
+            assert STALE_1 in str(excinfo.value.orig)
+            b.rollback()
+            assert account(db, 1) == (150, 2)
+            theirs = b.get(Account, 1)  # expired by the rollback: read again
+            assert theirs.balance == 150
+            theirs.balance = 80
+            b.commit()
+            assert account(db, 1) == (80, 3)
+
+            # a reads rows 1 to 3 afresh; then b changes row 2 behind its back.
+            rows = a.execute(sa.select(Account).where(Account.id.in_([1, 2, 3]))).scalars().all()
+            assert len(rows) == 3
+            a.commit()
+            b.get(Account, 2).balance = 7
+            b.commit()
+            with pytest.raises(sa.exc.DBAPIError) as excinfo:
+                a.bulk_update_mappings(Account, [{"id": 3, "balance": 1}, {"id": 2, "balance": 1}])
+                a.commit()
+            assert excinfo.value.orig.pgcode == "40001"
+            a.rollback()
+            assert db.rows("SELECT id, balance, version FROM accounts WHERE id IN (1, 2, 3) ORDER BY id") == [
+                (1, 80, 3), (2, 7, 2), (3, 300, 1)]
+    finally:
+        for engine in engines:
+            engine.dispose()
 
 
 # --- psycopg 3 ------------------------------------------------------------------------------
