@@ -255,6 +255,9 @@ void StatementGuard::apply(const std::vector<parser::SessionEffect>& effects) {
                 break;
             case Kind::ResetAll:
                 sql_prepared_.clear();  // DISCARD ALL also deallocates every prepared statement
+                // A pooler resets a server connection so before handing it to another client
+                // (pgbouncer's server_reset_query): what the last client read is not the next one's.
+                if (read_set_) read_set_->clear();
                 checks_enabled_ = true;
                 checks_enabled_local_.reset();
                 set_search_path(std::nullopt);

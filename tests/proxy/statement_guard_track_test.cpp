@@ -171,6 +171,18 @@ TEST(TrackQuery, OwnWriteRefreshesAndDeleteForgets) {
     EXPECT_FALSE(after.statements.front().tracked->check.has_value()) << "a deleted row is no longer seen";
 }
 
+TEST(TrackQuery, DiscardAllForgetsWhatTheSessionRead) {
+    parser::Rewriter rewriter(track_rules());
+    StatementGuard guard;
+    read_rows(guard, "public.accounts", {{"1", "3"}});
+    const QueryPlan before = guard.plan_query(rewriter, "UPDATE accounts SET balance = 0 WHERE id = 1");
+    ASSERT_TRUE(before.statements.front().tracked->check.has_value());
+    (void)guard.plan_query(rewriter, "DISCARD ALL");
+    EXPECT_EQ(guard.read_set()->size(), 0u);
+    const QueryPlan after = guard.plan_query(rewriter, "UPDATE accounts SET balance = 0 WHERE id = 1");
+    EXPECT_FALSE(after.statements.front().tracked->check.has_value()) << "row 1 counts as unread now";
+}
+
 TEST(TrackQuery, KeySettingWriteMovesTheRowInTheReadSet) {
     parser::Rewriter rewriter(track_rules());
     StatementGuard guard;
