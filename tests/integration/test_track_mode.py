@@ -6,6 +6,7 @@ columns it asked for."""
 import datetime
 import threading
 
+import psycopg
 import psycopg2
 import psycopg2.errors
 import pytest
@@ -56,6 +57,23 @@ def versions_of(db, *keys):
 
 def state(db):
     return db.rows("SELECT id, balance, note, version FROM accounts ORDER BY id")
+
+
+def session_speaking(db, protocol):
+    """A connection through the proxy and a function(sql, params) -> status message running on it:
+    "simple" is psycopg2 (literals pasted into a Query), "prepared" psycopg 3 preparing every
+    statement (Parse, Bind with the parameters)."""
+    if protocol == "simple":
+        conn = db.connect()
+        return conn, lambda sql, params: run(conn, sql, params)[0]
+    conn = psycopg.connect(host=db.proxy.host, port=db.proxy.port, dbname=db.db, user=db.pg.admin_user,
+                           password=db.pg.admin_password, autocommit=True, prepare_threshold=0)
+    return conn, lambda sql, params: conn.execute(sql, params).statusmessage
+
+
+def sqlstate_of(error):
+    """The SQLSTATE of a psycopg2 or psycopg 3 error."""
+    return getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
 
 
 def expect_stale(conn, sql, key, params=None):
@@ -428,16 +446,8 @@ def test_awkward_composite_keys_are_checked_row_by_row(guarded, protocol):
     """Every row is checked against its own version in both protocols: a changed row is refused,
     an unchanged one written, whatever its key's spelling (keys that encode alike if the colon were
     not counted, quotes, a backslash, non-ASCII)."""
-    import psycopg
-
     db = guarded(AWKWARD_RULES, AWKWARD_KEYS)
-    if protocol == "simple":
-        a = db.connect()
-        execute = lambda sql, params: run(a, sql, params)[0]  # noqa: E731 (psycopg2 pastes literals)
-    else:
-        a = psycopg.connect(host=db.proxy.host, port=db.proxy.port, dbname=db.db, user=db.pg.admin_user,
-                            password=db.pg.admin_password, autocommit=True, prepare_threshold=0)
-        execute = lambda sql, params: a.execute(sql, params).statusmessage  # noqa: E731
+    a, execute = session_speaking(db, protocol)
     b = db.connect()
     update = "UPDATE notes SET body = body || '!' WHERE tenant = %s AND slug = %s"
     try:
@@ -453,7 +463,7 @@ def test_awkward_composite_keys_are_checked_row_by_row(guarded, protocol):
             try:
                 outcomes.append(execute(update, key))
             except (psycopg2.Error, psycopg.Error) as error:
-                outcomes.append(getattr(error, "sqlstate", None) or error.pgcode)
+                outcomes.append(sqlstate_of(error))
         assert outcomes == ["40001", "40001", "40001", "40001", "UPDATE 1"]
         assert db.rows("SELECT tenant, slug, body, version FROM notes ORDER BY body") == [
             ("acme", "it's", "a!", 2), ("acme", "C:\\dir", "b!", 2), ("日本", "ü:1", "c!", 2),
@@ -468,16 +478,8 @@ def test_a_write_that_changes_the_key_is_judged_by_the_row_it_wrote(guarded, pro
     """An admin tool that edits a primary key sends `UPDATE ... SET id = 11 WHERE id = 1`; what
     comes back is the row under its new key. A current row is written and reported so, and the
     session's next write of it goes by the new key; a stale one changes nothing and is refused."""
-    import psycopg
-
     db = guarded(TRACK_RULES, ACCOUNTS)
-    if protocol == "simple":
-        a = db.connect()
-        execute = lambda sql, params: run(a, sql, params)[0]  # noqa: E731 (psycopg2 pastes literals)
-    else:
-        a = psycopg.connect(host=db.proxy.host, port=db.proxy.port, dbname=db.db, user=db.pg.admin_user,
-                            password=db.pg.admin_password, autocommit=True, prepare_threshold=0)
-        execute = lambda sql, params: a.execute(sql, params).statusmessage  # noqa: E731
+    a, execute = session_speaking(db, protocol)
     b = db.connect()
     try:
         execute("SELECT * FROM accounts WHERE id IN (1, 2)", None)
@@ -488,13 +490,13 @@ def test_a_write_that_changes_the_key_is_judged_by_the_row_it_wrote(guarded, pro
         assert run(b, "UPDATE accounts SET balance = 5 WHERE id = 11")[0] == "UPDATE 1"
         with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
             execute("UPDATE accounts SET balance = %s WHERE id = %s", (6, 11))
-        assert (getattr(excinfo.value, "sqlstate", None) or excinfo.value.pgcode) == "40001"
+        assert sqlstate_of(excinfo.value) == "40001"
 
         # Row 2 changes behind A's back: A's change of its key is refused and writes nothing.
         assert run(b, "UPDATE accounts SET note = 'b' WHERE id = 2")[0] == "UPDATE 1"
         with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
             execute("UPDATE accounts SET id = %s WHERE id = %s", (12, 2))
-        assert (getattr(excinfo.value, "sqlstate", None) or excinfo.value.pgcode) == "40001"
+        assert sqlstate_of(excinfo.value) == "40001"
         assert db.rows("SELECT id, note, version FROM accounts WHERE id IN (2, 12)") == [(2, "b", 2)]
     finally:
         a.close()
@@ -564,8 +566,6 @@ def test_a_rolled_back_write_leaves_the_session_knowing_the_version_it_had_read(
 def test_nested_transactions_of_psycopg_roll_back_their_writes_only(guarded):
     """psycopg 3's nested transaction() blocks are savepoints: the inner block's write rolls
     back, the outer one's commits, and the session's next writes are judged accordingly."""
-    import psycopg
-
     db = guarded(TRACK_RULES, ACCOUNTS)
     with psycopg.connect(host=db.proxy.host, port=db.proxy.port, dbname=db.db, user=db.pg.admin_user,
                          password=db.pg.admin_password, autocommit=True) as a:
@@ -610,8 +610,6 @@ def test_prepared_write_survives_a_rule_reload(guarded):
     """A statement prepared under the old rules is still checked after SIGHUP swaps them (its plan
     keeps the old rules alive), and the proxy keeps serving."""
     import signal
-
-    import psycopg
 
     db = guarded(TRACK_RULES, ACCOUNTS)
     conn = psycopg.connect(host=db.proxy.host, port=db.proxy.port, dbname=db.db, user=db.pg.admin_user,
