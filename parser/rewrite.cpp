@@ -18,7 +18,6 @@
 namespace staleguard::parser {
 namespace {
 
-constexpr std::string_view unanalysable_sqlstate = "0A000";
 constexpr std::string_view invalid_setting_sqlstate = "22023";
 // Bare names resolve here when the caller gives no resolver.
 constexpr std::string_view default_schema = "public";

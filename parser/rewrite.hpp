@@ -58,12 +58,16 @@ struct StatementRewrite {
     std::string prepared_name;
 };
 
+// The SQLSTATE of a statement on a protected table that staleguard cannot analyse (under
+// unanalysable: reject): feature_not_supported.
+inline constexpr std::string_view unanalysable_sqlstate = "0A000";
+
 struct RewriteResult {
     enum class Outcome { Untouched, Rewritten, Rejected };
     Outcome outcome = Outcome::Untouched;
     std::string sql;                            // the whole string: untouched statements byte for byte
     std::vector<StatementRewrite> statements;   // one per statement; empty when Untouched by precheck
-    std::string error_sqlstate;                 // when Rejected (0A000 for unanalysable)
+    std::string error_sqlstate;                 // when Rejected (unanalysable_sqlstate, or 22023)
     std::string error_message;
 };
 

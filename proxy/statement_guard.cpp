@@ -84,6 +84,18 @@ wire::ErrorResponse stale_write_error(const WriteCheck& check, std::uint64_t row
 
 namespace {
 
+// The error for a string the rewriter refused, with the ways past it when it could not analyse
+// a statement (a DDL script that creates functions over a protected table hits this).
+std::vector<std::uint8_t> rejection_error(const parser::RewriteResult& result) {
+    auto error = wire::ErrorResponse::make(result.error_sqlstate, result.error_message);
+    if (result.error_sqlstate == parser::unanalysable_sqlstate) {
+        error.fields.emplace_back(wire::field::Hint,
+                                  "Send it straight to PostgreSQL (as for schema changes), or let such statements "
+                                  "through unchanged with unanalysable: pass in the rule file.");
+    }
+    return error.encode();
+}
+
 // The types whose binary form is easy to show.
 std::optional<std::string> decode_binary(wire::Bytes value, std::uint32_t type) {
     auto big_endian = [&] {
@@ -443,7 +455,7 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
     if (result.outcome == parser::RewriteResult::Outcome::Rejected) {
         plan.kind = QueryPlan::Kind::Replace;
         plan.sql = std::string(kServerSideFailure);
-        plan.replacement_error = wire::ErrorResponse::make(result.error_sqlstate, result.error_message).encode();
+        plan.replacement_error = rejection_error(result);
         return plan;
     }
     // The statements as the rewriter left them; a string it did not need to parse (no writes)
@@ -542,7 +554,7 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
     for (const auto& statement : result.statements) apply(statement.effects);
     if (result.outcome == parser::RewriteResult::Outcome::Rejected) {
         plan.sql = std::string(kServerSideFailure);
-        plan.replacement_error = wire::ErrorResponse::make(result.error_sqlstate, result.error_message).encode();
+        plan.replacement_error = rejection_error(result);
         return plan;
     }
     if (result.outcome == parser::RewriteResult::Outcome::Rewritten) plan.sql = std::move(result.sql);

@@ -484,6 +484,7 @@ def test_unanalysable_reject(guarded):
     error = expect_error(excinfo, "0A000")
     assert "public.accounts" in error.diag.message_primary
     assert "DO block" in error.diag.message_primary
+    assert "unanalysable: pass" in error.diag.message_hint
     assert state(db) == before
     # In a string with other statements, none of them runs.
     with pytest.raises(psycopg2.Error) as excinfo:

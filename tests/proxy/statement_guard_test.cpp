@@ -506,7 +506,11 @@ TEST(ExtendedProtocol, RejectedParse) {
     ASSERT_TRUE(plan.sql.has_value());
     EXPECT_EQ(*plan.sql, kServerSideFailure);
     ASSERT_TRUE(plan.replacement_error.has_value());
-    EXPECT_EQ(decode_error(*plan.replacement_error).get(wire::field::Code), "0A000");
+    const auto error = decode_error(*plan.replacement_error);
+    EXPECT_EQ(error.get(wire::field::Code), "0A000");
+    EXPECT_EQ(error.get(wire::field::Hint),
+              "Send it straight to PostgreSQL (as for schema changes), or let such statements through unchanged "
+              "with unanalysable: pass in the rule file.");
 }
 
 TEST(ExtendedProtocol, ReparseReplacesTheCheck) {
