@@ -332,6 +332,25 @@ def test_jdbc_read_modify_write_across_prepare_threshold(guarded, pg, jdbc, comm
     assert account(db, 1) == (1001, 13)
 
 
+def test_jdbc_autosave_rolls_back_only_the_stale_write(guarded, pg, jdbc):
+    """pgjdbc with autosave=always wraps each statement in a savepoint: a stale write is refused and
+    rolled back alone, the transaction goes on and commits the others, and what the session knows
+    afterwards follows what committed (its own writes) and what did not (the stale one, and a
+    transaction it rolled back)."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    lines = jdbc.run("autosave", db.proxy.host, db.proxy.port, db.db, pg.admin_user, pg.admin_password)
+    output = "\n".join(lines)
+    assert lines == [
+        "other_updated=1",
+        "write 1 updated=1", "write 2 sqlstate=40001", "write 3 updated=1",
+        "again 1 updated=1",
+        "after_reread 2 updated=1",
+        "rolled_back 3 updated=1", "after_rollback 3 updated=1",
+    ], output
+    assert db.rows("SELECT id, balance, version FROM accounts WHERE id <= 3 ORDER BY id") == [
+        (1, 11, 3), (2, 22, 3), (3, 34, 3)]
+
+
 # --- node-postgres --------------------------------------------------------------------------
 
 def test_node_pg_named_prepared_statement(guarded, pg, node_pg):

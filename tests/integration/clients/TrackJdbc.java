@@ -18,6 +18,7 @@ import org.postgresql.PGStatement;
 /**
  * Usage: TrackJdbc rmw HOST PORT DB USER PASSWORD ITERATIONS [autocommit|transactions]
  *        TrackJdbc queries HOST PORT DB USER PASSWORD FILE REPEAT
+ *        TrackJdbc autosave HOST PORT DB USER PASSWORD
  *
  * rmw: connection A reads row 1 of accounts and writes balance + 1, ITERATIONS times through the
  * same two PreparedStatements (prepareThreshold=3, binaryTransfer=true: they become named
@@ -26,6 +27,12 @@ import org.postgresql.PGStatement;
  * A runs with autocommit off (pgjdbc then sends BEGIN in the same batch as the first statement of
  * each transaction) and commits after each write; after the failed write it shows that its
  * transaction was aborted, then rolls back.
+ *
+ * autosave: connection A (autosave=always, autocommit off: pgjdbc sets a savepoint before each
+ * statement and rolls back to it when the statement fails) reads rows 1 to 3; connection B writes
+ * row 2; A writes all three in one transaction (the write of row 2 fails, the transaction goes on)
+ * and commits. A then writes row 1 again without re-reading, re-reads row 2 and writes it, and
+ * writes row 3 in a transaction it rolls back, then again.
  *
  * queries: each line of FILE is a statement, optionally followed by a tab and comma-separated
  * integer parameters; each is executed REPEAT times through one PreparedStatement
@@ -46,6 +53,10 @@ public final class TrackJdbc {
             case "rmw" -> {
                 props.setProperty("prepareThreshold", "3");
                 readModifyWrite(url, props, Integer.parseInt(args[6]), args.length > 7 && args[7].equals("transactions"));
+            }
+            case "autosave" -> {
+                props.setProperty("autosave", "always");
+                autosave(url, props);
             }
             case "queries" -> {
                 props.setProperty("prepareThreshold", "1");
@@ -114,6 +125,48 @@ public final class TrackJdbc {
             if (transactions) {
                 a.commit();
             }
+        }
+    }
+
+    private static void autosave(String url, Properties props) throws SQLException {
+        try (Connection a = DriverManager.getConnection(url, props);
+             PreparedStatement select = a.prepareStatement("SELECT balance FROM accounts WHERE id = ?");
+             PreparedStatement update = a.prepareStatement("UPDATE accounts SET balance = ? WHERE id = ?")) {
+            a.setAutoCommit(false);
+            for (int id = 1; id <= 3; ++id) {
+                select.setInt(1, id);
+                select.executeQuery().close();
+            }
+            a.commit();
+            try (Connection b = DriverManager.getConnection(url, props); Statement s = b.createStatement()) {
+                s.executeQuery("SELECT balance FROM accounts WHERE id = 2").close();
+                System.out.println("other_updated=" + s.executeUpdate("UPDATE accounts SET balance = 7 WHERE id = 2"));
+            }
+            for (int id = 1; id <= 3; ++id) {
+                System.out.println("write " + id + " " + tryUpdate(update, 10 * id, id));
+            }
+            a.commit();
+            System.out.println("again 1 " + tryUpdate(update, 11, 1));
+            a.commit();
+            select.setInt(1, 2);
+            select.executeQuery().close();
+            System.out.println("after_reread 2 " + tryUpdate(update, 22, 2));
+            a.commit();
+            System.out.println("rolled_back 3 " + tryUpdate(update, 33, 3));
+            a.rollback();
+            System.out.println("after_rollback 3 " + tryUpdate(update, 34, 3));
+            a.commit();
+        }
+    }
+
+    // "updated=N", or "sqlstate=S" when the statement fails.
+    private static String tryUpdate(PreparedStatement update, int balance, int id) {
+        try {
+            update.setInt(1, balance);
+            update.setInt(2, id);
+            return "updated=" + update.executeUpdate();
+        } catch (SQLException e) {
+            return "sqlstate=" + e.getSQLState();
         }
     }
 
