@@ -242,9 +242,9 @@ public:
                 if (std::find(assigned.begin(), assigned.end(), column) == assigned.end()) assigned.push_back(column);
             }
             if (!rule->update_is_guarded(assigned)) return not_keyed("the UPDATE sets no column the rule guards");
-            for (const std::string& column : rule->key) {
-                if (std::find(assigned.begin(), assigned.end(), column) != assigned.end()) result.assigns_key = true;
-            }
+            result.assigns_key = std::any_of(rule->key.begin(), rule->key.end(), [&](const std::string& column) {
+                return std::find(assigned.begin(), assigned.end(), column) != assigned.end();
+            });
             if (result.assigns_key && (result.target.key_tuples.size() != 1 || result.target.from_array_parameter)) {
                 return not_keyed("it sets a key column of several rows: their new keys cannot be matched to the ones read");
             }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "parser/ascii_case.hpp"
 #include "proxy/statement_guard.hpp"
 
 namespace staleguard::session {
@@ -74,10 +75,8 @@ std::optional<std::vector<std::string>> text_array_elements(std::string_view tex
             element.resize(kept);
             if (element.empty()) return std::nullopt;  // {1,,2}
         }
-        if (!quoted && !escaped_any && element.size() == 4) {
-            std::string lower = element;
-            for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-            if (lower == "null") return std::nullopt;  // a null key matches no row
+        if (!quoted && !escaped_any && parser::equals_ignoring_ascii_case(element, "null")) {
+            return std::nullopt;  // a null key matches no row
         }
         out.push_back(std::move(element));
         if (i == text.size()) return out;
