@@ -654,6 +654,7 @@ awaitable<bool> Session::check_write(std::uint64_t correlation, OutgoingBatch& b
     batch.add_owned(wire::Flush{}.encode());
     if (!co_await flush_upstream(batch)) co_return false;
     co_await wait_for_server([&] { return verdict_known(correlation); });
+    co_await recheck_rows_left_alone(correlation, batch);
     if (!stale_verdict_for(correlation)) co_return false;
     raise_stale_write(batch);
     co_return true;
@@ -678,14 +679,98 @@ awaitable<void> Session::settle_after_the_fact(std::uint64_t correlation, Outgoi
     statement_queued();
     if (!co_await flush_upstream(batch)) co_return;
     co_await wait_for_server([&] { return verdict_known(correlation); });
-    if (!stale_verdict_for(correlation)) co_return;
+    // The write's ReadyForQuery was held back while it looked stale; the re-read then runs in a
+    // transaction of its own (or the client's block), which the Sync below ends either way.
+    const bool rechecked = co_await recheck_rows_left_alone(correlation, batch);
+    if (!stale_verdict_for(correlation)) {
+        if (rechecked) send(batch, 'S', wire::Sync{}.encode());
+        co_return;
+    }
     raise_stale_write(batch);
     send(batch, 'S', wire::Sync{}.encode());
+}
+
+awaitable<bool> Session::recheck_rows_left_alone(std::uint64_t correlation, OutgoingBatch& batch) {
+    if (!verdict_ || verdict_->correlation != correlation || !verdict_->recheck) co_return false;
+    const TrackCheck& check = *verdict_->recheck->tracked->check;
+    // Named, so that the client's unnamed statement and portal survive it.
+    constexpr std::string_view name = "staleguard: recheck";
+    const std::string sql = current_versions_query(*check.rule, verdict_->recheck->candidates);
+    send(batch, 'P', wire::Parse{name, sql, {}}.encode(), ResponseRoute::completion_hidden());
+    wire::Bind bind;
+    bind.portal = name;
+    bind.statement = name;
+    send(batch, 'B', bind.encode(), ResponseRoute::completion_hidden());
+    ResponseRoute route;
+    route.recheck = true;
+    const std::uint64_t execute = record_upstream('E', std::move(route));
+    batch.add_owned(wire::Execute{name, 0}.encode());
+    send(batch, 'C', wire::Close{wire::ObjectKind::Portal, name}.encode(), ResponseRoute::completion_hidden());
+    send(batch, 'C', wire::Close{wire::ObjectKind::Statement, name}.encode(), ResponseRoute::completion_hidden());
+    batch.add_owned(wire::Flush{}.encode());
+    if (!co_await flush_upstream(batch)) co_return true;
+    co_await wait_for_server([&] { return !routes_.contains(execute); });
+    co_return true;
+}
+
+void Session::route_recheck_frame(const wire::Frame& frame, bool& pass,
+                                  std::optional<std::vector<std::uint8_t>>& replacement) {
+    pass = false;
+    if (!verdict_ || !verdict_->recheck) return;
+    Verdict::Recheck& recheck = *verdict_->recheck;
+    switch (frame.tag) {
+        case 'D': {
+            auto row = wire::DataRow::decode(frame);
+            const std::size_t keys = recheck.candidates.front().keys.size();
+            if (!row || row->columns.size() != keys + 1) return;
+            ReturnedRow current;
+            for (std::size_t i = 0; i <= keys; ++i) {
+                if (!row->columns[i]) return;  // a NULL key or version cannot be the one read
+                std::string text(reinterpret_cast<const char*>(row->columns[i]->data()), row->columns[i]->size());
+                if (i < keys) current.keys.push_back(std::move(text));
+                else current.version = std::move(text);
+            }
+            recheck.current.push_back(std::move(current));
+            return;
+        }
+        case 'C': {
+            auto stale = changed_rows(recheck.candidates, recheck.current);
+            if (stale.empty()) {
+                // Passed over by the write's other conditions, not changed: the write stands.
+                verdict_->stale = false;
+                guard_.apply_write(*recheck.tracked, recheck.returned);
+                replacement = std::move(recheck.completion);
+            } else if (stale.size() != recheck.candidates.size()) {
+                describe_track_stale(*recheck.tracked->check, stale);
+            }
+            verdict_->recheck.reset();
+            return;
+        }
+        case 'E':
+            // The re-read failed (and with it the transaction): the client learns of the stale
+            // write in its place, as it would have without the re-read.
+            replacement = verdict_->error;
+            verdict_->shown = true;
+            verdict_->recheck.reset();
+            return;
+        default:
+            return;
+    }
+}
+
+void Session::describe_track_stale(const TrackCheck& check, const std::vector<SeenRow>& stale) {
+    const std::size_t current = check.seen.size() - stale.size();
+    const auto error = track_stale_error(check, stale, current);
+    verdict_->what = std::string(error.get(wire::field::Message));
+    verdict_->table = check.rule ? check.rule->table.to_string() : std::string();
+    verdict_->error = error.encode();
 }
 
 void Session::raise_stale_write(OutgoingBatch& batch) {
     spdlog::info("{} {} user={} database={}", prefix(), verdict_->what, user_, database_);
     note_stale_write(verdict_->table);
+    // A failed re-read has shown the error already and left the server skipping to the Sync.
+    if (verdict_->shown) return;
     wire::Bind raise;
     raise.statement = kMissingStatement;
     send(batch, 'B', raise.encode(), ResponseRoute::error_replaced_by(std::move(verdict_->error)));
@@ -928,13 +1013,14 @@ bool Session::route_tracked_frame(const wire::Frame& frame, ResponseRoute& route
             if (!tracked.is_write) return true;
             if (tracked.check) {
                 auto stale = stale_rows(*tracked.check, route.returned);
-                verdict_ = Verdict{correlation, !stale.empty(), {}, {}, {}};
+                verdict_ = Verdict{correlation, !stale.empty(), {}, {}, {}, {}, false};
                 if (!stale.empty()) {
-                    const std::size_t current = tracked.check->seen.size() - stale.size();
-                    const auto error = track_stale_error(*tracked.check, stale, current);
-                    verdict_->what = std::string(error.get(wire::field::Message));
-                    verdict_->table = tracked.check->rule ? tracked.check->rule->table.to_string() : std::string();
-                    verdict_->error = error.encode();
+                    describe_track_stale(*tracked.check, stale);
+                    if (tracked.check->other_conditions) {
+                        verdict_->recheck = Verdict::Recheck{route.tracked, std::move(stale), route.returned,
+                                                             std::vector<std::uint8_t>(frame.bytes.begin(), frame.bytes.end()),
+                                                             {}};
+                    }
                     return false;
                 }
             }
@@ -973,7 +1059,9 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
                                                            : std::nullopt);
                 }
             }
-        } else if ((frame.tag == '1' || frame.tag == '2') && route->hide_completion) {
+        } else if (route->recheck) {
+            route_recheck_frame(frame, pass, replacement);
+        } else if ((frame.tag == '1' || frame.tag == '2' || frame.tag == '3') && route->hide_completion) {
             pass = false;
         } else if (frame.tag == 'n' && route->hide_no_data) {
             pass = false;
@@ -995,7 +1083,7 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
             const std::uint64_t rows = complete ? complete->row_count().value_or(0) : 0;
             const WriteCheck& check = *route->check;
             const bool stale = rows < check.expected_rows;
-            verdict_ = Verdict{front_correlation, stale, {}, {}, {}};
+            verdict_ = Verdict{front_correlation, stale, {}, {}, {}, {}, false};
             if (stale) {
                 verdict_->error = stale_write_error(check, rows).encode();
                 verdict_->table = check.table;

@@ -107,6 +107,15 @@ private:
     // The stale write `verdict_` describes: logged, counted, and a failing Bind that shows the
     // client the verdict's error added to the batch.
     void raise_stale_write(OutgoingBatch& batch);
+    // A track-mode write whose WHERE says more than its keys and that left rows alone it was
+    // checked against: reads their versions again in the same transaction (flushing the batch)
+    // and keeps as stale only the ones that changed. True when it asked the server.
+    asio::awaitable<bool> recheck_rows_left_alone(std::uint64_t correlation, OutgoingBatch& batch);
+    // The verdict's error for stale rows of a track-mode write, and what the log says of it.
+    void describe_track_stale(const TrackCheck& check, const std::vector<SeenRow>& stale);
+    // The re-read's rows and its end: the write's CommandComplete shown or the verdict kept.
+    void route_recheck_frame(const wire::Frame& frame, bool& pass,
+                             std::optional<std::vector<std::uint8_t>>& replacement);
     asio::awaitable<void> look_up_schemas(const parser::Rewriter& rewriter, std::string_view sql);
     // Waits until the server→client pump reports progress.
     asio::awaitable<void> wait_for_server(const std::function<bool()>& done);
@@ -176,6 +185,17 @@ private:
         std::vector<std::uint8_t> error;  // stale: what the client is shown
         std::string what;                 // stale: for the log
         std::string table;                // stale: the protected table, for the metrics
+        // Track mode, a write with other conditions: the rows it left alone are stale unless a
+        // fresh read shows them still as read. Meanwhile its CommandComplete waits here.
+        struct Recheck {
+            std::shared_ptr<const TrackedResult> tracked;
+            std::vector<SeenRow> candidates;
+            std::vector<ReturnedRow> returned;  // what the write did change
+            std::vector<std::uint8_t> completion;
+            std::vector<ReturnedRow> current;  // the re-read's rows
+        };
+        std::optional<Recheck> recheck;
+        bool shown = false;  // the error already took the place of a failed re-read's
     };
     // Track mode: a reused buffer for the hidden values of one DataRow.
     std::vector<TrackedRow> tracked_rows_;

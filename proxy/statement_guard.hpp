@@ -52,9 +52,10 @@ inline constexpr std::string_view kMissingStatement = "staleguard: stale write";
 
 // Routing of the responses to one message sent upstream.
 struct ResponseRoute {
-    bool hide_completion = false;  // ParseComplete / BindComplete of messages the proxy added
+    bool hide_completion = false;  // ParseComplete / BindComplete / CloseComplete of messages the proxy added
     bool hide_no_data = false;     // NoData answering a Describe the proxy added
     bool hide_everything = false;  // the proxy's own lookup query
+    bool recheck = false;          // the Execute of the proxy's re-read of rows a write left alone
     std::optional<WriteCheck> check;                         // a checked Execute
     std::optional<std::vector<std::uint8_t>> replacement_error;  // shown instead of the server's error
     // The server counts error positions in the text it was sent. Where that text is the client's
@@ -81,7 +82,7 @@ struct ResponseRoute {
 
     // Every response passes unchanged: the session keeps no route for it.
     bool is_plain() const {
-        return !hide_completion && !hide_no_data && !hide_everything && !check && !replacement_error &&
+        return !hide_completion && !hide_no_data && !hide_everything && !recheck && !check && !replacement_error &&
                position_shift == 0 && !drop_position && !tracked && !visible_parameters && ready_held_if_stale == 0;
     }
 

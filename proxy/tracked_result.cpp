@@ -7,6 +7,8 @@
 #include <fmt/ranges.h>
 
 #include "parser/ascii_case.hpp"
+#include "parser/track_planner.hpp"
+#include "rules/identifier.hpp"
 #include "proxy/statement_guard.hpp"
 
 namespace staleguard::session {
@@ -118,6 +120,35 @@ std::vector<SeenRow> stale_rows(const TrackCheck& check, const std::vector<Retur
         if (!written) stale.push_back(row);
     }
     return stale;
+}
+
+std::string current_versions_query(const rules::TableRule& rule, const std::vector<SeenRow>& rows) {
+    std::vector<std::string> columns;
+    for (const auto& column : rule.key) columns.push_back(rules::quote_identifier(column));
+    const std::string version =
+        rule.kind == rules::VersionKind::Xmin ? std::string("xmin") : rules::quote_identifier(rule.version_column);
+    std::vector<std::string> tuples;
+    for (const SeenRow& row : rows) {
+        std::vector<std::string> values;
+        for (const auto& key : row.keys) values.push_back(parser::escaped_string_literal(key));
+        tuples.push_back(columns.size() == 1 ? values.front() : fmt::format("({})", fmt::join(values, ", ")));
+    }
+    // Untyped literals take the key columns' types, so the key's index serves the lookup.
+    return fmt::format("SELECT {}::pg_catalog.text, {}::pg_catalog.text FROM {} WHERE {} IN ({})",
+                       fmt::join(columns, "::pg_catalog.text, "), version, rule.table.to_string(),
+                       columns.size() == 1 ? columns.front() : fmt::format("({})", fmt::join(columns, ", ")),
+                       fmt::join(tuples, ", "));
+}
+
+std::vector<SeenRow> changed_rows(const std::vector<SeenRow>& candidates, const std::vector<ReturnedRow>& current) {
+    std::vector<SeenRow> changed;
+    for (const SeenRow& row : candidates) {
+        const bool as_read = std::any_of(current.begin(), current.end(), [&](const ReturnedRow& now) {
+            return now.keys == row.keys && now.version == row.version;
+        });
+        if (!as_read) changed.push_back(row);
+    }
+    return changed;
 }
 
 std::string key_list_text(const std::vector<std::vector<std::string>>& rows) {

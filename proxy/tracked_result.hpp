@@ -33,6 +33,9 @@ struct TrackCheck {
     // The write sets a key column (and names one key tuple): what it returns carries the new
     // key, so whether it returned a row at all is the verdict.
     bool assigns_key = false;
+    // The write's WHERE says more than its keys: a row it did not return may have been passed
+    // over by those conditions, so only a fresh look at its version tells stale from skipped.
+    bool other_conditions = false;
 };
 
 struct TrackedResult {
@@ -55,6 +58,14 @@ struct ReturnedRow {
 
 // The rows of `check.seen` that `returned` does not contain: changed or deleted since they were read.
 std::vector<SeenRow> stale_rows(const TrackCheck& check, const std::vector<ReturnedRow>& returned);
+
+// A query for the current versions of `rows` (key columns, then the version, as text, like the
+// hidden columns): run after a write that left them alone, in its transaction.
+std::string current_versions_query(const rules::TableRule& rule, const std::vector<SeenRow>& rows);
+
+// The rows of `candidates` that `current` (what current_versions_query found) shows changed or
+// gone; a row still carrying the version read was passed over by the write's other conditions.
+std::vector<SeenRow> changed_rows(const std::vector<SeenRow>& candidates, const std::vector<ReturnedRow>& current);
 
 // The ErrorResponse for a track-mode stale write naming the stale keys; `still_current` is how
 // many of the rows read were still as read.

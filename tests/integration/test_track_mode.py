@@ -503,6 +503,67 @@ def test_a_write_that_changes_the_key_is_judged_by_the_row_it_wrote(guarded, pro
         b.close()
 
 
+@pytest.mark.parametrize("protocol", ["simple", "prepared"])
+def test_a_write_whose_own_conditions_pass_over_a_row_is_not_stale(guarded, protocol):
+    """`UPDATE jobs SET state = 'running' WHERE id = $1 AND state = 'queued'` is an application's
+    own compare-and-set: when the row was read and is unchanged but no longer matches, PostgreSQL
+    answers UPDATE 0 and so must staleguard (a 40001 there would have the application re-read
+    and retry the same refused write for ever). A row that did change is still refused, with or
+    without its condition holding, and a write of several rows changes those its conditions
+    keep and passes over the others."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, execute = session_speaking(db, protocol)
+    b = db.connect()
+    try:
+        execute("SELECT * FROM accounts WHERE id IN (1, 2, 3, 4)", None)
+        assert execute("UPDATE accounts SET note = 'x' WHERE id = %s AND balance > %s", (1, 1000)) == "UPDATE 0"
+        assert execute("UPDATE accounts SET note = 'x' WHERE id = %s AND note IS NULL", (1,)) == "UPDATE 1"
+        # The session knows its own write: the same compare-and-set again passes over the row.
+        assert execute("UPDATE accounts SET note = 'y' WHERE id = %s AND note IS NULL", (1,)) == "UPDATE 0"
+        assert account(db, 1) == (100, 2)
+
+        # Several rows: 3 is passed over by the condition, 2 is written.
+        assert execute("UPDATE accounts SET note = 'z' WHERE id = ANY(%s) AND balance < %s",
+                       ([2, 3], 250)) == "UPDATE 1"
+        assert db.rows("SELECT id, note, version FROM accounts WHERE id IN (2, 3) ORDER BY id") == \
+            [(2, "z", 2), (3, None, 1)]
+
+        # Row 4 changes behind A's back: refused whether its condition holds or not.
+        assert run(b, "UPDATE accounts SET balance = 450 WHERE id = 4")[0] == "UPDATE 1"
+        for condition in ("balance > 0", "balance > 1000"):
+            with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
+                execute(f"UPDATE accounts SET note = 'a' WHERE id = %s AND {condition}", (4,))
+            assert sqlstate_of(excinfo.value) == "40001"
+        # With a current row beside it, the stale one still makes the whole write change nothing.
+        with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
+            execute("UPDATE accounts SET note = 'a' WHERE id = ANY(%s) AND balance > %s", ([3, 4], 0))
+        assert sqlstate_of(excinfo.value) == "40001"
+        assert db.rows("SELECT id, note, version FROM accounts WHERE id IN (3, 4) ORDER BY id") == \
+            [(3, None, 1), (4, None, 2)]
+        # The session goes on normally afterwards.
+        assert execute("SELECT balance FROM accounts WHERE id = %s", (4,)) == "SELECT 1"
+        assert execute("UPDATE accounts SET note = 'a' WHERE id = %s AND balance > %s", (4, 0)) == "UPDATE 1"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_passed_over_write_inside_a_transaction_keeps_it_going(guarded):
+    """In a block, a compare-and-set that matches nothing leaves the block usable, as directly."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a = db.connect(autocommit=False)
+    try:
+        run(a, "SELECT * FROM accounts WHERE id = 5")
+        assert run(a, "UPDATE accounts SET note = 'x' WHERE id = 5 AND balance > 1000; SELECT 7") == \
+            ("SELECT 1", [(7,)])
+        assert run(a, "UPDATE accounts SET note = 'x' WHERE id = 5 AND balance > 1000")[0] == "UPDATE 0"
+        assert run(a, "UPDATE accounts SET note = 'x' WHERE id = 5")[0] == "UPDATE 1"
+        a.commit()
+        assert state(db)[4] == (5, 500, "x", 2)
+    finally:
+        a.close()
+
+
 # --- transactions ---------------------------------------------------------------------------
 
 def test_stale_write_inside_a_transaction_aborts_it(guarded):

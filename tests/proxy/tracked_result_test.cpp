@@ -328,6 +328,95 @@ INSTANTIATE_TEST_SUITE_P(Cases, StaleRows, ::testing::ValuesIn(stale_cases),
                          [](const ::testing::TestParamInfo<StaleCase>& info) { return std::string(info.param.name); });
 
 // ---------------------------------------------------------------------------------------------
+// current_versions_query and changed_rows: the re-read of rows a write with other conditions left alone
+
+rules::TableRule with_version(rules::TableRule rule, std::string column, rules::VersionKind kind) {
+    rule.version_column = std::move(column);
+    rule.kind = kind;
+    return rule;
+}
+
+struct RecheckQueryCase {
+    const char* name;
+    rules::TableRule rule;
+    std::vector<SeenRow> rows;
+    const char* expected;
+};
+
+std::ostream& operator<<(std::ostream& out, const RecheckQueryCase& test_case) { return out << test_case.name; }
+
+const std::vector<RecheckQueryCase> recheck_query_cases = {
+    {"one_key",
+     accounts,
+     {{{"1"}, "3"}},
+     "SELECT id::pg_catalog.text, version::pg_catalog.text FROM public.accounts WHERE id IN (E'1')"},
+    {"several_keys",
+     accounts,
+     {{{"1"}, "3"}, {{"22"}, "1"}},
+     "SELECT id::pg_catalog.text, version::pg_catalog.text FROM public.accounts WHERE id IN (E'1', E'22')"},
+    {"composite_key",
+     order_lines,
+     {{{"1", "2"}, "3"}, {{"1", "3"}, "7"}},
+     "SELECT order_id::pg_catalog.text, line_no::pg_catalog.text, version::pg_catalog.text FROM public.order_lines "
+     "WHERE (order_id, line_no) IN ((E'1', E'2'), (E'1', E'3'))"},
+    {"quoted_names_and_values",
+     with_version(rule_for("Billing", "Accounts", {"Code"}), "Rev", rules::VersionKind::Counter),
+     {{{"it's a \\ key"}, "3"}},
+     "SELECT \"Code\"::pg_catalog.text, \"Rev\"::pg_catalog.text FROM \"Billing\".\"Accounts\" WHERE \"Code\" IN "
+     "(E'it''s a \\\\ key')"},
+    {"xmin",
+     with_version(accounts, "xmin", rules::VersionKind::Xmin),
+     {{{"1"}, "741"}},
+     "SELECT id::pg_catalog.text, xmin::pg_catalog.text FROM public.accounts WHERE id IN (E'1')"},
+    {"timestamp",
+     with_version(accounts, "modified_at", rules::VersionKind::Timestamp),
+     {{{"1"}, "2026-11-27 08:25:25.337295+00"}},
+     "SELECT id::pg_catalog.text, modified_at::pg_catalog.text FROM public.accounts WHERE id IN (E'1')"},
+};
+
+class CurrentVersionsQuery : public ::testing::TestWithParam<RecheckQueryCase> {};
+
+TEST_P(CurrentVersionsQuery, ReadsTheKeysAndVersionsAsText) {
+    EXPECT_EQ(current_versions_query(GetParam().rule, GetParam().rows), GetParam().expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CurrentVersionsQuery, ::testing::ValuesIn(recheck_query_cases),
+                         [](const ::testing::TestParamInfo<RecheckQueryCase>& info) {
+                             return std::string(info.param.name);
+                         });
+
+struct ChangedCase {
+    const char* name;
+    std::vector<SeenRow> candidates;
+    std::vector<ReturnedRow> current;
+    std::vector<SeenRow> expected;
+};
+
+std::ostream& operator<<(std::ostream& out, const ChangedCase& test_case) { return out << test_case.name; }
+
+const std::vector<ChangedCase> changed_cases = {
+    // Still as read: the write's other conditions passed it over.
+    {"unchanged_passed_over", {{{"1"}, "3"}}, {{{"1"}, "3"}}, {}},
+    {"changed", {{{"1"}, "3"}}, {{{"1"}, "4"}}, {{{"1"}, "3"}}},
+    {"deleted", {{{"1"}, "3"}}, {}, {{{"1"}, "3"}}},
+    {"some_changed", {{{"1"}, "3"}, {{"2"}, "5"}, {{"3"}, "1"}}, {{{"3"}, "1"}, {{"1"}, "3"}, {{"2"}, "6"}},
+     {{{"2"}, "5"}}},
+    // Versions and keys compare as PostgreSQL printed them, exactly.
+    {"version_text_exact", {{{"1"}, "2026-11-27 08:25:25.3+00"}}, {{{"1"}, "2026-11-27 08:25:25.30+00"}},
+     {{{"1"}, "2026-11-27 08:25:25.3+00"}}},
+    {"composite_whole_tuple", {{{"1", "2"}, "3"}}, {{{"1", "3"}, "3"}}, {{{"1", "2"}, "3"}}},
+};
+
+class ChangedRows : public ::testing::TestWithParam<ChangedCase> {};
+
+TEST_P(ChangedRows, AreTheCandidatesNotFoundAsRead) {
+    EXPECT_EQ(describe(changed_rows(GetParam().candidates, GetParam().current)), describe(GetParam().expected));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, ChangedRows, ::testing::ValuesIn(changed_cases),
+                         [](const ::testing::TestParamInfo<ChangedCase>& info) { return std::string(info.param.name); });
+
+// ---------------------------------------------------------------------------------------------
 // key_list_text
 
 struct KeyListCase {
