@@ -87,13 +87,6 @@ struct Constraint {
     std::vector<std::string> column_path;
     std::vector<Value> values;
     int array_parameter = 0;  // `= ANY($n)`
-    std::size_t conjunct = 0;  // which conjunct of the WHERE says it
-};
-
-// The constraints a WHERE's conjuncts make, and which conjuncts were wholly made of them.
-struct Constraints {
-    std::vector<Constraint> list;
-    std::vector<bool> conjunct_is_constraint;
 };
 
 const Node* without_casts(const Node* node) {
@@ -103,12 +96,10 @@ const Node* without_casts(const Node* node) {
     return node;
 }
 
-bool add_equality(const Node* column_side, const Node* value_side, std::size_t conjunct, std::vector<Constraint>& out) {
+void add_equality(const Node* column_side, const Node* value_side, std::vector<Constraint>& out) {
     auto path = column_path_of(column_side);
     auto value = literal_of(value_side);
-    if (!path || !value) return false;
-    out.push_back(Constraint{std::move(*path), {std::move(*value)}, 0, conjunct});
-    return true;
+    if (path && value) out.push_back(Constraint{std::move(*path), {std::move(*value)}, 0});
 }
 
 // A list of literals or parameters, all of them, or nothing.
@@ -123,39 +114,33 @@ std::optional<std::vector<Value>> values_of(std::size_t count, Node* const* item
     return values;
 }
 
-Constraints constraints_of(const std::vector<const Node*>& conjuncts) {
-    Constraints out;
-    out.conjunct_is_constraint.assign(conjuncts.size(), false);
-    auto& constraints = out.list;
-    for (std::size_t index = 0; index < conjuncts.size(); ++index) {
-        const Node* conjunct = conjuncts[index];
+std::vector<Constraint> constraints_of(const std::vector<const Node*>& conjuncts) {
+    std::vector<Constraint> constraints;
+    for (const Node* conjunct : conjuncts) {
         if (conjunct->node_case != PG_QUERY__NODE__NODE_A_EXPR) continue;
         const PgQuery__AExpr& expression = *conjunct->a_expr;
         if (!is_operator(expression, "=") || expression.lexpr == nullptr || expression.rexpr == nullptr) continue;
         const Node* left = expression.lexpr;
         const Node* right = expression.rexpr;
-        bool whole = false;
         switch (expression.kind) {
             case PG_QUERY__A__EXPR__KIND__AEXPR_OP:
                 if (left->node_case == PG_QUERY__NODE__NODE_ROW_EXPR &&
                     right->node_case == PG_QUERY__NODE__NODE_ROW_EXPR &&
                     left->row_expr->n_args == right->row_expr->n_args) {
-                    whole = true;
                     for (std::size_t i = 0; i < left->row_expr->n_args; ++i) {
-                        whole = add_equality(left->row_expr->args[i], right->row_expr->args[i], index, constraints) && whole;
+                        add_equality(left->row_expr->args[i], right->row_expr->args[i], constraints);
                     }
                 } else if (left->node_case == PG_QUERY__NODE__NODE_COLUMN_REF) {
-                    whole = add_equality(left, right, index, constraints);
+                    add_equality(left, right, constraints);
                 } else {
-                    whole = add_equality(right, left, index, constraints);
+                    add_equality(right, left, constraints);
                 }
                 break;
             case PG_QUERY__A__EXPR__KIND__AEXPR_IN: {
                 auto path = column_path_of(left);
                 if (!path || right->node_case != PG_QUERY__NODE__NODE_LIST) break;
                 if (auto values = values_of(right->list->n_items, right->list->items)) {
-                    constraints.push_back(Constraint{std::move(*path), std::move(*values), 0, index});
-                    whole = true;
+                    constraints.push_back(Constraint{std::move(*path), std::move(*values), 0});
                 }
                 break;
             }
@@ -164,12 +149,10 @@ Constraints constraints_of(const std::vector<const Node*>& conjuncts) {
                 const Node* array = without_casts(right);
                 if (!path || array == nullptr) break;
                 if (array->node_case == PG_QUERY__NODE__NODE_PARAM_REF) {
-                    constraints.push_back(Constraint{std::move(*path), {}, array->param_ref->number, index});
-                    whole = true;
+                    constraints.push_back(Constraint{std::move(*path), {}, array->param_ref->number});
                 } else if (array->node_case == PG_QUERY__NODE__NODE_A_ARRAY_EXPR) {
                     if (auto values = values_of(array->a_array_expr->n_elements, array->a_array_expr->elements)) {
-                        constraints.push_back(Constraint{std::move(*path), std::move(*values), 0, index});
-                        whole = true;
+                        constraints.push_back(Constraint{std::move(*path), std::move(*values), 0});
                     }
                 }
                 break;
@@ -177,9 +160,8 @@ Constraints constraints_of(const std::vector<const Node*>& conjuncts) {
             default:
                 break;
         }
-        out.conjunct_is_constraint[index] = whole;
     }
-    return out;
+    return constraints;
 }
 
 KeyedWrite not_keyed(std::string reason) {
@@ -244,12 +226,8 @@ public:
 
         std::vector<const Node*> conjuncts;
         collect_conjuncts(*write.where, conjuncts, 0);
-        const Constraints constraints = constraints_of(conjuncts);
-        std::vector<const Constraint*> key_constraints;
-        if (auto problem = key_tuples(*rule, alias, relation, constraints.list, result.target, key_constraints)) {
-            return not_keyed(*problem);
-        }
-        result.other_conditions = has_other_conditions(constraints, key_constraints);
+        const std::vector<Constraint> constraints = constraints_of(conjuncts);
+        if (auto problem = key_tuples(*rule, alias, relation, constraints, result.target)) return not_keyed(*problem);
         result.target.rule = rule;
         result.target.table_name = rule->table.to_string();
 
@@ -314,8 +292,7 @@ private:
     // Fills target.key_tuples (and the array parameter) from the constraints on the key columns.
     static std::optional<std::string> key_tuples(const rules::TableRule& rule, const std::string& alias,
                                                  const PgQuery__RangeVar& relation,
-                                                 const std::vector<Constraint>& constraints, KeyedTarget& target,
-                                                 std::vector<const Constraint*>& used) {
+                                                 const std::vector<Constraint>& constraints, KeyedTarget& target) {
         std::vector<std::vector<std::string>> per_column;  // distinct values of each key column
         std::optional<std::size_t> several;               // the one column with more than one value
         for (std::size_t k = 0; k < rule.key.size(); ++k) {
@@ -327,7 +304,6 @@ private:
                 found = &constraint;
             }
             if (found == nullptr) return "key column " + column + " is not constrained by = or IN or = ANY";
-            used.push_back(found);
             std::vector<std::string> distinct;
             if (found->array_parameter > 0) {
                 distinct.push_back("$" + std::to_string(found->array_parameter));
@@ -358,16 +334,6 @@ private:
             target.key_tuples.push_back(std::move(tuple));
         }
         return std::nullopt;
-    }
-
-    // Whether the WHERE says more than which keys: a conjunct that is not wholly key constraints.
-    static bool has_other_conditions(const Constraints& constraints, const std::vector<const Constraint*>& keys) {
-        for (std::size_t index = 0; index < constraints.conjunct_is_constraint.size(); ++index) {
-            if (!constraints.conjunct_is_constraint[index]) return true;
-        }
-        return std::any_of(constraints.list.begin(), constraints.list.end(), [&](const Constraint& constraint) {
-            return std::find(keys.begin(), keys.end(), &constraint) == keys.end();
-        });
     }
 
     // Puts the marker at the end of the WHERE, deparses, and cuts the text where it lands.

@@ -34,9 +34,6 @@ struct KeyedWrite {
     // ones it was checked against; only a write of one key tuple is Keyed then (its verdict
     // goes by whether it returned a row at all).
     bool assigns_key = false;
-    // The WHERE says more than which keys (`AND status = 'queued'`, a join): a row it leaves
-    // alone may have been passed over by those conditions rather than by the version check.
-    bool other_conditions = false;
     // How the slot's predicate must name the table's columns (`<qualifier>.version`), as SQL
     // text: the alias, else the name as written; needed when FROM/USING brings other tables
     // with columns of the same names.

@@ -736,7 +736,7 @@ void Session::route_recheck_frame(const wire::Frame& frame, bool& pass,
         case 'C': {
             auto stale = changed_rows(recheck.candidates, recheck.current);
             if (stale.empty()) {
-                // Passed over by the write's other conditions, not changed: the write stands.
+                // Passed over (by the rest of the WHERE, a trigger), not changed: the write stands.
                 verdict_->stale = false;
                 guard_.apply_write(*recheck.tracked, recheck.returned);
                 replacement = std::move(recheck.completion);
@@ -1015,12 +1015,12 @@ bool Session::route_tracked_frame(const wire::Frame& frame, ResponseRoute& route
                 auto stale = stale_rows(*tracked.check, route.returned);
                 verdict_ = Verdict{correlation, !stale.empty(), {}, {}, {}, {}, false};
                 if (!stale.empty()) {
+                    // Stale only if their versions changed: the write's CommandComplete waits
+                    // for a fresh read of them.
                     describe_track_stale(*tracked.check, stale);
-                    if (tracked.check->other_conditions) {
-                        verdict_->recheck = Verdict::Recheck{route.tracked, std::move(stale), route.returned,
-                                                             std::vector<std::uint8_t>(frame.bytes.begin(), frame.bytes.end()),
-                                                             {}};
-                    }
+                    verdict_->recheck = Verdict::Recheck{route.tracked, std::move(stale), route.returned,
+                                                         std::vector<std::uint8_t>(frame.bytes.begin(), frame.bytes.end()),
+                                                         {}};
                     return false;
                 }
             }

@@ -107,9 +107,9 @@ private:
     // The stale write `verdict_` describes: logged, counted, and a failing Bind that shows the
     // client the verdict's error added to the batch.
     void raise_stale_write(OutgoingBatch& batch);
-    // A track-mode write whose WHERE says more than its keys and that left rows alone it was
-    // checked against: reads their versions again in the same transaction (flushing the batch)
-    // and keeps as stale only the ones that changed. True when it asked the server.
+    // A track-mode write that left rows alone it was checked against: reads their versions again
+    // in the same transaction (flushing the batch) and keeps as stale only the ones that changed
+    // (the others its WHERE or a trigger passed over). True when it asked the server.
     asio::awaitable<bool> recheck_rows_left_alone(std::uint64_t correlation, OutgoingBatch& batch);
     // The verdict's error for stale rows of a track-mode write, and what the log says of it.
     void describe_track_stale(const TrackCheck& check, const std::vector<SeenRow>& stale);
@@ -185,8 +185,8 @@ private:
         std::vector<std::uint8_t> error;  // stale: what the client is shown
         std::string what;                 // stale: for the log
         std::string table;                // stale: the protected table, for the metrics
-        // Track mode, a write with other conditions: the rows it left alone are stale unless a
-        // fresh read shows them still as read. Meanwhile its CommandComplete waits here.
+        // Track mode: the rows a write left alone are stale unless a fresh read shows them still
+        // as read. Meanwhile its CommandComplete waits here.
         struct Recheck {
             std::shared_ptr<const TrackedResult> tracked;
             std::vector<SeenRow> candidates;

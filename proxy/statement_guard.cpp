@@ -421,8 +421,7 @@ StatementGuard::KeyedOutcome StatementGuard::check_keyed(
         }
         if (!seen.empty()) {
             tracked->check = TrackCheck{plan.rules, &rule, rewriter.rules().sqlstate, plan.keyed.is_delete,
-                                        std::move(seen), tuples->size(), plan.keyed.assigns_key,
-                                        plan.keyed.other_conditions};
+                                        std::move(seen), tuples->size(), plan.keyed.assigns_key};
         }
     }
     if (plan.keyed.assigns_key && tuples) tracked->moved_from = *tuples;

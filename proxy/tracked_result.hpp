@@ -20,8 +20,10 @@ struct SeenRow {
     std::string version;
 };
 
-// A keyed write in track mode: every row in `seen` must still carry its version, which the
-// write's hidden RETURNING shows (a row it did not return was changed or deleted meanwhile).
+// A keyed write in track mode: every row in `seen` must still carry its version. The write's
+// hidden RETURNING shows the rows it changed; one it left alone was changed or deleted meanwhile,
+// or passed over by the rest of its WHERE (`AND state = 'queued'`) or by a trigger, which only a
+// fresh read of its version tells apart.
 struct TrackCheck {
     std::shared_ptr<const rules::RuleSet> rules;  // keeps `rule` alive across a reload
     const rules::TableRule* rule = nullptr;
@@ -33,9 +35,6 @@ struct TrackCheck {
     // The write sets a key column (and names one key tuple): what it returns carries the new
     // key, so whether it returned a row at all is the verdict.
     bool assigns_key = false;
-    // The write's WHERE says more than its keys: a row it did not return may have been passed
-    // over by those conditions, so only a fresh look at its version tells stale from skipped.
-    bool other_conditions = false;
 };
 
 struct TrackedResult {
@@ -56,7 +55,7 @@ struct ReturnedRow {
     std::string version;
 };
 
-// The rows of `check.seen` that `returned` does not contain: changed or deleted since they were read.
+// The rows of `check.seen` that `returned` does not contain: the write left them alone.
 std::vector<SeenRow> stale_rows(const TrackCheck& check, const std::vector<ReturnedRow>& returned);
 
 // A query for the current versions of `rows` (key columns, then the version, as text, like the
@@ -64,7 +63,7 @@ std::vector<SeenRow> stale_rows(const TrackCheck& check, const std::vector<Retur
 std::string current_versions_query(const rules::TableRule& rule, const std::vector<SeenRow>& rows);
 
 // The rows of `candidates` that `current` (what current_versions_query found) shows changed or
-// gone; a row still carrying the version read was passed over by the write's other conditions.
+// gone; a row still carrying the version read was passed over by the write's WHERE or a trigger.
 std::vector<SeenRow> changed_rows(const std::vector<SeenRow>& candidates, const std::vector<ReturnedRow>& current);
 
 // The ErrorResponse for a track-mode stale write naming the stale keys; `still_current` is how

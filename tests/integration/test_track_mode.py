@@ -548,6 +548,32 @@ def test_a_write_whose_own_conditions_pass_over_a_row_is_not_stale(guarded, prot
         b.close()
 
 
+def test_a_row_a_trigger_passes_over_is_not_stale(guarded):
+    """A BEFORE trigger that returns NULL skips the row: PostgreSQL says UPDATE 0 / DELETE 0 and
+    so does staleguard, for a row the session read and nobody changed."""
+    db = guarded(TRACK_RULES, ACCOUNTS + """
+        CREATE FUNCTION frozen_rows_stay() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF OLD.note = 'frozen' THEN RETURN NULL; END IF;
+            IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER frozen_rows_stay BEFORE UPDATE OR DELETE ON accounts
+            FOR EACH ROW EXECUTE FUNCTION frozen_rows_stay();
+        UPDATE accounts SET note = 'frozen' WHERE id = 2;
+    """)
+    a = db.connect()
+    try:
+        run(a, "SELECT * FROM accounts WHERE id IN (1, 2)")
+        assert run(a, "UPDATE accounts SET balance = 1 WHERE id = 2")[0] == "UPDATE 0"
+        assert run(a, "DELETE FROM accounts WHERE id = 2")[0] == "DELETE 0"
+        assert run(a, "UPDATE accounts SET balance = 1 WHERE id IN (1, 2)")[0] == "UPDATE 1"
+        assert db.rows("SELECT id, balance, version FROM accounts WHERE id IN (1, 2) ORDER BY id") == \
+            [(1, 1, 2), (2, 200, 1)]
+    finally:
+        a.close()
+
+
 def test_a_passed_over_write_inside_a_transaction_keeps_it_going(guarded):
     """In a block, a compare-and-set that matches nothing leaves the block usable, as directly."""
     db = guarded(TRACK_RULES, ACCOUNTS)
