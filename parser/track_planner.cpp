@@ -179,9 +179,12 @@ std::string version_predicate(const rules::TableRule& rule, std::string_view qua
 }
 
 std::string literal_version_predicate(const rules::TableRule& rule, std::string_view qualifier,
-                                      const std::vector<SeenVersion>& seen) {
+                                      const std::vector<SeenVersion>& seen, bool one_key_tuple) {
     if (seen.empty()) return "true";
     const std::string q(qualifier);
+    if (one_key_tuple && seen.size() == 1) {
+        return row_version_text(rule, q) + " = " + escaped_string_literal(seen.front().version);
+    }
     std::string out = "CASE " + row_key_text(rule, q);
     const std::string version = row_version_text(rule, q);
     for (const SeenVersion& row : seen) {

@@ -80,9 +80,10 @@ struct SeenVersion {
 // true END`. The same answer for every row as version_predicate() over arrays of these values
 // (a NULL key matches no WHEN; a NULL version equals nothing, which a WHERE treats as false), but
 // far cheaper for PostgreSQL to parse and plan, which it does for every such string. "true" when
-// no row was seen.
+// no row was seen. A write that names one key tuple (`WHERE id = 1`) reaches no row but that one,
+// so its check is the bare `version = 'v'`, cheaper still (a few µs of server CPU per statement).
 std::string literal_version_predicate(const rules::TableRule& rule, std::string_view qualifier,
-                                      const std::vector<SeenVersion>& seen);
+                                      const std::vector<SeenVersion>& seen, bool one_key_tuple);
 
 // A row's key values as the one text version_predicate() compares: the value itself for a
 // single-column key; for a composite key each value prefixed by its length in characters and a

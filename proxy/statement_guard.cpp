@@ -498,7 +498,9 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
                     }
                     text = tracking->keyed.sql_before_slot +
                            parser::literal_version_predicate(*tracking->keyed.target.rule,
-                                                             tracking->keyed.qualifier, keyed.seen) +
+                                                             tracking->keyed.qualifier, keyed.seen,
+                                                             tracking->keyed.target.key_tuples.size() == 1 &&
+                                                                 !tracking->keyed.target.from_array_parameter) +
                            tracking->keyed.sql_after_slot;
                     tracked = std::move(keyed.tracked);
                     any_tracked_write = true;

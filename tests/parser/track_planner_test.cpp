@@ -281,6 +281,7 @@ struct LiteralPredicateCase {
     const char* qualifier;
     std::vector<SeenVersion> seen;
     const char* expected;
+    bool one_key_tuple = false;  // the write names one key tuple (else several, as `id IN (1, 9)`)
 };
 
 std::ostream& operator<<(std::ostream& out, const LiteralPredicateCase& test_case) { return out << test_case.name; }
@@ -311,6 +312,16 @@ const std::vector<LiteralPredicateCase> literal_predicate_cases = {
      "E'2' ELSE true END"},
     {"xmin", xmin, "accounts", {{"1", "744"}},
      "CASE accounts.id::pg_catalog.text WHEN E'1' THEN accounts.xmin::pg_catalog.text = E'744' ELSE true END"},
+    // One key tuple (`WHERE id = 1`): no other row can match, so the version alone is compared.
+    {"one_key_tuple", track, "accounts", {{"1", "3"}}, "accounts.version::pg_catalog.text = E'3'", true},
+    {"one_key_tuple_unseen", track, "accounts", {}, "true", true},
+    {"one_key_tuple_quoted", "public.\"Accounts\" mode=track key=UserId version=\"RowVersion\"", "a",
+     {{"u1", "it's"}}, "a.\"RowVersion\"::pg_catalog.text = E'it''s'", true},
+    {"one_key_tuple_composite", composite, "l", {{encoded_key({"7", "12"}), "4"}},
+     "l.version::pg_catalog.text = E'4'", true},
+    {"one_key_tuple_timestamp", track, "public.accounts", {{"5", "2026-11-27 03:41:41.197314+00"}},
+     "public.accounts.version::pg_catalog.text = E'2026-11-27 03:41:41.197314+00'", true},
+    {"one_key_tuple_xmin", xmin, "accounts", {{"1", "744"}}, "accounts.xmin::pg_catalog.text = E'744'", true},
 };
 
 class LiteralVersionPredicateGolden : public ::testing::TestWithParam<LiteralPredicateCase> {};
@@ -320,7 +331,7 @@ TEST_P(LiteralVersionPredicateGolden, Builds) {
     const auto rules = rule_set(test_case.rules);
     ASSERT_EQ(rules->tables.size(), 1u);
     const std::string predicate =
-        literal_version_predicate(rules->tables.front(), test_case.qualifier, test_case.seen);
+        literal_version_predicate(rules->tables.front(), test_case.qualifier, test_case.seen, test_case.one_key_tuple);
     EXPECT_EQ(predicate, test_case.expected);
     expect_fits_the_slot(predicate);
 }
@@ -517,7 +528,8 @@ TEST_P(TrackPlannerGolden, Plans) {
             const std::string keys_parameter = "$" + std::to_string(plan.highest_parameter + 1);
             const std::string versions_parameter = "$" + std::to_string(plan.highest_parameter + 2);
             for (const std::string& predicate :
-                 {literal_version_predicate(rule, plan.keyed.qualifier, seen),
+                 {literal_version_predicate(rule, plan.keyed.qualifier, seen, false),
+                  literal_version_predicate(rule, plan.keyed.qualifier, {seen.front()}, true),
                   version_predicate(rule, plan.keyed.qualifier, keys_parameter, versions_parameter)}) {
                 EXPECT_TRUE(
                     parses_as_one_statement(plan.keyed.sql_before_slot + predicate + plan.keyed.sql_after_slot));

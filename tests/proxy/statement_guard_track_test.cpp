@@ -68,12 +68,18 @@ const std::vector<TrackQueryCase> kTrackQueryCases = {
     {"AggregateIsNotTracked", "SELECT count(*) FROM accounts", Kind::Forward, ""},
     {"ReadOfAnotherTableIsForwarded", "SELECT * FROM ledger", Kind::Forward, ""},
     {"KeyedUpdateOfASeenRowIsChecked", "UPDATE accounts SET balance = 0 WHERE id = 1", Kind::Translate,
-     "UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE id = 1 AND (CASE "
-     "accounts.id::pg_catalog.text WHEN E'1' THEN accounts.version::pg_catalog.text = E'3' ELSE true END) "
+     "UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE id = 1 AND "
+     "(accounts.version::pg_catalog.text = E'3') "
      "RETURNING accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
      2, {"1"}},
     {"InListChecksEverySeenRow", "UPDATE accounts SET balance = 0 WHERE id IN (1, 2, 9)", Kind::Translate, "", 2,
      {"1", "2"}},
+    // A list with one seen row still names each row it checks: others may match.
+    {"InListWithOneSeenRowNamesIt", "UPDATE accounts SET balance = 0 WHERE id IN (1, 9)", Kind::Translate,
+     "UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE id IN (1, 9) AND (CASE "
+     "accounts.id::pg_catalog.text WHEN E'1' THEN accounts.version::pg_catalog.text = E'3' ELSE true END) "
+     "RETURNING accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     2, {"1"}},
     {"UnreadRowIsAllowedWithoutCheck", "DELETE FROM accounts WHERE id = 9", Kind::Translate,
      "DELETE FROM accounts WHERE id = 9 AND (true) RETURNING accounts.id::text AS staleguard_hidden_1, "
      "accounts.version::text AS staleguard_hidden_2",
