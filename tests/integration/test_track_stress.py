@@ -1,6 +1,7 @@
 """Lost updates under load: concurrent read-modify-write cycles on one counter row, retried on
 40001. Through staleguard (track mode) no increment is lost; straight to PostgreSQL some usually
-are, which is what staleguard is for."""
+are, which is what staleguard is for. And a job queue's compare-and-set claims under load: each
+answer means what PostgreSQL's would, and each job is claimed once."""
 
 import threading
 import time
@@ -89,3 +90,65 @@ def test_concurrent_read_modify_write(guarded):
     assert version == 1 + writes, report  # each successful write bumped once, refused ones not at all
     assert direct_balance <= direct_writes, report
     assert db.rows("SELECT balance, version FROM counters WHERE id = 2") == [(0, 1)]
+
+
+JOBS = 60
+JOB_QUEUE = f"""
+    CREATE TABLE jobs (id int PRIMARY KEY, state text NOT NULL DEFAULT 'queued', worker int,
+                       version int NOT NULL DEFAULT 1);
+    INSERT INTO jobs (id) SELECT g FROM generate_series(1, {JOBS}) g;
+"""
+
+
+def test_concurrent_compare_and_set_claims(guarded):
+    """A job queue through track mode: workers read a few jobs (queued ones and some already
+    taken) and claim one with `UPDATE ... WHERE id = $1 AND state = 'queued'`. Every answer is
+    what PostgreSQL's own would mean — UPDATE 1 (claimed), UPDATE 0 (the read was current but the
+    job is not queued), or 40001 (the job changed since it was read) — every job is claimed once,
+    by the worker whose UPDATE 1 said so, and nobody is stuck."""
+    db = guarded(rules_text(table_rule("jobs")), JOB_QUEUE)
+    barrier = threading.Barrier(WORKERS)
+    claims, answers, failures = {}, {"UPDATE 1": 0, "UPDATE 0": 0, "40001": 0}, []
+    lock = threading.Lock()
+
+    def worker(number):
+        conn = db.connect()
+        try:
+            with conn.cursor() as cur:
+                barrier.wait(30)
+                for attempt in range(MAX_ATTEMPTS):
+                    cur.execute("SELECT id, state FROM jobs WHERE id >= (SELECT coalesce(min(id), %s) FROM jobs "
+                                "WHERE state = 'queued') - 2 ORDER BY id LIMIT 4", (JOBS + 1,))
+                    rows = cur.fetchall()
+                    if all(state != "queued" for _, state in rows):
+                        return
+                    job = rows[(number + attempt) % len(rows)][0]
+                    try:
+                        cur.execute("UPDATE jobs SET state = 'taken', worker = %s WHERE id = %s AND state = 'queued'",
+                                    (number, job))
+                        answer = cur.statusmessage
+                    except psycopg2.errors.SerializationFailure:
+                        answer = "40001"
+                    with lock:
+                        answers[answer] += 1
+                        if answer == "UPDATE 1":
+                            assert job not in claims, f"job {job} claimed by {claims[job]} and by {number}"
+                            claims[job] = number
+                raise AssertionError(f"worker {number} still busy after {MAX_ATTEMPTS} attempts")
+        except BaseException as error:  # reported by the main thread
+            failures.append(repr(error))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,), name=f"worker-{i}") for i in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert not any(thread.is_alive() for thread in threads), "workers still running after 300 s"
+    print(f"\n{WORKERS} workers claiming {JOBS} jobs through staleguard: {answers}")
+    assert not failures, failures
+    assert sorted(claims) == list(range(1, JOBS + 1)), answers
+    assert db.rows("SELECT id, worker, version FROM jobs WHERE state = 'taken' ORDER BY id") == \
+        [(job, claims[job], 2) for job in range(1, JOBS + 1)]
+    assert answers["UPDATE 0"] > 0, answers  # reads of jobs already taken were checked, then passed over
