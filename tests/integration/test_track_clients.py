@@ -367,6 +367,41 @@ def test_node_pg_named_prepared_statement(guarded, pg, node_pg):
     assert account(db, 1) == (90, 4)
 
 
+def test_node_pg_compare_and_set_through_named_statements(guarded, pg, node_pg):
+    """node `pg` with named statements, results in binary: a compare-and-set on a row read and not
+    changed since, whose condition no longer holds, reports rowCount 0 as PostgreSQL does (not
+    40001); the same statement with the condition holding writes."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    claim = "UPDATE accounts SET owner = $1 WHERE id = $2 AND balance < $3"
+    out = node_pg.run({"mode": "queries", "binary": True, "conn": node_conn(pg, db.proxy.host, db.proxy.port, db.db),
+                       "queries": [
+                           {"name": "sel", "text": "SELECT id, balance FROM accounts WHERE id = ANY($1)",
+                            "values": [[1, 2]]},
+                           {"name": "claim", "text": claim, "values": ["x", 1, 50]},
+                           {"name": "claim", "text": claim, "values": ["x", 1, 500]},
+                           {"name": "claim", "text": claim, "values": ["y", 1, 500]},
+                       ]})
+    assert [q.get("rowCount", q.get("error")) for q in out] == [2, 0, 1, 1], out
+    assert db.rows("SELECT id, owner, version FROM accounts WHERE id IN (1, 2) ORDER BY id") == \
+        [(1, "y", 3), (2, "owner 2", 1)]
+
+
+def test_jdbc_compare_and_set_through_named_statements(guarded, pg, jdbc, tmp_path):
+    """pgjdbc (named server-side statements from the first execution, binary transfer): a
+    compare-and-set on a row read and unchanged, whose condition no longer holds, counts 0 as
+    PostgreSQL does (not 40001); with the condition holding it writes, twice (the session knows its
+    own write)."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    script = tmp_path / "claims.sql"
+    script.write_text("SELECT id, balance FROM accounts WHERE id = ?\t1\n"
+                      "UPDATE accounts SET balance = balance + 1 WHERE id = ? AND balance < ?\t1,50\n"
+                      "UPDATE accounts SET balance = balance + 1 WHERE id = ? AND balance < ?\t1,500\n")
+    output = jdbc.run("queries", db.proxy.host, db.proxy.port, db.db, pg.admin_user, pg.admin_password, script, 2)
+    assert [line for line in output if line.startswith(("count", "error"))] == \
+        ["count 0", "count 0", "count 1", "count 1"], output
+    assert account(db, 1) == (102, 3)
+
+
 # --- what clients read: the same through staleguard as directly ------------------------------
 
 TRANSPARENCY_SETUP = r"""
