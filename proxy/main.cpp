@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -429,14 +430,17 @@ int main(int argc, char** argv) {
     }
 
     int signals_seen = 0;
+    // Set once the sets are cancelled at the end. A handler already queued behind the cancel (a
+    // second signal in the same instant) must not wait again: that wait would keep the
+    // io_context, and the process, running for ever.
+    bool signals_closed = false;
     auto signal_strand = asio::make_strand(io);
     asio::signal_set signals(signal_strand, SIGINT, SIGTERM);
     asio::signal_set reload_signal(signal_strand, SIGHUP);
     // First signal: stop accepting and let sessions end at rest. A second one: close them now.
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int signal_number) {
-            if (ec) return;
-            static_cast<void>(signal_number);
+            if (ec || signals_closed) return;
             if (server.session_count() > 0 && signals_seen++ > 0) {
                 spdlog::warn("second signal: closing every session now");
                 server.force_shutdown();
@@ -448,6 +452,7 @@ int main(int argc, char** argv) {
         };
     server.on_drained([&] {
         asio::post(signal_strand, [&] {
+            signals_closed = true;
             signals.cancel();
             reload_signal.cancel();
             if (metrics_server) metrics_server->stop();
@@ -457,7 +462,7 @@ int main(int argc, char** argv) {
     signals.async_wait(on_signal);
 
     std::function<void(const boost::system::error_code&, int)> on_reload = [&](const boost::system::error_code& ec, int) {
-        if (ec) return;
+        if (ec || signals_closed) return;
         spdlog::info("received SIGHUP");
         static_cast<void>(server.reload_rules());
         reload_signal.async_wait(on_reload);
@@ -477,6 +482,15 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
+    // A late copy of the signal that stopped us (one Ctrl-C can arrive two or three times) must
+    // not turn this clean exit into death by signal: the sets would hand their signals back to
+    // the default action as they go, so they go now and the signals are ignored instead.
+    boost::system::error_code ignored;
+    signals.clear(ignored);
+    reload_signal.clear(ignored);
+    std::signal(SIGINT, SIG_IGN);
+    std::signal(SIGTERM, SIG_IGN);
+    std::signal(SIGHUP, SIG_IGN);
     spdlog::info("staleguard stopped");
     return 0;
 }

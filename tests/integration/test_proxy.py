@@ -494,6 +494,21 @@ def test_connections_closed_before_their_startup_do_not_hold_shutdown(proxy_fact
     assert proxy.stop(timeout=30) == 0
 
 
+def test_signals_arriving_together_still_end_the_process(proxy_factory):
+    """Ctrl-C on a script that runs staleguard in the background can deliver SIGTERM, SIGINT and
+    SIGTERM within a millisecond (the script's trap and the terminal's process group). A handler
+    queued behind shutdown's last step once waited for signals again, which kept the process
+    running for ever (about one run in ten hung before the fix)."""
+    for attempt in range(12):
+        proxy = proxy_factory()
+        proxy.connect().close()
+        gap = (attempt % 4) * 0.0002
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
+            proxy.send_signal(sig)
+            time.sleep(gap)
+        assert proxy.stop(timeout=10) == 0, f"attempt {attempt}"
+
+
 def test_sigint_exits_zero(proxy):
     conn = proxy.connect()
     conn.close()
