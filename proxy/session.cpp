@@ -44,6 +44,11 @@ std::string describe(const error_code& ec) { return ec.message(); }
 
 asio::mutable_buffer as_buffer(std::span<std::uint8_t> bytes) { return {bytes.data(), bytes.size()}; }
 
+// A text-format column value as it came.
+std::string text_of(const wire::Bytes& bytes) {
+    return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
 bool needs_verdict(const std::optional<WriteCheck>& check, const TrackedResult* tracked) {
     return check || (tracked && tracked->check);
 }
@@ -726,9 +731,8 @@ void Session::route_recheck_frame(const wire::Frame& frame, bool& pass,
             ReturnedRow current;
             for (std::size_t i = 0; i <= keys; ++i) {
                 if (!row->columns[i]) return;  // a NULL key or version cannot be the one read
-                std::string text(reinterpret_cast<const char*>(row->columns[i]->data()), row->columns[i]->size());
-                if (i < keys) current.keys.push_back(std::move(text));
-                else current.version = std::move(text);
+                if (i < keys) current.keys.push_back(text_of(*row->columns[i]));
+                else current.version = text_of(*row->columns[i]);
             }
             recheck.current.push_back(std::move(current));
             return;
@@ -1051,11 +1055,8 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
             pass = false;
             if (frame.tag == 'D') {
                 if (auto row = wire::DataRow::decode(frame); row && row->columns.size() == 2 && row->columns[0]) {
-                    auto text = [](const wire::Bytes& bytes) {
-                        return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-                    };
-                    guard_.remember_lookup(text(*row->columns[0]),
-                                           row->columns[1] ? std::optional<std::string>(text(*row->columns[1]))
+                    guard_.remember_lookup(text_of(*row->columns[0]),
+                                           row->columns[1] ? std::optional<std::string>(text_of(*row->columns[1]))
                                                            : std::nullopt);
                 }
             }

@@ -125,8 +125,7 @@ std::vector<SeenRow> stale_rows(const TrackCheck& check, const std::vector<Retur
 std::string current_versions_query(const rules::TableRule& rule, const std::vector<SeenRow>& rows) {
     std::vector<std::string> columns;
     for (const auto& column : rule.key) columns.push_back(rules::quote_identifier(column));
-    const std::string version =
-        rule.kind == rules::VersionKind::Xmin ? std::string("xmin") : rules::quote_identifier(rule.version_column);
+    const std::string version = rules::quote_identifier(rule.version_column);  // "xmin" for kind xmin
     std::vector<std::string> tuples;
     for (const SeenRow& row : rows) {
         std::vector<std::string> values;
