@@ -593,10 +593,11 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
         }
         case 'D': {
             auto plan = guard_.on_describe(wire::Describe::decode(frame).value());
-            if (!plan.tracked && !plan.visible_parameters) break;
+            if (!plan.tracked && !plan.visible_parameters && !plan.parameter_types_to_learn) break;
             ResponseRoute route;
             route.tracked = std::move(plan.tracked);
             route.visible_parameters = plan.visible_parameters;
+            route.parameter_types_to_learn = std::move(plan.parameter_types_to_learn);
             forward(batch, frame, std::move(route));
             co_return true;
         }
@@ -1047,6 +1048,10 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
     }
     bool pass = true;
     std::optional<std::vector<std::uint8_t>> replacement;
+    if (route && frame.tag == 't' && route->parameter_types_to_learn) {
+        if (auto description = wire::ParameterDescription::decode(frame))
+            learn_parameter_types(*route->parameter_types_to_learn, description->type_oids);
+    }
     if (route) {
         if (frame.tag == 'Z' && route->ready_held_if_stale != 0) {
             pass = !stale_verdict_for(route->ready_held_if_stale);

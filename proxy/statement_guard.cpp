@@ -12,6 +12,7 @@
 #include "parser/execute_call.hpp"
 #include "parser/pg_query_handle.hpp"
 #include "parser/position_map.hpp"
+#include "proxy/codec/binary_values.hpp"
 #include "proxy/codec/type_oids.hpp"
 
 namespace staleguard::session {
@@ -96,51 +97,7 @@ std::vector<std::uint8_t> rejection_error(const parser::RewriteResult& result) {
     return error.encode();
 }
 
-// The types whose binary form is easy to show.
-std::optional<std::string> decode_binary(wire::Bytes value, std::uint32_t type) {
-    auto big_endian = [&] {
-        std::uint64_t v = 0;
-        for (auto byte : value) v = (v << 8) | byte;
-        return v;
-    };
-    switch (type) {
-        case wire::type_oid::int2:
-            if (value.size() == 2) return std::to_string(static_cast<std::int16_t>(big_endian()));
-            break;
-        case wire::type_oid::int4:
-            if (value.size() == 4) return std::to_string(static_cast<std::int32_t>(big_endian()));
-            break;
-        case wire::type_oid::int8:
-            if (value.size() == 8) return std::to_string(static_cast<std::int64_t>(big_endian()));
-            break;
-        case wire::type_oid::text:
-        case wire::type_oid::varchar:
-            return std::string(reinterpret_cast<const char*>(value.data()), value.size());
-        case wire::type_oid::uuid:
-            if (value.size() == 16) {
-                static constexpr char digits[] = "0123456789abcdef";
-                std::string out;
-                for (std::size_t i = 0; i < 16; ++i) {
-                    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-                    out += digits[value[i] >> 4];
-                    out += digits[value[i] & 0xf];
-                }
-                return out;
-            }
-            break;
-        default:
-            break;
-    }
-    return std::nullopt;
-}
-
-std::string binary_text(wire::Bytes value, std::uint32_t type) { return decode_binary(value, type).value_or("?"); }
-
 }  // namespace
-
-std::string binary_parameter_text(wire::Bytes value, std::uint32_t type) { return binary_text(value, type); }
-
-std::optional<std::string> binary_value_text(wire::Bytes value, std::uint32_t type) { return decode_binary(value, type); }
 
 bool has_off_comment(std::string_view sql) {
     constexpr std::string_view marker = "staleguard:off";
@@ -175,19 +132,49 @@ std::string substitute(std::string_view text, const std::function<std::optional<
     return out;
 }
 
+namespace {
+
+// Parameter `index` of a Bind as text; nullopt for a binary value in a type whose text is not
+// known for sure (see wire::binary_value_text).
+std::optional<std::string> bound_parameter_text(const wire::Bind& bind, std::size_t index,
+                                                const std::vector<std::uint32_t>& parameter_types) {
+    const auto& value = bind.parameters[index];
+    if (!value) return std::string("NULL");
+    std::int16_t format = 0;
+    if (bind.parameter_formats.size() == 1) format = bind.parameter_formats[0];
+    else if (index < bind.parameter_formats.size()) format = bind.parameter_formats[index];
+    if (format == 0) return std::string(reinterpret_cast<const char*>(value->data()), value->size());
+    return wire::binary_value_text(*value, index < parameter_types.size() ? parameter_types[index] : 0);
+}
+
+}  // namespace
+
+std::optional<std::string> substitute_bound_parameters(std::string_view text, const wire::Bind& bind,
+                                                      const std::vector<std::uint32_t>& parameter_types) {
+    bool known = true;
+    std::string out = substitute(text, [&](std::size_t number) -> std::optional<std::string> {
+        if (number == 0 || number > bind.parameters.size()) return std::nullopt;
+        auto value = bound_parameter_text(bind, number - 1, parameter_types);
+        known = known && value.has_value();
+        return value;
+    });
+    if (!known) return std::nullopt;
+    return out;
+}
+
 std::string substitute_parameters(std::string_view text, const wire::Bind& bind,
                                   const std::vector<std::uint32_t>& parameter_types) {
     return substitute(text, [&](std::size_t number) -> std::optional<std::string> {
         if (number == 0 || number > bind.parameters.size()) return std::nullopt;
-        const auto& value = bind.parameters[number - 1];
-        std::int16_t format = 0;
-        if (bind.parameter_formats.size() == 1) format = bind.parameter_formats[0];
-        else if (number - 1 < bind.parameter_formats.size()) format = bind.parameter_formats[number - 1];
-        if (!value) return std::string("NULL");
-        if (format != 0)
-            return binary_text(*value, number - 1 < parameter_types.size() ? parameter_types[number - 1] : 0);
-        return std::string(reinterpret_cast<const char*>(value->data()), value->size());
+        return bound_parameter_text(bind, number - 1, parameter_types).value_or("?");
     });
+}
+
+void learn_parameter_types(ParameterTypes& declared, const std::vector<std::uint32_t>& described) {
+    if (declared.size() < described.size()) declared.resize(described.size(), 0);
+    for (std::size_t i = 0; i < described.size(); ++i) {
+        if (declared[i] == 0) declared[i] = described[i];
+    }
 }
 
 bool StatementGuard::checks_enabled() const { return checks_enabled_local_.value_or(checks_enabled_); }
@@ -545,7 +532,7 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
     if (rewriter.rules().empty()) return plan;
     if (auto check = check_of_execute(parse.query)) {
         // The statement's checks are fixed now: EXECUTE's arguments are constants (or unknown).
-        statements_[name].check = CheckTemplate{std::move(*check), {}};
+        statements_[name].check = CheckTemplate{std::move(*check)};
         return plan;
     }
     if (!rewriter.may_need_rewrite(parse.query)) return plan;
@@ -562,8 +549,9 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
     if (result.outcome == parser::RewriteResult::Outcome::Rewritten) plan.sql = std::move(result.sql);
     if (result.statements.size() == 1) {
         if (auto check = usable_check(rewriter, result.statements.front())) {
-            check->parameter_types = parse.parameter_types;
-            statements_[name].check = std::move(*check);
+            PreparedStatement& prepared = statements_[name];
+            prepared.check = std::move(*check);
+            *prepared.parameter_types = parse.parameter_types;
             return plan;
         }
     }
@@ -594,7 +582,7 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
                tracking->keyed.sql_after_slot;
     prepared.keyed = std::move(tracking);
     prepared.client_parameters = base;
-    prepared.parameter_types = parse.parameter_types;
+    *prepared.parameter_types = parse.parameter_types;
     prepared.checks_enabled = !off_comment;
     return plan;
 }
@@ -654,7 +642,7 @@ BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::F
     const PreparedStatement& prepared = statement->second;
     if (prepared.check) {
         WriteCheck check = prepared.check->check;
-        const auto& types = prepared.check->parameter_types;
+        const auto& types = *prepared.parameter_types;
         const bool single_key = check.key_columns.find(',') == std::string::npos;
         if (single_key && check.expected_rows > 1 && check.key_values.find('$') != std::string::npos) {
             // `id IN ($1, $2)` bound to equal values updates one row: count the distinct values bound.
@@ -681,34 +669,43 @@ BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::F
     if (!prepared.keyed) return out;
     const parser::TrackedStatement& plan = *prepared.keyed;
     const parser::KeyedTarget& target = plan.keyed.target;
-    // The rows this Bind targets: "$n" in the key templates from its parameters.
+    // The rows this Bind targets: "$n" in the key templates from its parameters. A key whose
+    // text is not known for sure (binary, in a type not decoded) leaves the rows unknown.
+    const std::vector<std::uint32_t>& types = *prepared.parameter_types;
     std::optional<std::vector<std::vector<std::string>>> tuples;
+    const auto add_row = [&](const std::vector<std::string>& tuple, const std::string* slot, const std::string* element) {
+        std::vector<std::string> row;
+        for (const auto& value : tuple) {
+            if (slot && value == *slot) {
+                row.push_back(*element);
+                continue;
+            }
+            auto text = substitute_bound_parameters(value, bind, types);
+            if (!text) return false;
+            row.push_back(std::move(*text));
+        }
+        if (std::find(tuples->begin(), tuples->end(), row) == tuples->end()) tuples->push_back(std::move(row));
+        return true;
+    };
     if (bind.parameters.size() == prepared.client_parameters) {
         tuples.emplace();
         for (const auto& tuple : target.key_tuples) {
+            bool known = true;
             if (target.from_array_parameter) {
                 const std::size_t index = static_cast<std::size_t>(target.array_parameter) - 1;
-                if (index >= bind.parameters.size() || !bind.parameters[index]) {
-                    tuples.reset();
-                    break;
-                }
-                auto elements = array_parameter_elements(*bind.parameters[index], parameter_format(bind, index));
-                if (!elements) {
-                    tuples.reset();
-                    break;
-                }
+                std::optional<std::vector<std::string>> elements;
+                if (index < bind.parameters.size() && bind.parameters[index])
+                    elements = array_parameter_elements(*bind.parameters[index], parameter_format(bind, index));
                 const std::string slot = "$" + std::to_string(target.array_parameter);
-                for (const auto& element : *elements) {
-                    std::vector<std::string> row;
-                    for (const auto& value : tuple)
-                        row.push_back(value == slot ? element : substitute_parameters(value, bind, prepared.parameter_types));
-                    if (std::find(tuples->begin(), tuples->end(), row) == tuples->end()) tuples->push_back(std::move(row));
-                }
-                continue;
+                known = elements.has_value();
+                for (std::size_t i = 0; known && elements && i < elements->size(); ++i) known = add_row(tuple, &slot, &(*elements)[i]);
+            } else {
+                known = add_row(tuple, nullptr, nullptr);
             }
-            std::vector<std::string> row;
-            for (const auto& value : tuple) row.push_back(substitute_parameters(value, bind, prepared.parameter_types));
-            if (std::find(tuples->begin(), tuples->end(), row) == tuples->end()) tuples->push_back(std::move(row));
+            if (!known) {
+                tuples.reset();
+                break;
+            }
         }
     }
     auto keyed = check_keyed(rewriter, plan, tuples, checks_enabled() && prepared.checks_enabled);
@@ -765,6 +762,10 @@ DescribePlan StatementGuard::on_describe(const wire::Describe& describe) const {
         out.tracked = std::move(tracked);
         out.visible_parameters = statement->second.client_parameters;
     }
+    const ParameterTypes& declared = *statement->second.parameter_types;
+    const bool some_unspecified = declared.empty() || std::find(declared.begin(), declared.end(), 0u) != declared.end();
+    if ((statement->second.keyed || statement->second.check) && some_unspecified)
+        out.parameter_types_to_learn = statement->second.parameter_types;
     return out;
 }
 

@@ -51,6 +51,14 @@ inline constexpr std::string_view kServerSideFailure = "staleguard raised an err
 inline constexpr std::string_view kMissingStatement = "staleguard: stale write";
 
 // Routing of the responses to one message sent upstream.
+// A prepared statement's parameter types: as declared at Parse (0 = unspecified), completed from
+// the server's ParameterDescription. Drivers that bind in binary describe the statement instead
+// of declaring types (asyncpg, pgx, tokio-postgres); the key values they bind are read by type.
+using ParameterTypes = std::vector<std::uint32_t>;
+
+// Fills in the types left unspecified (0) in `declared` from a ParameterDescription.
+void learn_parameter_types(ParameterTypes& declared, const std::vector<std::uint32_t>& described);
+
 struct ResponseRoute {
     bool hide_completion = false;  // ParseComplete / BindComplete / CloseComplete of messages the proxy added
     bool hide_no_data = false;     // NoData answering a Describe the proxy added
@@ -74,6 +82,9 @@ struct ResponseRoute {
     // values mean; a Describe of a keyed write also hides the parameters staleguard added.
     std::shared_ptr<const TrackedResult> tracked;
     std::optional<std::size_t> visible_parameters;
+    // A Describe of a statement whose key values may come bound in binary: the types its
+    // ParameterDescription names complete the ones the client left unspecified at Parse.
+    std::shared_ptr<ParameterTypes> parameter_types_to_learn;
     std::vector<ReturnedRow> returned;  // filled while a tracked write's rows come back
     // A Sync sent right behind a checked single-row write (its correlation), the verdict not
     // awaited: when the write proves stale, the ReadyForQuery is held back, and the client gets
@@ -83,7 +94,8 @@ struct ResponseRoute {
     // Every response passes unchanged: the session keeps no route for it.
     bool is_plain() const {
         return !hide_completion && !hide_no_data && !hide_everything && !recheck && !check && !replacement_error &&
-               position_shift == 0 && !drop_position && !tracked && !visible_parameters && ready_held_if_stale == 0;
+               position_shift == 0 && !drop_position && !tracked && !visible_parameters && !parameter_types_to_learn &&
+               ready_held_if_stale == 0;
     }
 
     static ResponseRoute completion_hidden() {
@@ -154,6 +166,7 @@ struct ExecutePlan {
 struct DescribePlan {
     std::optional<std::size_t> visible_parameters;
     std::shared_ptr<const TrackedResult> tracked;
+    std::shared_ptr<ParameterTypes> parameter_types_to_learn;  // see ResponseRoute
 };
 
 class StatementGuard {
@@ -203,7 +216,6 @@ private:
     // A check whose key values or expected version may name $n parameters, filled at Bind.
     struct CheckTemplate {
         WriteCheck check;
-        std::vector<std::uint32_t> parameter_types;  // as declared at Parse; 0 = unspecified
     };
     // What the session knows of one prepared statement beyond its text.
     struct PreparedStatement {
@@ -213,7 +225,8 @@ private:
         // keys and versions seen as two array parameters after the client's own.
         std::shared_ptr<const parser::TrackedStatement> keyed;
         std::size_t client_parameters = 0;
-        std::vector<std::uint32_t> parameter_types;
+        // Shared with the route of a Describe of the statement, whose ParameterDescription fills it in.
+        std::shared_ptr<ParameterTypes> parameter_types = std::make_shared<ParameterTypes>();
         bool checks_enabled = true;  // a /* staleguard:off */ statement stays unchecked
     };
     struct Portal {
@@ -271,14 +284,13 @@ private:
 std::string substitute(std::string_view text, const std::function<std::optional<std::string>(std::size_t)>& value_of);
 
 // Replaces each $n in `text` by parameter n of a Bind as text: text-format values as sent, binary
-// integers, text and uuids decoded by the type the client declared at Parse, "NULL", else "?".
+// ones decoded by their type (declared at Parse or learnt from the server's ParameterDescription;
+// see wire::binary_value_text), "NULL", else "?". For messages.
 std::string substitute_parameters(std::string_view text, const wire::Bind& bind,
                                   const std::vector<std::uint32_t>& parameter_types);
-
-// A binary parameter value as text, decoded by its type (integers, text, uuid); "?" otherwise.
-std::string binary_parameter_text(wire::Bytes value, std::uint32_t type);
-// The same, nullopt for a value of another type or of the wrong size.
-std::optional<std::string> binary_value_text(wire::Bytes value, std::uint32_t type);
+// The same for a key value: nullopt when a parameter it names has no text known for sure.
+std::optional<std::string> substitute_bound_parameters(std::string_view text, const wire::Bind& bind,
+                                                      const std::vector<std::uint32_t>& parameter_types);
 
 // Whether the string carries the comment /* staleguard:off */ (or -- staleguard:off).
 bool has_off_comment(std::string_view sql);

@@ -8,8 +8,9 @@
 
 #include "parser/ascii_case.hpp"
 #include "parser/track_planner.hpp"
-#include "rules/identifier.hpp"
+#include "proxy/codec/binary_values.hpp"
 #include "proxy/statement_guard.hpp"
+#include "rules/identifier.hpp"
 
 namespace staleguard::session {
 
@@ -101,7 +102,7 @@ std::optional<std::vector<std::string>> binary_array_elements(wire::Bytes value)
         const std::uint32_t length = read_u32(value, at);
         at += 4;
         if (length == 0xffffffff || at + length > value.size()) return std::nullopt;
-        auto text = binary_value_text(value.subspan(at, length), element_type);
+        auto text = wire::binary_value_text(value.subspan(at, length), element_type);
         if (!text) return std::nullopt;
         out.push_back(std::move(*text));
         at += length;

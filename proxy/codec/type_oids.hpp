@@ -6,10 +6,13 @@
 namespace staleguard::wire::type_oid {
 
 inline constexpr std::uint32_t boolean = 16;
+inline constexpr std::uint32_t name = 19;
 inline constexpr std::uint32_t int8 = 20;
 inline constexpr std::uint32_t int2 = 21;
 inline constexpr std::uint32_t int4 = 23;
 inline constexpr std::uint32_t text = 25;
+inline constexpr std::uint32_t oid = 26;
+inline constexpr std::uint32_t bpchar = 1042;
 inline constexpr std::uint32_t varchar = 1043;
 inline constexpr std::uint32_t timestamptz = 1184;
 inline constexpr std::uint32_t numeric = 1700;

@@ -11,7 +11,7 @@ STALEGUARD_PACKAGES=(
     libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
     # a real PostgreSQL and real clients for the integration tests
     postgresql-15 postgresql-client-15 postgresql-contrib pgbouncer
-    python3-psycopg2 python3-psycopg python3-django python3-sqlalchemy python3-pytest
+    python3-psycopg2 python3-psycopg python3-asyncpg python3-django python3-sqlalchemy python3-pytest
     libpostgresql-jdbc-java default-jdk-headless
     # runuser, pgrep and friends
     procps util-linux

@@ -1,16 +1,21 @@
 """Track mode with real drivers, each reading then writing through staleguard without knowing about
 versions: Django's ORM (two web workers), SQLAlchemy's ORM, psycopg 3 with named prepared statements, pgjdbc across
-its prepareThreshold with binary transfer, node-postgres with a named statement; and the check that
+its prepareThreshold with binary transfer, node-postgres with a named statement, asyncpg binding in binary
+without declaring types; and the check that
 each of them reads through staleguard exactly what PostgreSQL gives directly (the hidden key and
 version columns stripped from text and binary results)."""
 
+import asyncio
+import decimal
 import functools
 import json
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
+import asyncpg
 import psycopg
 import psycopg2
 import pytest
@@ -402,6 +407,111 @@ def test_jdbc_compare_and_set_through_named_statements(guarded, pg, jdbc, tmp_pa
     assert account(db, 1) == (102, 3)
 
 
+# --- asyncpg --------------------------------------------------------------------------------
+# asyncpg (as Go's pgx and Rust's tokio-postgres) declares no parameter types at Parse, describes
+# the statement, then binds every parameter in binary: the key values are read by the types the
+# server's ParameterDescription named.
+
+KEYS_OF_MANY_TYPES = """
+    CREATE TABLE by_uuid (id uuid PRIMARY KEY, n int NOT NULL, version int NOT NULL DEFAULT 1);
+    INSERT INTO by_uuid (id, n) VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 1),
+                                       ('b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12', 2);
+    CREATE TABLE by_number (id numeric(12) PRIMARY KEY, n int NOT NULL, version int NOT NULL DEFAULT 1);
+    INSERT INTO by_number (id, n) VALUES (10001, 1), (123456789012, 2);
+    CREATE TABLE by_code (code char(4), year smallint, n int NOT NULL, version int NOT NULL DEFAULT 1,
+                          PRIMARY KEY (code, year));
+    INSERT INTO by_code (code, year, n) VALUES ('ab', 2024, 1), ('ab', 2025, 2);
+    CREATE TABLE by_big (id bigint PRIMARY KEY, n int NOT NULL, version int NOT NULL DEFAULT 1);
+    INSERT INTO by_big (id, n) VALUES (9000000000, 1), (-1, 2);
+"""
+MANY_KEY_RULES = rules_text(table_rule("by_uuid"), table_rule("by_number"),
+                            table_rule("by_code", key=["code", "year"]), table_rule("by_big"))
+
+
+def asyncpg_connect(db):
+    return asyncpg.connect(host=db.proxy.host, port=db.proxy.port, user=db.pg.admin_user,
+                           password=db.pg.admin_password, database=db.db, timeout=10)
+
+
+@pytest.mark.parametrize("table, key_columns, key, other_key", [
+    ("by_uuid", ["id"], [uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")],
+     [uuid.UUID("b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12")]),
+    ("by_number", ["id"], [decimal.Decimal(10001)], [decimal.Decimal(123456789012)]),
+    ("by_code", ["code", "year"], ["ab", 2024], ["ab", 2025]),
+    ("by_big", ["id"], [9000000000], [-1]),
+], ids=["uuid", "numeric", "char-and-smallint", "bigint"])
+def test_asyncpg_binary_keys_without_declared_types(guarded, table, key_columns, key, other_key):
+    db = guarded(MANY_KEY_RULES, KEYS_OF_MANY_TYPES)
+    where = " AND ".join(f"{column} = ${i + 1}" for i, column in enumerate(key_columns))
+    select = f"SELECT n FROM {table} WHERE {where}"
+    update = f"UPDATE {table} SET n = n + 1 WHERE {where}"
+    key_text = ", ".join(str(value) for value in key)
+
+    async def scenario():
+        a, b = await asyncpg_connect(db), await asyncpg_connect(db)
+        try:
+            assert await a.fetchval(select, *key) == 1
+            assert await b.fetchval(select, *key) == 1
+            assert await b.execute(update, *key) == "UPDATE 1"
+            assert await b.execute(update, *key) == "UPDATE 1"  # saved again without re-reading
+            with pytest.raises(asyncpg.exceptions.SerializationError) as excinfo:
+                await a.execute(update, *key)
+            assert excinfo.value.sqlstate == "40001"
+            assert excinfo.value.message.startswith(f"stale write to public.{table} ")
+            assert f"=({key_text})" in excinfo.value.message
+            # A row A read and nobody changed since, through the same prepared statement.
+            assert await a.fetchval(select, *other_key) == 2
+            assert await a.execute(update, *other_key) == "UPDATE 1"
+            # Read again, the write goes through.
+            assert await a.fetchval(select, *key) == 3
+            assert await a.execute(update, *key) == "UPDATE 1"
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(scenario())
+    keyed = " AND ".join(f"{column}::text = %s" for column in key_columns)
+    assert db.rows(f"SELECT n, version FROM {table} WHERE {keyed}", [str(v) for v in key]) == [(4, 4)]
+    assert db.rows(f"SELECT n, version FROM {table} WHERE {keyed}", [str(v) for v in other_key]) == [(3, 2)]
+
+
+def test_asyncpg_lost_update_any_array_and_executemany(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+
+    async def scenario():
+        a, b = await asyncpg_connect(db), await asyncpg_connect(db)
+        try:
+            row_a = await a.fetchrow("SELECT * FROM accounts WHERE id = $1", 1)
+            row_b = await b.fetchrow("SELECT * FROM accounts WHERE id = $1", 1)
+            assert dict(row_a) == {"id": 1, "owner": "owner 1", "balance": 100, "version": 1}
+            assert await b.execute("UPDATE accounts SET balance = $1 WHERE id = $2", row_b["balance"] + 50, 1) == \
+                "UPDATE 1"
+            with pytest.raises(asyncpg.exceptions.SerializationError) as excinfo:
+                await a.execute("UPDATE accounts SET balance = $1 WHERE id = $2", row_a["balance"] - 30, 1)
+            assert excinfo.value.message == STALE_1
+
+            # key = ANY($1), the array bound in binary: one stale row, no row changed.
+            rows = await a.fetch("SELECT id, balance FROM accounts WHERE id = ANY($1) ORDER BY id", [2, 3])
+            assert [tuple(r) for r in rows] == [(2, 200), (3, 300)]
+            assert await b.execute("UPDATE accounts SET owner = 'b' WHERE id = 3") == "UPDATE 1"
+            with pytest.raises(asyncpg.exceptions.SerializationError):
+                await a.execute("UPDATE accounts SET balance = 0 WHERE id = ANY($1)", [2, 3])
+
+            # executemany: one pipeline, one implicit transaction; the stale row stops all of it.
+            await a.fetch("SELECT * FROM accounts WHERE id IN (4, 5)")
+            assert await b.execute("UPDATE accounts SET owner = 'b' WHERE id = 5") == "UPDATE 1"
+            with pytest.raises(asyncpg.exceptions.SerializationError) as excinfo:
+                await a.executemany("UPDATE accounts SET balance = $2 WHERE id = $1", [(4, 1), (5, 1)])
+            assert "(id)=(5)" in excinfo.value.message
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(scenario())
+    assert db.rows("SELECT id, balance, version FROM accounts ORDER BY id") == [
+        (1, 150, 2), (2, 200, 1), (3, 300, 2), (4, 400, 1), (5, 500, 2)]
+
+
 # --- what clients read: the same through staleguard as directly ------------------------------
 
 TRANSPARENCY_SETUP = r"""
@@ -515,9 +625,36 @@ def node_results(node_pg, pg, host, port, dbname, binary):
                         "conn": node_conn(pg, host, port, dbname)})
 
 
+def asyncpg_results(pg, host, port, dbname):
+    async def run():
+        conn = await asyncpg.connect(host=host, port=port, user=pg.admin_user, password=pg.admin_password,
+                                     database=dbname, timeout=10)
+        results = []
+        try:
+            for sql, params in TRANSPARENCY_QUERIES:
+                text = sql
+                for n in range(1, sql.count("%s") + 1):
+                    text = text.replace("%s", f"${n}", 1)
+                try:
+                    statement = await conn.prepare(text)
+                    rows = await statement.fetch(*(params or []))
+                except asyncpg.PostgresError as error:
+                    results.append((sql, "error", error.sqlstate))
+                    continue
+                columns = [(a.name, a.type.oid) for a in statement.get_attributes()]
+                results.append((sql, statement.get_statusmsg(), columns,
+                                [tuple(normalised(v) for v in row.values()) for row in rows]))
+        finally:
+            await conn.close()
+        return results
+
+    return asyncio.run(run())
+
+
 # psycopg3-unnamed: server-side binding without preparing, every statement the unnamed one.
+# asyncpg: named statements described first, binary results.
 TRANSPARENCY_CLIENTS = ["psycopg2", "psycopg3-text", "psycopg3-binary", "psycopg3-unnamed", "jdbc", "node-text",
-                        "node-binary"]
+                        "node-binary", "asyncpg"]
 
 
 @pytest.fixture
@@ -548,6 +685,8 @@ def test_reads_are_the_same_through_staleguard(request, transparency_pair, pg, c
             prepare = None if client.endswith("unnamed") else 0
             with connect3(pg, host, port, dbname, prepare_threshold=prepare) as conn:
                 results[side] = python_results(conn, binary=client != "psycopg3-text")
+        elif client == "asyncpg":
+            results[side] = asyncpg_results(pg, host, port, dbname)
         elif client == "jdbc":
             side_dir = tmp_path / side
             side_dir.mkdir()

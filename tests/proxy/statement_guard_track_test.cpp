@@ -264,6 +264,55 @@ TEST(TrackExtended, KeyedWriteGetsVersionParametersAtBind) {
     EXPECT_EQ(execute.tracked->check->seen.front().version, "3");
 }
 
+// asyncpg, pgx and tokio-postgres leave the types unspecified at Parse, describe the statement,
+// then bind in binary: the keys are read by the types the ParameterDescription names.
+TEST(TrackExtended, BinaryKeysOfUndeclaredTypesAreReadByTheDescribedTypes) {
+    parser::Rewriter rewriter(track_rules());
+    StatementGuard guard;
+    read_rows(guard, "public.accounts", {{"1", "3"}});
+    (void)guard.plan_parse(rewriter, wire::Parse{"upd", "UPDATE accounts SET balance = $2 WHERE id = $1", {}});
+    const std::vector<std::uint8_t> one = {0, 0, 0, 1};
+    wire::Bind bind;
+    bind.statement = "upd";
+    bind.parameter_formats = {1};
+    bind.parameters = {wire::Bytes(one), wire::Bytes(one)};
+    const auto bytes = bind.encode();
+
+    // Not described yet: four binary bytes are no key staleguard can name, so the row is unknown
+    // (unread: allow bumps without a check) rather than taken for some other key.
+    ASSERT_FALSE(guard.on_bind(rewriter, frame_of(bytes), bind).replacement_error.has_value());
+    ExecutePlan execute = guard.on_execute(wire::Execute{"", 0});
+    ASSERT_TRUE(execute.tracked);
+    EXPECT_FALSE(execute.tracked->check.has_value());
+
+    const DescribePlan described = guard.on_describe(wire::Describe{wire::ObjectKind::Statement, "upd"});
+    ASSERT_TRUE(described.parameter_types_to_learn);
+    // The server describes the client's two parameters and staleguard's two text[] ones.
+    learn_parameter_types(*described.parameter_types_to_learn, {23, 23, 1009, 1009});
+    ASSERT_FALSE(guard.on_bind(rewriter, frame_of(bytes), bind).replacement_error.has_value());
+    execute = guard.on_execute(wire::Execute{"", 0});
+    ASSERT_TRUE(execute.tracked && execute.tracked->check);
+    ASSERT_EQ(execute.tracked->check->seen.size(), 1u);
+    EXPECT_EQ(execute.tracked->check->seen.front().keys, (std::vector<std::string>{"1"}));
+    EXPECT_EQ(execute.tracked->check->seen.front().version, "3");
+
+    // Types known from Parse need no description.
+    (void)guard.plan_parse(rewriter, wire::Parse{"typed", "UPDATE accounts SET balance = $2 WHERE id = $1", {23, 23}});
+    EXPECT_FALSE(guard.on_describe(wire::Describe{wire::ObjectKind::Statement, "typed"}).parameter_types_to_learn);
+}
+
+TEST(LearnParameterTypes, FillsOnlyWhatParseLeftUnspecified) {
+    ParameterTypes declared{0, 25};
+    learn_parameter_types(declared, {23, 23, 1009});
+    EXPECT_EQ(declared, (ParameterTypes{23, 25, 1009}));
+    ParameterTypes none;
+    learn_parameter_types(none, {2950});
+    EXPECT_EQ(none, (ParameterTypes{2950}));
+    ParameterTypes longer{20, 0, 0};
+    learn_parameter_types(longer, {23});
+    EXPECT_EQ(longer, (ParameterTypes{20, 0, 0}));
+}
+
 TEST(TrackExtended, ArrayParameterKeysAreReadAtBind) {
     parser::Rewriter rewriter(track_rules(rules::UnreadPolicy::Reject));
     StatementGuard guard;

@@ -1,0 +1,121 @@
+#include "proxy/codec/binary_values.hpp"
+
+#include <string_view>
+#include <vector>
+
+#include "proxy/codec/type_oids.hpp"
+
+namespace staleguard::wire {
+namespace {
+
+std::uint64_t big_endian(Bytes value) {
+    std::uint64_t v = 0;
+    for (auto byte : value) v = (v << 8) | byte;
+    return v;
+}
+
+std::string_view chars_of(Bytes value) { return {reinterpret_cast<const char*>(value.data()), value.size()}; }
+
+std::string uuid_text(Bytes value) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(36);
+    for (std::size_t i = 0; i < 16; ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+        out += digits[value[i] >> 4];
+        out += digits[value[i] & 0xf];
+    }
+    return out;
+}
+
+// numeric_send: ndigits, weight, sign, dscale (16 bits each), then ndigits base-10000 digits,
+// the first of which stands for 10000^weight. numeric_out prints the integer part without
+// leading zeros and exactly dscale fractional digits.
+std::optional<std::string> numeric_text(Bytes value) {
+    constexpr std::uint16_t kPositive = 0x0000, kNegative = 0x4000, kNaN = 0xC000, kPlusInfinity = 0xD000,
+                            kMinusInfinity = 0xF000;
+    constexpr int kDigitsPerWord = 4;
+    if (value.size() < 8) return std::nullopt;
+    const auto word = [&](std::size_t i) { return static_cast<std::uint16_t>(big_endian(value.subspan(i * 2, 2))); };
+    const std::size_t ndigits = word(0);
+    const auto weight = static_cast<std::int16_t>(word(1));
+    const std::uint16_t sign = word(2);
+    const auto dscale = static_cast<std::int16_t>(word(3));
+    if (sign == kNaN) return "NaN";
+    if (sign == kPlusInfinity) return "Infinity";
+    if (sign == kMinusInfinity) return "-Infinity";
+    if ((sign != kPositive && sign != kNegative) || dscale < 0 || value.size() != 8 + ndigits * 2) return std::nullopt;
+    std::vector<int> digits(ndigits);
+    for (std::size_t i = 0; i < ndigits; ++i) {
+        digits[i] = word(4 + i);
+        if (digits[i] >= 10000) return std::nullopt;
+    }
+    const auto digit_at = [&](int position) {  // position 0 is the word of 10000^weight
+        return position >= 0 && static_cast<std::size_t>(position) < ndigits ? digits[static_cast<std::size_t>(position)] : 0;
+    };
+    std::string out;
+    if (sign == kNegative) out += '-';
+    if (weight < 0) {
+        out += '0';
+    } else {
+        out += std::to_string(digit_at(0));
+        for (int position = 1; position <= weight; ++position) {
+            std::string word_text = std::to_string(digit_at(position));
+            out.append(static_cast<std::size_t>(kDigitsPerWord) - word_text.size(), '0');
+            out += word_text;
+        }
+    }
+    if (dscale > 0) {
+        out += '.';
+        std::string fraction;
+        for (int position = weight + 1; static_cast<int>(fraction.size()) < dscale; ++position) {
+            std::string word_text = std::to_string(digit_at(position));
+            fraction.append(static_cast<std::size_t>(kDigitsPerWord) - word_text.size(), '0');
+            fraction += word_text;
+        }
+        fraction.resize(static_cast<std::size_t>(dscale));
+        out += fraction;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::string> binary_value_text(Bytes value, std::uint32_t type) {
+    switch (type) {
+        case type_oid::boolean:
+            if (value.size() == 1) return std::string(value[0] != 0 ? "true" : "false");
+            break;
+        case type_oid::int2:
+            if (value.size() == 2) return std::to_string(static_cast<std::int16_t>(big_endian(value)));
+            break;
+        case type_oid::int4:
+            if (value.size() == 4) return std::to_string(static_cast<std::int32_t>(big_endian(value)));
+            break;
+        case type_oid::int8:
+            if (value.size() == 8) return std::to_string(static_cast<std::int64_t>(big_endian(value)));
+            break;
+        case type_oid::oid:
+            if (value.size() == 4) return std::to_string(static_cast<std::uint32_t>(big_endian(value)));
+            break;
+        case type_oid::text:
+        case type_oid::varchar:
+        case type_oid::name:
+            return std::string(chars_of(value));
+        case type_oid::bpchar: {
+            std::string_view chars = chars_of(value);
+            while (!chars.empty() && chars.back() == ' ') chars.remove_suffix(1);
+            return std::string(chars);
+        }
+        case type_oid::numeric:
+            return numeric_text(value);
+        case type_oid::uuid:
+            if (value.size() == 16) return uuid_text(value);
+            break;
+        default:
+            break;
+    }
+    return std::nullopt;
+}
+
+}  // namespace staleguard::wire
