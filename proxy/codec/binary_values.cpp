@@ -29,29 +29,48 @@ std::string uuid_text(Bytes value) {
 }
 
 // numeric_send: ndigits, weight, sign, dscale (16 bits each), then ndigits base-10000 digits,
-// the first of which stands for 10000^weight. numeric_out prints the integer part without
-// leading zeros and exactly dscale fractional digits.
+// the first of which stands for 10000^weight. PostgreSQL's numeric_recv drops the digits dscale
+// hides and strips zero digits at either end (a zero is positive); numeric_out then prints the
+// integer part without leading zeros and exactly dscale fractional digits.
 std::optional<std::string> numeric_text(Bytes value) {
     constexpr std::uint16_t kPositive = 0x0000, kNegative = 0x4000, kNaN = 0xC000, kPlusInfinity = 0xD000,
-                            kMinusInfinity = 0xF000;
+                            kMinusInfinity = 0xF000, kDscaleMask = 0x3FFF;
     constexpr int kDigitsPerWord = 4;
     if (value.size() < 8) return std::nullopt;
     const auto word = [&](std::size_t i) { return static_cast<std::uint16_t>(big_endian(value.subspan(i * 2, 2))); };
     const std::size_t ndigits = word(0);
-    const auto weight = static_cast<std::int16_t>(word(1));
-    const std::uint16_t sign = word(2);
-    const auto dscale = static_cast<std::int16_t>(word(3));
+    int weight = static_cast<std::int16_t>(word(1));
+    std::uint16_t sign = word(2);
+    const std::uint16_t dscale = word(3);
     if (sign == kNaN) return "NaN";
     if (sign == kPlusInfinity) return "Infinity";
     if (sign == kMinusInfinity) return "-Infinity";
-    if ((sign != kPositive && sign != kNegative) || dscale < 0 || value.size() != 8 + ndigits * 2) return std::nullopt;
+    if ((sign != kPositive && sign != kNegative) || dscale > kDscaleMask || value.size() != 8 + ndigits * 2)
+        return std::nullopt;
     std::vector<int> digits(ndigits);
     for (std::size_t i = 0; i < ndigits; ++i) {
         digits[i] = word(4 + i);
         if (digits[i] >= 10000) return std::nullopt;
     }
+    // Words past the last that dscale shows are cut (the one it reaches partly is printed cut).
+    const long shown_words = weight + 1 + (dscale + kDigitsPerWord - 1) / kDigitsPerWord;
+    if (shown_words < static_cast<long>(digits.size())) digits.resize(shown_words < 0 ? 0 : static_cast<std::size_t>(shown_words));
+    while (!digits.empty() && digits.back() == 0) digits.pop_back();
+    std::size_t first = 0;
+    while (first < digits.size() && digits[first] == 0) ++first;
+    digits.erase(digits.begin(), digits.begin() + static_cast<std::ptrdiff_t>(first));
+    weight -= static_cast<int>(first);
+    if (digits.empty()) {
+        weight = 0;
+        sign = kPositive;
+    }
     const auto digit_at = [&](int position) {  // position 0 is the word of 10000^weight
-        return position >= 0 && static_cast<std::size_t>(position) < ndigits ? digits[static_cast<std::size_t>(position)] : 0;
+        return position >= 0 && static_cast<std::size_t>(position) < digits.size() ? digits[static_cast<std::size_t>(position)] : 0;
+    };
+    const auto append_word = [&](std::string& out, int position) {
+        const std::string word_text = std::to_string(digit_at(position));
+        out.append(static_cast<std::size_t>(kDigitsPerWord) - word_text.size(), '0');
+        out += word_text;
     };
     std::string out;
     if (sign == kNegative) out += '-';
@@ -59,21 +78,13 @@ std::optional<std::string> numeric_text(Bytes value) {
         out += '0';
     } else {
         out += std::to_string(digit_at(0));
-        for (int position = 1; position <= weight; ++position) {
-            std::string word_text = std::to_string(digit_at(position));
-            out.append(static_cast<std::size_t>(kDigitsPerWord) - word_text.size(), '0');
-            out += word_text;
-        }
+        for (int position = 1; position <= weight; ++position) append_word(out, position);
     }
     if (dscale > 0) {
         out += '.';
         std::string fraction;
-        for (int position = weight + 1; static_cast<int>(fraction.size()) < dscale; ++position) {
-            std::string word_text = std::to_string(digit_at(position));
-            fraction.append(static_cast<std::size_t>(kDigitsPerWord) - word_text.size(), '0');
-            fraction += word_text;
-        }
-        fraction.resize(static_cast<std::size_t>(dscale));
+        for (int position = weight + 1; fraction.size() < dscale; ++position) append_word(fraction, position);
+        fraction.resize(dscale);
         out += fraction;
     }
     return out;

@@ -1,5 +1,6 @@
 // Tests for binary_value_text: each binary value as PostgreSQL 15 sent it (encode(numeric_send(x),
-// 'hex') and the like) against what x::text prints.
+// 'hex') and the like) against what x::text prints, and hand-made numerics against what
+// PostgreSQL printed for them bound in binary (SELECT $1::numeric::text).
 #include "proxy/codec/binary_values.hpp"
 
 #include <gtest/gtest.h>
@@ -60,6 +61,16 @@ const BinaryCase kCases[] = {
     {"numeric_fraction_cut_to_scale", type_oid::numeric, "0002ffff00000005000107d0", "0.00012"},
     {"numeric_long_negative", type_oid::numeric, "0006000240000009000109291a8504d2162e2328", "-123456789.123456789"},
     {"numeric_big_with_fraction", type_oid::numeric, "0006000400000001270f270f270f270f270f1388", "99999999999999999999.5"},
+    // As numeric_recv takes them: zero words stripped at either end, digits past dscale cut.
+    {"numeric_zero_with_a_weight", type_oid::numeric, "0000040000000000", "0"},
+    {"numeric_leading_zero_word", type_oid::numeric, "00020001000000000000000a", "10"},
+    {"numeric_digits_past_scale_cut", type_oid::numeric, "0003000000000002000000050000", "0.00"},
+    {"numeric_word_cut_by_scale", type_oid::numeric, "000200000000000100011388", "1.5"},
+    {"numeric_fraction_below_scale", type_oid::numeric, "0002ffff0000000200010002", "0.00"},
+    {"numeric_fraction_far_below_scale", type_oid::numeric, "0002fffe000000040000000c", "0.0000"},
+    {"numeric_fraction_without_scale", type_oid::numeric, "0001fffe000000000001", "0"},
+    {"numeric_negative_zero_is_zero", type_oid::numeric, "0000000040000003", "0.000"},
+    {"numeric_one_full_word", type_oid::numeric, "0001000000000000270f", "9999"},
     {"numeric_nan", type_oid::numeric, "00000000c0000000", "NaN"},
     {"numeric_infinity", type_oid::numeric, "00000000d0000020", "Infinity"},
     {"numeric_minus_infinity", type_oid::numeric, "00000000f0000020", "-Infinity"},
@@ -70,6 +81,7 @@ const BinaryCase kCases[] = {
     {"numeric_digit_out_of_range", type_oid::numeric, "00010000000000002710", std::nullopt},
     {"numeric_unknown_sign", type_oid::numeric, "00010000123400000001", std::nullopt},
     {"numeric_header_only_part", type_oid::numeric, "000100", std::nullopt},
+    {"numeric_scale_out_of_range", type_oid::numeric, "00000000000040000000", std::nullopt},
     {"timestamptz_depends_on_settings", type_oid::timestamptz, "0002b5a4a2f0b000", std::nullopt},
     {"unspecified_type", 0, "00000001", std::nullopt},
 };
