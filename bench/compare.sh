@@ -2,7 +2,7 @@
 # Side-by-side throughput and idle-session memory: PostgreSQL direct, pgbouncer, staleguard.
 #
 # Usage: bench/compare.sh [--quick] [--rounds N] [--seconds S] [--threads N] [--staleguard PATH]
-#                         [--upstream-socket] [--client-socket] [--force-rules] [--keep]
+#                         [--upstream-socket] [--client-socket] [--pin] [--force-rules] [--keep]
 # Runs everything it measures itself (throwaway PostgreSQL 15, pgbouncer, staleguard) on loopback
 # ports and removes it all on exit. The report goes to stdout, progress to stderr. See bench/README.md.
 # shellcheck source-path=SCRIPTDIR
@@ -24,6 +24,7 @@ FORCE_RULES=0
 BENCH_SG_THREADS=
 BENCH_UPSTREAM_SOCKET=0
 BENCH_CLIENT_SOCKET=0
+BENCH_PIN=0
 BENCH_STALEGUARD=$(dirname "$BENCH_DIR")/build/staleguard
 
 usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -38,6 +39,7 @@ while (($#)); do
     --keep) KEEP_WORK=1 ;;
     --upstream-socket) BENCH_UPSTREAM_SOCKET=1 ;;
     --client-socket) BENCH_CLIENT_SOCKET=1 ;;
+    --pin) BENCH_PIN=1 ;;
     --force-rules) FORCE_RULES=1 ;;
     -h | --help) usage && exit 0 ;;
     *) usage >&2 && exit 2 ;;
@@ -54,7 +56,7 @@ ensure_packages() {
     local missing=()
     [[ -x "$BENCH_PG_BIN/pgbench" && -x "$BENCH_PG_BIN/initdb" ]] || missing+=(postgresql-15 postgresql-client-15)
     [[ -x /usr/sbin/pgbouncer ]] || missing+=(pgbouncer)
-    command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+    command -v setpriv >/dev/null 2>&1 && command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
     command -v ps >/dev/null 2>&1 || missing+=(procps)
     "$(bench_python)" -c 'import psycopg2' 2>/dev/null || missing+=(python3-psycopg2)
     ((${#missing[@]})) || return 0
@@ -72,6 +74,12 @@ if [[ ! -x "$BENCH_STALEGUARD" ]]; then
     exit 1
 fi
 BENCH_STALEGUARD=$(readlink -f "$BENCH_STALEGUARD")
+if ((BENCH_PIN)) && (($(nproc) < 2)); then
+    bench_say "--pin needs two CPUs (one for PostgreSQL and pgbench, one for the proxies)"
+    exit 1
+fi
+PGBENCH_PREFIX=()
+((!BENCH_PIN)) || PGBENCH_PREFIX=(taskset -c "$BENCH_DB_CPU")
 bench_choose_os_user
 # 1000 idle sessions need 1000 sockets in the client and 2000 in each proxy.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -107,6 +115,9 @@ NOTES=$BENCH_WORK/notes.txt
 : >"$BENCH_WORK/skips.tsv"
 
 # --- header ----------------------------------------------------------------------------------------
+PIN_NOTE=
+((!BENCH_PIN)) || PIN_NOTE="pinned:     PostgreSQL and pgbench on CPU $BENCH_DB_CPU, pgbouncer and staleguard on CPU $BENCH_PROXY_CPU (--pin)
+"
 cat <<EOF
 # staleguard bench: direct vs pgbouncer vs staleguard
 command:    $COMMAND_LINE
@@ -120,7 +131,7 @@ server:     fsync=off, synchronous_commit=off, full_page_writes=off, shared_buff
             max_connections=1100: no durability, which is fine for comparing proxies (their cost per
             transaction is what differs) but makes absolute TPS higher than on a durable server
 pgbouncer:  session pooling, pool as large as the client limit (one server connection per client, like staleguard)
-NOTE:       this machine is shared and noisy (2 cores shared with other work); only ratios within
+${PIN_NOTE}NOTE:       this machine is shared and noisy (2 cores shared with other work); only ratios within
             one run mean anything, and small differences (a few %) are within the noise
 EOF
 echo
@@ -196,11 +207,11 @@ run_pgbench() {
     local section=$1 workload=$2 target=$3 round=$4
     shift 4
     local out="$BENCH_WORK/pgbench-$section-r$round-$target-${workload//[^a-zA-Z0-9]/_}.out"
-    local tps=fail retried failed ticks_before=0 transactions cpu_per_tx= server_before server_per_tx=
+    local tps=fail retried failed ticks_before=0 transactions cpu_per_tx='' server_before server_per_tx=''
     if use_target "$target"; then
         [[ -z "$TARGET_PID" ]] || ticks_before=$(cpu_ticks "$TARGET_PID")
         server_before=$(server_cpu_ticks)
-        if "$BENCH_PG_BIN/pgbench" -h "$(bench_client_host "$target")" -p "$TARGET_PORT" -U "$BENCH_DB" -T "$RUN_SECONDS" \
+        if "${PGBENCH_PREFIX[@]}" "$BENCH_PG_BIN/pgbench" -h "$(bench_client_host "$target")" -p "$TARGET_PORT" -U "$BENCH_DB" -T "$RUN_SECONDS" \
             -c "$CLIENTS" -j "$JOBS" "$@" "$BENCH_DB" >"$out" 2>&1; then
             tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
             [[ -n "$tps" ]] || tps=fail

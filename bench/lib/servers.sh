@@ -12,6 +12,21 @@ BENCH_AS_USER=() # command prefix that runs the rest as the unprivileged OS user
 
 bench_say() { printf 'bench: %s\n' "$*" >&2; }
 
+# With --pin (BENCH_PIN=1): PostgreSQL and pgbench share CPU 0 and the proxies get CPU 1, so a
+# proxy never takes the database's CPU: what it costs then is its latency and the server-side work
+# it adds, as on a deployment where it runs on a host (or cores) of its own.
+BENCH_DB_CPU=0
+BENCH_PROXY_CPU=1
+# bench_pin PID CPU: PID, all its threads and its children run on CPU only (with --pin).
+bench_pin() {
+    ((${BENCH_PIN:-0})) || return 0
+    local pid=$1 cpu=$2 child
+    taskset -a -c -p "$cpu" "$pid" >/dev/null
+    for child in $(pgrep -P "$pid"); do
+        taskset -a -c -p "$cpu" "$child" >/dev/null
+    done
+}
+
 # Debian's python3 (the one with psycopg2), whatever else PATH puts first.
 bench_python() {
     if [[ -x /usr/bin/python3 ]]; then echo /usr/bin/python3; else command -v python3; fi
@@ -91,6 +106,8 @@ host all all 127.0.0.1/32 trust
 EOF
         if "${BENCH_AS_USER[@]}" "$BENCH_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w \
             -t 120 start >/dev/null 2>&1; then
+            # Backends are forked from the postmaster and keep its CPU.
+            bench_pin "$(head -n 1 "$dir/data/postmaster.pid")" "$BENCH_DB_CPU"
             "$BENCH_PG_BIN/psql" -X -q -h 127.0.0.1 -p "$BENCH_PG_PORT" -U "$BENCH_DB" -d postgres \
                 -c "CREATE DATABASE $BENCH_DB" || return 1
             return 0
@@ -167,6 +184,7 @@ EOF
         "${BENCH_AS_USER[@]}" /usr/sbin/pgbouncer "$dir/pgbouncer.ini" >>"$dir/stderr.log" 2>&1 &
         BENCH_PGBOUNCER_PID=$!
         if bench_wait_port "$BENCH_PGBOUNCER_PORT" "$BENCH_PGBOUNCER_PID" 20; then
+            bench_pin "$BENCH_PGBOUNCER_PID" "$BENCH_PROXY_CPU"
             return 0
         fi
         bench_say "pgbouncer failed to start on port $BENCH_PGBOUNCER_PORT (attempt $attempt)"
@@ -218,6 +236,7 @@ bench_staleguard_start() {
         "$BENCH_STALEGUARD" --listen "127.0.0.1:$port" "${args[@]}" >>"$log" 2>&1 &
         pid=$!
         if bench_wait_port "$port" "$pid" 20; then
+            bench_pin "$pid" "$BENCH_PROXY_CPU"
             BENCH_SG_PORT[$name]=$port
             BENCH_SG_PID[$name]=$pid
             return 0
