@@ -50,7 +50,6 @@ inline constexpr std::string_view kServerSideFailure = "staleguard raised an err
 // same way without touching the client's unnamed statement.
 inline constexpr std::string_view kMissingStatement = "staleguard: stale write";
 
-// Routing of the responses to one message sent upstream.
 // A prepared statement's parameter types: as declared at Parse (0 = unspecified), completed from
 // the server's ParameterDescription. Drivers that bind in binary describe the statement instead
 // of declaring types (asyncpg, pgx, tokio-postgres); the key values they bind are read by type.
@@ -59,6 +58,7 @@ using ParameterTypes = std::vector<std::uint32_t>;
 // Fills in the types left unspecified (0) in `declared` from a ParameterDescription.
 void learn_parameter_types(ParameterTypes& declared, const std::vector<std::uint32_t>& described);
 
+// Routing of the responses to one message sent upstream.
 struct ResponseRoute {
     bool hide_completion = false;  // ParseComplete / BindComplete / CloseComplete of messages the proxy added
     bool hide_no_data = false;     // NoData answering a Describe the proxy added
