@@ -134,16 +134,18 @@ std::string substitute(std::string_view text, const std::function<std::optional<
 
 namespace {
 
+std::int16_t parameter_format(const wire::Bind& bind, std::size_t index) {
+    if (bind.parameter_formats.size() == 1) return bind.parameter_formats[0];
+    return index < bind.parameter_formats.size() ? bind.parameter_formats[index] : 0;
+}
+
 // Parameter `index` of a Bind as text; nullopt for a binary value in a type whose text is not
 // known for sure (see wire::binary_value_text).
 std::optional<std::string> bound_parameter_text(const wire::Bind& bind, std::size_t index,
                                                 const std::vector<std::uint32_t>& parameter_types) {
     const auto& value = bind.parameters[index];
     if (!value) return std::string("NULL");
-    std::int16_t format = 0;
-    if (bind.parameter_formats.size() == 1) format = bind.parameter_formats[0];
-    else if (index < bind.parameter_formats.size()) format = bind.parameter_formats[index];
-    if (format == 0) return std::string(reinterpret_cast<const char*>(value->data()), value->size());
+    if (parameter_format(bind, index) == 0) return std::string(reinterpret_cast<const char*>(value->data()), value->size());
     return wire::binary_value_text(*value, index < parameter_types.size() ? parameter_types[index] : 0);
 }
 
@@ -624,15 +626,6 @@ std::optional<WriteCheck> StatementGuard::check_of_execute(std::string_view sql)
     return check;
 }
 
-namespace {
-
-std::int16_t parameter_format(const wire::Bind& bind, std::size_t index) {
-    if (bind.parameter_formats.size() == 1) return bind.parameter_formats[0];
-    return index < bind.parameter_formats.size() ? bind.parameter_formats[index] : 0;
-}
-
-}  // namespace
-
 BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::Frame& frame, const wire::Bind& bind) {
     BindPlan out;
     const std::string portal(bind.portal);
@@ -698,7 +691,7 @@ BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::F
                     elements = array_parameter_elements(*bind.parameters[index], parameter_format(bind, index));
                 const std::string slot = "$" + std::to_string(target.array_parameter);
                 known = elements.has_value();
-                for (std::size_t i = 0; known && elements && i < elements->size(); ++i) known = add_row(tuple, &slot, &(*elements)[i]);
+                for (std::size_t i = 0; known && i < elements->size(); ++i) known = add_row(tuple, &slot, &(*elements)[i]);
             } else {
                 known = add_row(tuple, nullptr, nullptr);
             }

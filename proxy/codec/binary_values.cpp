@@ -14,6 +14,13 @@ std::uint64_t big_endian(Bytes value) {
     return v;
 }
 
+// A two's-complement (or, for oid, unsigned) integer of exactly its size.
+template <class Integer>
+std::optional<std::string> integer_text(Bytes value) {
+    if (value.size() != sizeof(Integer)) return std::nullopt;
+    return std::to_string(static_cast<Integer>(big_endian(value)));
+}
+
 std::string_view chars_of(Bytes value) { return {reinterpret_cast<const char*>(value.data()), value.size()}; }
 
 std::string uuid_text(Bytes value) {
@@ -98,17 +105,13 @@ std::optional<std::string> binary_value_text(Bytes value, std::uint32_t type) {
             if (value.size() == 1) return std::string(value[0] != 0 ? "true" : "false");
             break;
         case type_oid::int2:
-            if (value.size() == 2) return std::to_string(static_cast<std::int16_t>(big_endian(value)));
-            break;
+            return integer_text<std::int16_t>(value);
         case type_oid::int4:
-            if (value.size() == 4) return std::to_string(static_cast<std::int32_t>(big_endian(value)));
-            break;
+            return integer_text<std::int32_t>(value);
         case type_oid::int8:
-            if (value.size() == 8) return std::to_string(static_cast<std::int64_t>(big_endian(value)));
-            break;
+            return integer_text<std::int64_t>(value);
         case type_oid::oid:
-            if (value.size() == 4) return std::to_string(static_cast<std::uint32_t>(big_endian(value)));
-            break;
+            return integer_text<std::uint32_t>(value);
         case type_oid::text:
         case type_oid::varchar:
         case type_oid::name:
