@@ -486,8 +486,9 @@ int main(int argc, char** argv) {
     // A late copy of the signal that stopped us (one Ctrl-C can arrive two or three times) must
     // not turn this clean exit into death by signal: the sets would hand their signals back to
     // the default action as they go, so they go now and the signals are ignored instead. They
-    // are blocked first (the workers have joined: this is the only thread left), or one arriving
-    // between the sets' going and the ignoring would still find the default action.
+    // are blocked first (every other thread has had them blocked from its start: see
+    // WorkerThread), or one arriving between the sets' going and the ignoring would still find
+    // the default action.
     sigset_t stopping;
     sigemptyset(&stopping);
     for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stopping, signal_number);

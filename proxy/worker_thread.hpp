@@ -2,6 +2,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <cstddef>
 #include <functional>
@@ -24,7 +25,17 @@ public:
         pthread_attr_t attributes;
         pthread_attr_init(&attributes);
         pthread_attr_setstacksize(&attributes, stack_bytes);
+        // The stop and reload signals are the main thread's alone: a worker starts with them
+        // blocked, and so do the threads started from it (asio's resolver threads inherit its
+        // mask). Once the main thread blocks them too at shutdown, no thread can take one while
+        // their handlers go back to the default action.
+        sigset_t process_signals;
+        sigemptyset(&process_signals);
+        for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&process_signals, signal_number);
+        sigset_t creator_mask;
+        pthread_sigmask(SIG_BLOCK, &process_signals, &creator_mask);
         const int error = pthread_create(&thread_, &attributes, &WorkerThread::run, body_.get());
+        pthread_sigmask(SIG_SETMASK, &creator_mask, nullptr);
         pthread_attr_destroy(&attributes);
         if (error != 0) throw std::runtime_error("cannot start a worker thread: error " + std::to_string(error));
     }
