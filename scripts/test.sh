@@ -55,19 +55,47 @@ failed=0
 skipped=()
 results=()
 
-# stage NAME COMMAND...: runs one counted stage and records its outcome.
+failures=()
+
+# stage NAME COMMAND...: runs one counted stage and records its outcome. A failed stage's telling
+# lines (failed tests, compiler errors) are repeated in the summary: a CI log is often read only
+# from its end.
 stage() {
     local name=$1
     shift
     local started=$SECONDS
+    local log=$WORK_DIR/stage-${#results[@]}.log
     echo
     echo "=== $name"
-    if "$@"; then
+    # Not a pipe into tee: a stage runs in this shell so that what it exports (the cluster's
+    # PG* variables) stays set for the later stages. The tee's descriptor is closed for the
+    # stage's commands, or a server they leave running (PostgreSQL) would hold it open and the
+    # tee would never end.
+    local out
+    exec {out}> >(tee "$log")
+    local tee_pid=$!
+    "$@" >&"$out" 2>&1 {out}>&-
+    local status=$?
+    exec {out}>&-
+    wait "$tee_pid" # so that the log is whole and the output in order
+    if ((status == 0)); then
         passed=$((passed + 1))
         results+=("PASS  $name ($((SECONDS - started))s)")
     else
         failed=$((failed + 1))
         results+=("FAIL  $name ($((SECONDS - started))s)")
+        failures+=("--- $name" "$(failure_lines "$log")")
+    fi
+}
+
+# failure_lines LOG: what names the failure, or the log's last lines when nothing does.
+failure_lines() {
+    local found
+    found=$(grep -E '^(FAILED|ERROR) |^E  +|\(Failed\)|\(Timeout\)|\(SEGFAULT\)|\(Subprocess aborted\)|error:|^==[0-9]+==ERROR' "$1" | tail -n 40)
+    if [[ -n "$found" ]]; then
+        printf '%s\n' "$found"
+    else
+        tail -n 20 "$1"
     fi
 }
 
@@ -205,6 +233,11 @@ echo "=== summary ($((SECONDS - started))s)"
 printf '%s\n' "${results[@]}"
 if ((${#skipped[@]} > 0)); then
     echo "skipped because an earlier stage failed: ${skipped[*]}"
+fi
+if ((${#failures[@]} > 0)); then
+    echo
+    echo "what failed:"
+    printf '%s\n' "${failures[@]}"
 fi
 echo "$passed passed, $failed failed"
 if ((failed > 0 || ${#skipped[@]} > 0)); then
