@@ -1103,6 +1103,9 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
         }
     }
     conversation_.on_backend(frame.tag, frame.payload);
+    if (frame.tag == 'S') {
+        if (auto status = wire::ParameterStatus::decode(frame)) guard_.on_parameter_status(status->name, status->value);
+    }
     // Whether the session's own writes committed: the ReadSet must not outlive a rollback.
     if (frame.tag == 'C') {
         if (auto complete = wire::CommandComplete::decode(frame)) guard_.on_command_complete(complete->tag);

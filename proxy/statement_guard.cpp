@@ -142,21 +142,23 @@ std::int16_t parameter_format(const wire::Bind& bind, std::size_t index) {
 // Parameter `index` of a Bind as text; nullopt for a binary value in a type whose text is not
 // known for sure (see wire::binary_value_text).
 std::optional<std::string> bound_parameter_text(const wire::Bind& bind, std::size_t index,
-                                                const std::vector<std::uint32_t>& parameter_types) {
+                                                const std::vector<std::uint32_t>& parameter_types,
+                                                const wire::ValueTextSettings& settings) {
     const auto& value = bind.parameters[index];
     if (!value) return std::string("NULL");
     if (parameter_format(bind, index) == 0) return std::string(reinterpret_cast<const char*>(value->data()), value->size());
-    return wire::binary_value_text(*value, index < parameter_types.size() ? parameter_types[index] : 0);
+    return wire::binary_value_text(*value, index < parameter_types.size() ? parameter_types[index] : 0, settings);
 }
 
 }  // namespace
 
 std::optional<std::string> substitute_bound_parameters(std::string_view text, const wire::Bind& bind,
-                                                      const std::vector<std::uint32_t>& parameter_types) {
+                                                      const std::vector<std::uint32_t>& parameter_types,
+                                                      const wire::ValueTextSettings& settings) {
     bool known = true;
     std::string out = substitute(text, [&](std::size_t number) -> std::optional<std::string> {
         if (number == 0 || number > bind.parameters.size()) return std::nullopt;
-        auto value = bound_parameter_text(bind, number - 1, parameter_types);
+        auto value = bound_parameter_text(bind, number - 1, parameter_types, settings);
         known = known && value.has_value();
         return value;
     });
@@ -165,10 +167,11 @@ std::optional<std::string> substitute_bound_parameters(std::string_view text, co
 }
 
 std::string substitute_parameters(std::string_view text, const wire::Bind& bind,
-                                  const std::vector<std::uint32_t>& parameter_types) {
+                                  const std::vector<std::uint32_t>& parameter_types,
+                                  const wire::ValueTextSettings& settings) {
     return substitute(text, [&](std::size_t number) -> std::optional<std::string> {
         if (number == 0 || number > bind.parameters.size()) return std::nullopt;
-        return bound_parameter_text(bind, number - 1, parameter_types).value_or("?");
+        return bound_parameter_text(bind, number - 1, parameter_types, settings).value_or("?");
     });
 }
 
@@ -265,6 +268,11 @@ void StatementGuard::apply(const std::vector<parser::SessionEffect>& effects) {
                 break;
         }
     }
+}
+
+void StatementGuard::on_parameter_status(std::string_view name, std::string_view value) {
+    // Reported at startup and after each change; "ISO, MDY", "ISO, DMY": the output style first.
+    if (name == "DateStyle") value_settings_.iso_dates = value.starts_with("ISO");
 }
 
 void StatementGuard::on_ready_for_query(wire::TransactionStatus status) {
@@ -641,13 +649,13 @@ BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::F
             // `id IN ($1, $2)` bound to equal values updates one row: count the distinct values bound.
             std::vector<std::string> values;
             for (auto element : split_in_list(check.key_values)) {
-                auto value = substitute_parameters(element, bind, types);
+                auto value = substitute_parameters(element, bind, types, value_settings_);
                 if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(std::move(value));
             }
             if (!values.empty()) check.expected_rows = values.size();
         }
-        check.key_values = substitute_parameters(check.key_values, bind, types);
-        check.expected_version = substitute_parameters(check.expected_version, bind, types);
+        check.key_values = substitute_parameters(check.key_values, bind, types, value_settings_);
+        check.expected_version = substitute_parameters(check.expected_version, bind, types, value_settings_);
         portals_[portal].check = std::move(check);
         return out;
     }
@@ -673,7 +681,7 @@ BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::F
                 row.push_back(*element);
                 continue;
             }
-            auto text = substitute_bound_parameters(value, bind, types);
+            auto text = substitute_bound_parameters(value, bind, types, value_settings_);
             if (!text) return false;
             row.push_back(std::move(*text));
         }
@@ -688,7 +696,8 @@ BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::F
                 const std::size_t index = static_cast<std::size_t>(target.array_parameter) - 1;
                 std::optional<std::vector<std::string>> elements;
                 if (index < bind.parameters.size() && bind.parameters[index])
-                    elements = array_parameter_elements(*bind.parameters[index], parameter_format(bind, index));
+                    elements = array_parameter_elements(*bind.parameters[index], parameter_format(bind, index),
+                                                        value_settings_);
                 const std::string slot = "$" + std::to_string(target.array_parameter);
                 known = elements.has_value();
                 for (std::size_t i = 0; known && i < elements->size(); ++i) known = add_row(tuple, &slot, &(*elements)[i]);

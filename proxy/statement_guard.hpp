@@ -19,6 +19,7 @@
 #include "parser/shape_planner.hpp"
 #include "parser/track_planner.hpp"
 #include "proxy/codec/backend_messages.hpp"
+#include "proxy/codec/binary_values.hpp"
 #include "proxy/codec/frontend_messages.hpp"
 #include "proxy/read_set.hpp"
 #include "proxy/tracked_result.hpp"
@@ -199,6 +200,8 @@ public:
     // SET LOCAL ends with the transaction block; a rolled-back write's ReadSet change is undone.
     void on_ready_for_query(wire::TransactionStatus status);
     void on_command_complete(std::string_view tag) { journal_.on_command_complete(tag, read_set_.get()); }
+    // The server's ParameterStatus: DateStyle decides whether dates bound in binary can be read.
+    void on_parameter_status(std::string_view name, std::string_view value);
     void on_server_error() { journal_.on_error(); }
 
     // Bare protected names in `sql` whose schema this session has not yet learnt from the server.
@@ -269,6 +272,7 @@ private:
     bool checks_enabled_ = true;
     std::optional<bool> checks_enabled_local_;
     std::unordered_map<std::string, std::optional<std::string>> schema_of_;  // from the server
+    wire::ValueTextSettings value_settings_;  // from the server's ParameterStatus
     std::string shape_sql_;
     std::optional<parser::LiteralTemplate> shape_;
     std::unordered_map<std::string, PreparedStatement> statements_;
@@ -287,10 +291,12 @@ std::string substitute(std::string_view text, const std::function<std::optional<
 // ones decoded by their type (declared at Parse or learnt from the server's ParameterDescription;
 // see wire::binary_value_text), "NULL", else "?". For messages.
 std::string substitute_parameters(std::string_view text, const wire::Bind& bind,
-                                  const std::vector<std::uint32_t>& parameter_types);
+                                  const std::vector<std::uint32_t>& parameter_types,
+                                  const wire::ValueTextSettings& settings);
 // The same for a key value: nullopt when a parameter it names has no text known for sure.
 std::optional<std::string> substitute_bound_parameters(std::string_view text, const wire::Bind& bind,
-                                                      const std::vector<std::uint32_t>& parameter_types);
+                                                      const std::vector<std::uint32_t>& parameter_types,
+                                                      const wire::ValueTextSettings& settings);
 
 // Whether the string carries the comment /* staleguard:off */ (or -- staleguard:off).
 bool has_off_comment(std::string_view sql);

@@ -88,7 +88,7 @@ std::optional<std::vector<std::string>> text_array_elements(std::string_view tex
     }
 }
 
-std::optional<std::vector<std::string>> binary_array_elements(wire::Bytes value) {
+std::optional<std::vector<std::string>> binary_array_elements(wire::Bytes value, const wire::ValueTextSettings& settings) {
     if (value.size() < 12) return std::nullopt;
     const std::uint32_t dimensions = read_u32(value, 0);
     const std::uint32_t element_type = read_u32(value, 8);
@@ -102,7 +102,7 @@ std::optional<std::vector<std::string>> binary_array_elements(wire::Bytes value)
         const std::uint32_t length = read_u32(value, at);
         at += 4;
         if (length == 0xffffffff || at + length > value.size()) return std::nullopt;
-        auto text = wire::binary_value_text(value.subspan(at, length), element_type);
+        auto text = wire::binary_value_text(value.subspan(at, length), element_type, settings);
         if (!text) return std::nullopt;
         out.push_back(std::move(*text));
         at += length;
@@ -192,9 +192,10 @@ wire::ErrorResponse unread_write_error(const rules::TableRule& rule, std::string
     return error;
 }
 
-std::optional<std::vector<std::string>> array_parameter_elements(wire::Bytes value, std::int16_t format) {
+std::optional<std::vector<std::string>> array_parameter_elements(wire::Bytes value, std::int16_t format,
+                                                                 const wire::ValueTextSettings& settings) {
     if (format == 0) return text_array_elements(std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
-    return binary_array_elements(value);
+    return binary_array_elements(value, settings);
 }
 
 }  // namespace staleguard::session

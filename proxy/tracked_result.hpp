@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "proxy/codec/backend_messages.hpp"
+#include "proxy/codec/binary_values.hpp"
 #include "proxy/hidden_columns.hpp"
 #include "rules/table_rule.hpp"
 
@@ -76,9 +77,10 @@ wire::ErrorResponse unread_write_error(const rules::TableRule& rule, std::string
                                        const std::vector<std::vector<std::string>>& unread);
 
 // The elements of an array parameter of a Bind, as text: a text-format array literal
-// ({1,2,"a b"}) or a binary one-dimensional array of integers, text or uuids. nullopt when it
-// cannot be read (the keys it carries then count as unknown).
-std::optional<std::vector<std::string>> array_parameter_elements(wire::Bytes value, std::int16_t format);
+// ({1,2,"a b"}) or a binary one-dimensional array of a type wire::binary_value_text reads under
+// `settings`. nullopt when it cannot be read (the keys it carries then count as unknown).
+std::optional<std::vector<std::string>> array_parameter_elements(wire::Bytes value, std::int16_t format,
+                                                                 const wire::ValueTextSettings& settings);
 
 // "1", "1, 7" for one row; "(1, 2)" or "(1, 7), (2, 8)" for several.
 std::string key_list_text(const std::vector<std::vector<std::string>>& rows);

@@ -1,5 +1,7 @@
 #include "proxy/codec/binary_values.hpp"
 
+#include <climits>
+#include <cstdio>
 #include <string_view>
 #include <vector>
 
@@ -97,9 +99,101 @@ std::optional<std::string> numeric_text(Bytes value) {
     return out;
 }
 
+// Dates count days from 2000-01-01, timestamps microseconds from its midnight. The valid ranges
+// are those date_recv and timestamp_recv accept (IS_VALID_DATE, IS_VALID_TIMESTAMP: from
+// 4714-11-24 BC), the extreme values standing for -infinity and infinity.
+constexpr std::int64_t kDaysFrom1970To2000 = 10957;
+constexpr std::int64_t kMicrosecondsPerDay = 86'400'000'000;
+constexpr std::int64_t kFirstDate = -2'451'545;
+constexpr std::int64_t kEndDate = 2'145'031'949;
+constexpr std::int64_t kFirstTimestamp = -211'813'488'000'000'000;
+constexpr std::int64_t kEndTimestamp = 9'223'371'331'200'000'000;
+
+struct CivilDate {
+    std::int64_t year;  // astronomical: 0 is 1 BC
+    unsigned month;
+    unsigned day;
+};
+
+// The proleptic Gregorian date `days` after 1970-01-01 (H. Hinnant's civil_from_days), as
+// PostgreSQL's j2date computes it.
+CivilDate civil_from_days(std::int64_t days) {
+    days += 719468;
+    const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    const std::int64_t day_of_era = days - era * 146097;
+    const std::int64_t year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+    const std::int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    const std::int64_t shifted_month = (5 * day_of_year + 2) / 153;
+    const auto day = static_cast<unsigned>(day_of_year - (153 * shifted_month + 2) / 5 + 1);
+    const auto month = static_cast<unsigned>(shifted_month < 10 ? shifted_month + 3 : shifted_month - 9);
+    return {year_of_era + era * 400 + (month <= 2 ? 1 : 0), month, day};
+}
+
+// date_out under DateStyle ISO: 2024-05-01; years before 1 as 0044-03-15 BC (the suffix is the
+// caller's, since a timestamp puts it after the time).
+std::string iso_date(std::int64_t days_since_2000, bool& before_christ) {
+    const CivilDate date = civil_from_days(days_since_2000 + kDaysFrom1970To2000);
+    before_christ = date.year <= 0;
+    char text[40];
+    std::snprintf(text, sizeof text, "%04lld-%02u-%02u", static_cast<long long>(before_christ ? 1 - date.year : date.year),
+                  date.month, date.day);
+    return text;
+}
+
+// time_out (the same under every DateStyle): 13:45:00, fractions without trailing zeros.
+std::string time_of_day(std::int64_t microseconds) {
+    const std::int64_t seconds = microseconds / 1'000'000;
+    std::int64_t fraction = microseconds % 1'000'000;
+    char text[40];
+    int length = std::snprintf(text, sizeof text, "%02lld:%02lld:%02lld", static_cast<long long>(seconds / 3600),
+                               static_cast<long long>(seconds / 60 % 60), static_cast<long long>(seconds % 60));
+    if (fraction != 0) {
+        int digits = 6;
+        while (fraction % 10 == 0) {
+            fraction /= 10;
+            --digits;
+        }
+        std::snprintf(text + length, sizeof text - static_cast<std::size_t>(length), ".%0*lld", digits,
+                      static_cast<long long>(fraction));
+    }
+    return text;
+}
+
+std::optional<std::string> date_text(Bytes value) {
+    if (value.size() != 4) return std::nullopt;
+    const std::int64_t days = static_cast<std::int32_t>(big_endian(value));
+    if (days == INT32_MIN) return "-infinity";
+    if (days == INT32_MAX) return "infinity";
+    if (days < kFirstDate || days >= kEndDate) return std::nullopt;
+    bool before_christ = false;
+    std::string out = iso_date(days, before_christ);
+    if (before_christ) out += " BC";
+    return out;
+}
+
+std::optional<std::string> timestamp_text(Bytes value) {
+    if (value.size() != 8) return std::nullopt;
+    const auto microseconds = static_cast<std::int64_t>(big_endian(value));
+    if (microseconds == INT64_MIN) return "-infinity";
+    if (microseconds == INT64_MAX) return "infinity";
+    if (microseconds < kFirstTimestamp || microseconds >= kEndTimestamp) return std::nullopt;
+    std::int64_t days = microseconds / kMicrosecondsPerDay;
+    std::int64_t within_day = microseconds % kMicrosecondsPerDay;
+    if (within_day < 0) {
+        within_day += kMicrosecondsPerDay;
+        --days;
+    }
+    bool before_christ = false;
+    std::string out = iso_date(days, before_christ);
+    out += ' ';
+    out += time_of_day(within_day);
+    if (before_christ) out += " BC";
+    return out;
+}
+
 }  // namespace
 
-std::optional<std::string> binary_value_text(Bytes value, std::uint32_t type) {
+std::optional<std::string> binary_value_text(Bytes value, std::uint32_t type, const ValueTextSettings& settings) {
     switch (type) {
         case type_oid::boolean:
             if (value.size() == 1) return std::string(value[0] != 0 ? "true" : "false");
@@ -125,6 +219,18 @@ std::optional<std::string> binary_value_text(Bytes value, std::uint32_t type) {
             return numeric_text(value);
         case type_oid::uuid:
             if (value.size() == 16) return uuid_text(value);
+            break;
+        case type_oid::time:
+            if (value.size() != 8) break;
+            if (const auto microseconds = static_cast<std::int64_t>(big_endian(value));
+                microseconds >= 0 && microseconds <= kMicrosecondsPerDay)
+                return time_of_day(microseconds);
+            break;
+        case type_oid::date:
+            if (settings.iso_dates) return date_text(value);
+            break;
+        case type_oid::timestamp:
+            if (settings.iso_dates) return timestamp_text(value);
             break;
         default:
             break;

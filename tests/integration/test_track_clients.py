@@ -6,6 +6,7 @@ each of them reads through staleguard exactly what PostgreSQL gives directly (th
 version columns stripped from text and binary results)."""
 
 import asyncio
+import datetime
 import decimal
 import functools
 import json
@@ -423,9 +424,15 @@ KEYS_OF_MANY_TYPES = """
     INSERT INTO by_code (code, year, n) VALUES ('ab', 2024, 1), ('ab', 2025, 2);
     CREATE TABLE by_big (id bigint PRIMARY KEY, n int NOT NULL, version int NOT NULL DEFAULT 1);
     INSERT INTO by_big (id, n) VALUES (9000000000, 1), (-1, 2);
+    CREATE TABLE by_day (store int, day date, n int NOT NULL, version int NOT NULL DEFAULT 1,
+                         PRIMARY KEY (store, day));
+    INSERT INTO by_day (store, day, n) VALUES (7, '2024-05-01', 1), (7, '1999-12-31', 2);
+    CREATE TABLE by_moment (at timestamp PRIMARY KEY, n int NOT NULL, version int NOT NULL DEFAULT 1);
+    INSERT INTO by_moment (at, n) VALUES ('2024-05-01 13:45:00', 1), ('1970-01-01 00:00:01', 2);
 """
 MANY_KEY_RULES = rules_text(table_rule("by_uuid"), table_rule("by_number"),
-                            table_rule("by_code", key=["code", "year"]), table_rule("by_big"))
+                            table_rule("by_code", key=["code", "year"]), table_rule("by_big"),
+                            table_rule("by_day", key=["store", "day"]), table_rule("by_moment", key=["at"]))
 
 
 def asyncpg_connect(db):
@@ -439,7 +446,9 @@ def asyncpg_connect(db):
     ("by_number", ["id"], [decimal.Decimal(10001)], [decimal.Decimal(123456789012)]),
     ("by_code", ["code", "year"], ["ab", 2024], ["ab", 2025]),
     ("by_big", ["id"], [9000000000], [-1]),
-], ids=["uuid", "numeric", "char-and-smallint", "bigint"])
+    ("by_day", ["store", "day"], [7, datetime.date(2024, 5, 1)], [7, datetime.date(1999, 12, 31)]),
+    ("by_moment", ["at"], [datetime.datetime(2024, 5, 1, 13, 45)], [datetime.datetime(1970, 1, 1, 0, 0, 1)]),
+], ids=["uuid", "numeric", "char-and-smallint", "bigint", "int-and-date", "timestamp"])
 def test_asyncpg_binary_keys_without_declared_types(guarded, table, key_columns, key, other_key):
     db = guarded(MANY_KEY_RULES, KEYS_OF_MANY_TYPES)
     where = " AND ".join(f"{column} = ${i + 1}" for i, column in enumerate(key_columns))
@@ -473,6 +482,33 @@ def test_asyncpg_binary_keys_without_declared_types(guarded, table, key_columns,
     keyed = " AND ".join(f"{column}::text = %s" for column in key_columns)
     assert db.rows(f"SELECT n, version FROM {table} WHERE {keyed}", [str(v) for v in key]) == [(4, 4)]
     assert db.rows(f"SELECT n, version FROM {table} WHERE {keyed}", [str(v) for v in other_key]) == [(3, 2)]
+
+
+def test_asyncpg_dates_under_another_date_style_are_not_guessed(guarded):
+    """Under DateStyle SQL the session reads the day as 05/01/2024; a date bound in binary could
+    be printed only by guessing the style's details, so the row counts as unread: with
+    `unread: reject` the write is refused as unread, not checked against a guess."""
+    rules = rules_text(table_rule("by_day", key=["store", "day"], unread="reject"))
+    db = guarded(rules, KEYS_OF_MANY_TYPES)
+
+    async def scenario():
+        a = await asyncpg_connect(db)
+        try:
+            key = (7, datetime.date(2024, 5, 1))
+            await a.execute("SET DateStyle = 'SQL, MDY'")
+            assert await a.fetchval("SELECT n FROM by_day WHERE store = $1 AND day = $2", *key) == 1
+            with pytest.raises(asyncpg.exceptions.SerializationError) as excinfo:
+                await a.execute("UPDATE by_day SET n = 5 WHERE store = $1 AND day = $2", *key)
+            assert "row not read by this session" in excinfo.value.message
+            # Back in ISO, the same session's read and write of that row are matched again.
+            await a.execute("SET DateStyle = ISO")
+            assert await a.fetchval("SELECT n FROM by_day WHERE store = $1 AND day = $2", *key) == 1
+            assert await a.execute("UPDATE by_day SET n = 5 WHERE store = $1 AND day = $2", *key) == "UPDATE 1"
+        finally:
+            await a.close()
+
+    asyncio.run(scenario())
+    assert db.rows("SELECT n, version FROM by_day WHERE store = 7 AND day = '2024-05-01'") == [(5, 2)]
 
 
 def test_asyncpg_lost_update_any_array_and_executemany(guarded):

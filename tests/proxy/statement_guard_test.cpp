@@ -340,6 +340,7 @@ TEST(SessionSettings, SearchPathDecidesWhatABareNameIs) {
 
 constexpr std::uint32_t kInt2 = 21;
 constexpr std::uint32_t kInt4 = 23;
+constexpr std::uint32_t kDate = 1082;
 constexpr std::uint32_t kInt8 = 20;
 constexpr std::uint32_t kText = 25;
 constexpr std::uint32_t kUuid = 2950;
@@ -581,9 +582,11 @@ struct SubstituteCase {
     std::vector<std::int16_t> formats;
     std::vector<std::uint32_t> types;
     std::string expected;
+    wire::ValueTextSettings settings = {};
 };
 
 const std::string kNull = "\x01NULL";
+const std::string kDate20240501("\0\0\x22\xb7", 4);  // date_send('2024-05-01')
 
 const std::vector<SubstituteCase> kSubstituteCases = {
     {"NoParameters", "(1, 2)", {}, {}, {}, "(1, 2)"},
@@ -598,6 +601,8 @@ const std::vector<SubstituteCase> kSubstituteCases = {
     {"OneFormatForAll", "$1,$2", {std::string("\0\x07", 2), std::string("\0\0\0\x08", 4)}, {1}, {kInt2, kInt4}, "7,8"},
     {"FormatPerParameter", "$1,$2", {"5", std::string("\0\x07", 2)}, {0, 1}, {kInt4, kInt2}, "5,7"},
     {"BinaryUnknownType", "$1", {std::string("\0\x07", 2)}, {1}, {}, "?"},
+    {"BinaryDateUnderIsoDates", "$1", {kDate20240501}, {1}, {kDate}, "2024-05-01", {.iso_dates = true}},
+    {"BinaryDateUnderAnotherDateStyle", "$1", {kDate20240501}, {1}, {kDate}, "?"},
 };
 
 class SubstituteParameters : public ::testing::TestWithParam<SubstituteCase> {};
@@ -610,7 +615,7 @@ TEST_P(SubstituteParameters, Renders) {
         if (value == kNull) builder.null();
         else builder.text(value);
     }
-    EXPECT_EQ(substitute_parameters(c.text, builder.build(), c.types), c.expected);
+    EXPECT_EQ(substitute_parameters(c.text, builder.build(), c.types, c.settings), c.expected);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, SubstituteParameters, ::testing::ValuesIn(kSubstituteCases),

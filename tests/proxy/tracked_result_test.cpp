@@ -29,6 +29,7 @@ constexpr std::int16_t kBinaryFormat = 1;
 // Type OIDs from PostgreSQL's pg_type.dat.
 constexpr std::uint32_t kInt2 = 21;
 constexpr std::uint32_t kInt4 = 23;
+constexpr std::uint32_t kDate = 1082;
 constexpr std::uint32_t kInt8 = 20;
 constexpr std::uint32_t kText = 25;
 constexpr std::uint32_t kVarchar = 1043;
@@ -92,7 +93,7 @@ class TextArrayParameter : public ::testing::TestWithParam<TextArrayCase> {};
 TEST_P(TextArrayParameter, Elements) {
     const TextArrayCase& test_case = GetParam();
     const Buffer value = bytes_of(test_case.input);  // exact size: ASan sees an over-read
-    const auto elements = array_parameter_elements(view(value), kTextFormat);
+    const auto elements = array_parameter_elements(view(value), kTextFormat, {});
     ASSERT_EQ(elements.has_value(), test_case.expected.has_value())
         << (elements ? "read " + std::to_string(elements->size()) + " elements" : std::string("nullopt"));
     if (elements) {
@@ -116,7 +117,7 @@ TEST(TextArrayParameter, RoundTripsThePlannersValues) {
     };
     for (const Elements& list : lists) {
         const Buffer value = bytes_of(parser::text_array_value(list));
-        const auto elements = array_parameter_elements(view(value), kTextFormat);
+        const auto elements = array_parameter_elements(view(value), kTextFormat, {});
         ASSERT_TRUE(elements.has_value()) << parser::text_array_value(list);
         EXPECT_EQ(*elements, list) << parser::text_array_value(list);
     }
@@ -191,6 +192,7 @@ const std::vector<BinaryArrayCase> binary_array_cases = {
      Elements{"a", "", "ünï, \"x\""}},
     {"varchar", binary_array(kVarchar, {bytes_of("code-1")}), Elements{"code-1"}},
     {"uuid", binary_array(kUuid, {uuid_bytes}), Elements{"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}},
+    {"date", binary_array(kDate, {int4(0x22b7), int4(-1)}), Elements{"2024-05-01", "1999-12-31"}},
     // A text element that happens to be a question mark is a key like any other.
     {"text_question_mark", binary_array(kText, {bytes_of("?")}), Elements{"?"}},
     // array_send of an empty array: no dimensions at all.
@@ -220,7 +222,7 @@ class BinaryArrayParameter : public ::testing::TestWithParam<BinaryArrayCase> {}
 TEST_P(BinaryArrayParameter, Elements) {
     const BinaryArrayCase& test_case = GetParam();
     const Buffer value(test_case.input.begin(), test_case.input.end());  // exact size
-    const auto elements = array_parameter_elements(view(value), kBinaryFormat);
+    const auto elements = array_parameter_elements(view(value), kBinaryFormat, {.iso_dates = true});
     ASSERT_EQ(elements.has_value(), test_case.expected.has_value())
         << (elements ? "read " + std::to_string(elements->size()) + " elements" : std::string("nullopt"));
     if (elements) {
@@ -243,10 +245,10 @@ TEST(BinaryArrayParameter, EveryTruncationIsRefused) {
         binary_array(kUuid, {uuid_bytes, uuid_bytes}),
     };
     for (const Buffer& whole : arrays) {
-        ASSERT_TRUE(array_parameter_elements(view(whole), kBinaryFormat).has_value());
+        ASSERT_TRUE(array_parameter_elements(view(whole), kBinaryFormat, {}).has_value());
         for (std::size_t size = 0; size < whole.size(); ++size) {
             const Buffer prefix(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(size));
-            EXPECT_FALSE(array_parameter_elements(view(prefix), kBinaryFormat).has_value()) << "prefix of " << size;
+            EXPECT_FALSE(array_parameter_elements(view(prefix), kBinaryFormat, {}).has_value()) << "prefix of " << size;
         }
     }
 }
@@ -256,7 +258,7 @@ TEST(TextArrayParameter, EveryTruncationIsSafe) {
     const std::string whole = R"({"a\"b",c,"d\\",NULL})";
     for (std::size_t size = 0; size < whole.size(); ++size) {
         const Buffer prefix = bytes_of(std::string_view(whole).substr(0, size));
-        EXPECT_FALSE(array_parameter_elements(view(prefix), kTextFormat).has_value()) << "prefix of " << size;
+        EXPECT_FALSE(array_parameter_elements(view(prefix), kTextFormat, {}).has_value()) << "prefix of " << size;
     }
 }
 

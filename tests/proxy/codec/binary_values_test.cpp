@@ -1,5 +1,5 @@
 // Tests for binary_value_text: each binary value as PostgreSQL 15 sent it (encode(numeric_send(x),
-// 'hex') and the like) against what x::text prints, and hand-made numerics against what
+// 'hex') and the like) against what x::text prints (dates and timestamps under DateStyle ISO), and hand-made numerics against what
 // PostgreSQL printed for them bound in binary (SELECT $1::numeric::text).
 #include "proxy/codec/binary_values.hpp"
 
@@ -28,10 +28,23 @@ struct BinaryCase {
 
 class BinaryValueText : public ::testing::TestWithParam<BinaryCase> {};
 
+constexpr ValueTextSettings kIsoDates{.iso_dates = true};
+
 TEST_P(BinaryValueText, PrintsWhatTheTextCastPrints) {
     const auto& c = GetParam();
     const auto bytes = from_hex(c.hex);
-    EXPECT_EQ(binary_value_text(Bytes(bytes), c.type), c.text);
+    EXPECT_EQ(binary_value_text(Bytes(bytes), c.type, kIsoDates), c.text);
+}
+
+// Under DateStyle SQL, German or Postgres (or before the server said), dates and timestamps print
+// otherwise; a time prints the same under every style.
+TEST(BinaryValueTextOtherDateStyles, LeaveDatesAndTimestampsUnknownButReadTimes) {
+    const auto date = from_hex("000022b7");
+    const auto timestamp = from_hex("0002ba637623af00");
+    const auto time = from_hex("0000000b8671df90");
+    EXPECT_EQ(binary_value_text(Bytes(date), type_oid::date, {}), std::nullopt);
+    EXPECT_EQ(binary_value_text(Bytes(timestamp), type_oid::timestamp, {}), std::nullopt);
+    EXPECT_EQ(binary_value_text(Bytes(time), type_oid::time, {}), "13:45:00.25");
 }
 
 const BinaryCase kCases[] = {
@@ -74,7 +87,45 @@ const BinaryCase kCases[] = {
     {"numeric_nan", type_oid::numeric, "00000000c0000000", "NaN"},
     {"numeric_infinity", type_oid::numeric, "00000000d0000020", "Infinity"},
     {"numeric_minus_infinity", type_oid::numeric, "00000000f0000020", "-Infinity"},
+    // Dates and timestamps under DateStyle ISO (date_send, timestamp_send), times.
+    {"date_epoch", type_oid::date, "00000000", "2000-01-01"},
+    {"date", type_oid::date, "000022b7", "2024-05-01"},
+    {"date_day_before_epoch", type_oid::date, "ffffffff", "1999-12-31"},
+    {"date_leap_day", type_oid::date, "0000003b", "2000-02-29"},
+    {"date_not_a_leap_century", type_oid::date, "ffff718e", "1900-02-28"},
+    {"date_year_one", type_oid::date, "fff4dbf9", "0001-01-01"},
+    {"date_day_before_year_one", type_oid::date, "fff4dbf8", "0001-12-31 BC"},
+    {"date_bc", type_oid::date, "fff49d7b", "0044-03-15 BC"},
+    {"date_far_bc", type_oid::date, "ffda9915", "4713-11-24 BC"},
+    {"date_first", type_oid::date, "ffda97a7", "4714-11-24 BC"},
+    {"date_last", type_oid::date, "7fda970c", "5874897-12-31"},
+    {"date_five_digit_year", type_oid::date, "002c95d4", "10000-01-01"},
+    {"date_infinity", type_oid::date, "7fffffff", "infinity"},
+    {"date_minus_infinity", type_oid::date, "80000000", "-infinity"},
+    {"timestamp_epoch", type_oid::timestamp, "0000000000000000", "2000-01-01 00:00:00"},
+    {"timestamp", type_oid::timestamp, "0002ba637623af00", "2024-05-01 13:45:00"},
+    {"timestamp_half_second", type_oid::timestamp, "0002ba63762b5020", "2024-05-01 13:45:00.5"},
+    {"timestamp_one_microsecond", type_oid::timestamp, "0002ba637623af01", "2024-05-01 13:45:00.000001"},
+    {"timestamp_microsecond_before_epoch", type_oid::timestamp, "ffffffffffffffff", "1999-12-31 23:59:59.999999"},
+    {"timestamp_bc", type_oid::timestamp, "ff1af9e8fb46d000", "0044-03-15 12:00:00 BC"},
+    {"timestamp_far_bc", type_oid::timestamp, "fd0f9983eb0ae000", "4713-11-24 00:00:00 BC"},
+    {"timestamp_first", type_oid::timestamp, "fd0f7cc1411fa000", "4714-11-24 00:00:00 BC"},
+    {"timestamp_last", type_oid::timestamp, "7fffff5bb3b29fff", "294276-12-31 23:59:59.999999"},
+    {"timestamp_infinity", type_oid::timestamp, "7fffffffffffffff", "infinity"},
+    {"timestamp_minus_infinity", type_oid::timestamp, "8000000000000000", "-infinity"},
+    {"time_midnight", type_oid::time, "0000000000000000", "00:00:00"},
+    {"time_quarter_second", type_oid::time, "0000000b8671df90", "13:45:00.25"},
+    {"time_last_microsecond", type_oid::time, "000000141dd75fff", "23:59:59.999999"},
+    {"time_end_of_day", type_oid::time, "000000141dd76000", "24:00:00"},
+    {"time_tenth", type_oid::time, "00000006c6ae1060", "08:05:03.1"},
     // Not a key we can be sure of: the session's settings, or a value that is not the type's.
+    {"date_before_the_first", type_oid::date, "ffda97a6", std::nullopt},
+    {"date_after_the_last", type_oid::date, "7fda970d", std::nullopt},
+    {"date_wrong_length", type_oid::date, "0000000000000000", std::nullopt},
+    {"timestamp_before_the_first", type_oid::timestamp, "fd0f7cc1411f9fff", std::nullopt},
+    {"timestamp_after_the_last", type_oid::timestamp, "7fffff5bb3b2a000", std::nullopt},
+    {"time_past_the_end_of_day", type_oid::time, "000000141dd76001", std::nullopt},
+    {"time_negative", type_oid::time, "ffffffffffffffff", std::nullopt},
     {"int4_wrong_length", type_oid::int4, "000002", std::nullopt},
     {"uuid_short", type_oid::uuid, "a0eebc99", std::nullopt},
     {"numeric_digit_count_lies", type_oid::numeric, "000200000000000000010001ff", std::nullopt},
