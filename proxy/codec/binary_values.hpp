@@ -24,6 +24,6 @@ struct ValueTextSettings {
 // Covered: bool, int2, int4, int8, oid, text, varchar, name, bpchar (its trailing blanks dropped,
 // as by the ::text cast), numeric, uuid, time, and under ISO dates date and timestamp (without
 // time zone: timestamptz prints in the session's TimeZone, which is not followed).
-std::optional<std::string> binary_value_text(Bytes value, std::uint32_t type, const ValueTextSettings& settings = {});
+std::optional<std::string> binary_value_text(Bytes value, std::uint32_t type, const ValueTextSettings& settings);
 
 }  // namespace staleguard::wire
