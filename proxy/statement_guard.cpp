@@ -13,6 +13,7 @@
 #include "parser/pg_query_handle.hpp"
 #include "parser/position_map.hpp"
 #include "proxy/codec/binary_values.hpp"
+#include "proxy/codec/text_values.hpp"
 #include "proxy/codec/type_oids.hpp"
 
 namespace staleguard::session {
@@ -146,8 +147,14 @@ std::optional<std::string> bound_parameter_text(const wire::Bind& bind, std::siz
                                                 const wire::ValueTextSettings& settings) {
     const auto& value = bind.parameters[index];
     if (!value) return std::string("NULL");
-    if (parameter_format(bind, index) == 0) return std::string(reinterpret_cast<const char*>(value->data()), value->size());
-    return wire::binary_value_text(*value, index < parameter_types.size() ? parameter_types[index] : 0, settings);
+    const std::uint32_t type = index < parameter_types.size() ? parameter_types[index] : 0;
+    if (parameter_format(bind, index) == 0) {
+        const std::string_view text(reinterpret_cast<const char*>(value->data()), value->size());
+        // pgjdbc's '2024-05-01 +00' for a date: the key as the server will print it.
+        if (auto canonical = wire::canonical_text_value(text, type, settings)) return canonical;
+        return std::string(text);
+    }
+    return wire::binary_value_text(*value, type, settings);
 }
 
 }  // namespace

@@ -338,6 +338,31 @@ def test_jdbc_read_modify_write_across_prepare_threshold(guarded, pg, jdbc, comm
     assert account(db, 1) == (1001, 13)
 
 
+DATED = """
+    CREATE TABLE sales (store int, day date, n int NOT NULL DEFAULT 0, version int NOT NULL DEFAULT 1,
+                        PRIMARY KEY (store, day));
+    INSERT INTO sales (store, day) SELECT 7, d FROM generate_series(date '2024-05-01', date '2024-05-04', '1 day') d;
+    CREATE TABLE events (at timestamp PRIMARY KEY, n int NOT NULL DEFAULT 0, version int NOT NULL DEFAULT 1);
+    INSERT INTO events (at) SELECT d + time '13:45:00.25'
+                            FROM generate_series(date '2024-05-01', date '2024-05-04', '1 day') d;
+"""
+DATED_RULES = rules_text(table_rule("sales", key=["store", "day"]), table_rule("events", key=["at"]))
+
+
+def test_jdbc_date_and_timestamp_keys(guarded, pg, jdbc):
+    """pgjdbc sends dates and timestamps as text with a zone offset ('2024-05-01 +00',
+    '2024-05-01 13:45:00.25+00') that PostgreSQL drops for date and timestamp: the keys are read as
+    the server prints them once their type is known, declared at Parse (setObject of java.time) or
+    learnt when pgjdbc describes a statement it names (setDate, setTimestamp bind with no type)."""
+    db = guarded(DATED_RULES, DATED)
+    lines = jdbc.run("dates", db.proxy.host, db.proxy.port, db.db, pg.admin_user, pg.admin_password, 1)
+    assert lines == ["setDate sqlstate=40001", "setObject(LocalDate) sqlstate=40001",
+                     "setTimestamp sqlstate=40001", "setObject(LocalDateTime) sqlstate=40001"], lines
+    # Two styles per table, each: B's write, A's refused (lost updates would leave n = 4).
+    assert db.rows("SELECT n, version FROM sales WHERE day = '2024-05-01'") == [(2, 3)]
+    assert db.rows("SELECT n, version FROM events WHERE at = '2024-05-01 13:45:00.25'") == [(2, 3)]
+
+
 def test_jdbc_autosave_rolls_back_only_the_stale_write(guarded, pg, jdbc):
     """pgjdbc with autosave=always wraps each statement in a savepoint: a stale write is refused and
     rolled back alone, the transaction goes on and commits the others, and what the session knows

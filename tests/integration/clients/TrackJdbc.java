@@ -19,6 +19,7 @@ import org.postgresql.PGStatement;
  * Usage: TrackJdbc rmw HOST PORT DB USER PASSWORD ITERATIONS [autocommit|transactions]
  *        TrackJdbc queries HOST PORT DB USER PASSWORD FILE REPEAT
  *        TrackJdbc autosave HOST PORT DB USER PASSWORD
+ *        TrackJdbc dates HOST PORT DB USER PASSWORD PREPARE_THRESHOLD
  *
  * rmw: connection A reads row 1 of accounts and writes balance + 1, ITERATIONS times through the
  * same two PreparedStatements (prepareThreshold=3, binaryTransfer=true: they become named
@@ -33,6 +34,13 @@ import org.postgresql.PGStatement;
  * row 2; A writes all three in one transaction (the write of row 2 fails, the transaction goes on)
  * and commits. A then writes row 1 again without re-reading, re-reads row 2 and writes it, and
  * writes row 3 in a transaction it rolls back, then again.
+ *
+ * dates: for each way of binding a date or timestamp key (setDate, setObject(LocalDate),
+ * setTimestamp, setObject(LocalDateTime)), connections A and B read the row of sales (key
+ * (store, day)) or events (key at), B writes it, then A writes it without re-reading; prints
+ * "STYLE updated=N" or "STYLE sqlstate=S" for A's write. The statements are named server-side
+ * ones from their PREPARE_THRESHOLD-th execution on; each is executed three times before the
+ * scenario, on rows of their own.
  *
  * queries: each line of FILE is a statement, optionally followed by a tab and comma-separated
  * integer parameters; each is executed REPEAT times through one PreparedStatement
@@ -57,6 +65,10 @@ public final class TrackJdbc {
             case "autosave" -> {
                 props.setProperty("autosave", "always");
                 autosave(url, props);
+            }
+            case "dates" -> {
+                props.setProperty("prepareThreshold", args[6]);
+                dates(url, props);
             }
             case "queries" -> {
                 props.setProperty("prepareThreshold", "1");
@@ -156,6 +168,54 @@ public final class TrackJdbc {
             a.rollback();
             System.out.println("after_rollback 3 " + tryUpdate(update, 34, 3));
             a.commit();
+        }
+    }
+
+    private static void dates(String url, Properties props) throws SQLException {
+        for (String style : List.of("setDate", "setObject(LocalDate)", "setTimestamp", "setObject(LocalDateTime)")) {
+            boolean timestamp = style.equals("setTimestamp") || style.equals("setObject(LocalDateTime)");
+            String table = timestamp ? "events" : "sales";
+            String where = timestamp ? "at = ?" : "store = 7 AND day = ?";
+            try (Connection a = DriverManager.getConnection(url, props);
+                 Connection b = DriverManager.getConnection(url, props);
+                 PreparedStatement selectA = a.prepareStatement("SELECT n FROM " + table + " WHERE " + where);
+                 PreparedStatement selectB = b.prepareStatement("SELECT n FROM " + table + " WHERE " + where);
+                 PreparedStatement updateA = a.prepareStatement("UPDATE " + table + " SET n = n + 1 WHERE " + where);
+                 PreparedStatement updateB = b.prepareStatement("UPDATE " + table + " SET n = n + 1 WHERE " + where)) {
+                // Warm-up on other rows, each statement executed three times: A reads and writes,
+                // then B does.
+                for (int day = 2; day <= 4; ++day) {
+                    for (PreparedStatement statement : List.of(selectA, updateA, selectB, updateB)) {
+                        bindMoment(statement, style, day);
+                        statement.execute();
+                    }
+                }
+                for (PreparedStatement select : List.of(selectA, selectB)) {
+                    bindMoment(select, style, 1);
+                    select.executeQuery().close();
+                }
+                bindMoment(updateB, style, 1);
+                updateB.executeUpdate();
+                bindMoment(updateA, style, 1);
+                try {
+                    System.out.println(style + " updated=" + updateA.executeUpdate());
+                } catch (SQLException e) {
+                    System.out.println(style + " sqlstate=" + e.getSQLState());
+                }
+            }
+        }
+    }
+
+    // May `day`th of 2024: the date, or that day at 13:45:00.25.
+    private static void bindMoment(PreparedStatement statement, String style, int day) throws SQLException {
+        switch (style) {
+            case "setDate" -> statement.setDate(1, java.sql.Date.valueOf(java.time.LocalDate.of(2024, 5, day)));
+            case "setObject(LocalDate)" -> statement.setObject(1, java.time.LocalDate.of(2024, 5, day));
+            case "setTimestamp" -> statement.setTimestamp(1, java.sql.Timestamp.valueOf(
+                java.time.LocalDateTime.of(2024, 5, day, 13, 45, 0, 250_000_000)));
+            case "setObject(LocalDateTime)" -> statement.setObject(1, java.time.LocalDateTime.of(2024, 5, day, 13, 45, 0,
+                                                                                             250_000_000));
+            default -> throw new IllegalArgumentException(style);
         }
     }
 
