@@ -489,9 +489,7 @@ int main(int argc, char** argv) {
     // are blocked first (every other thread has had them blocked from its start: see
     // WorkerThread), or one arriving between the sets' going and the ignoring would still find
     // the default action.
-    sigset_t stopping;
-    sigemptyset(&stopping);
-    for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stopping, signal_number);
+    const sigset_t stopping = staleguard::session::main_thread_signals();
     pthread_sigmask(SIG_BLOCK, &stopping, nullptr);
     boost::system::error_code ignored;
     signals.clear(ignored);

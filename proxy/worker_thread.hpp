@@ -18,6 +18,14 @@ namespace staleguard::session {
 // reserved, and pages are committed as a deep statement actually touches them.
 inline constexpr std::size_t kWorkerStackBytes = std::size_t{512} << 20;
 
+// The stop and reload signals (SIGINT, SIGTERM, SIGHUP): the main thread's alone.
+inline sigset_t main_thread_signals() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, signal_number);
+    return signals;
+}
+
 class WorkerThread {
 public:
     WorkerThread(std::function<void()> body, std::size_t stack_bytes = kWorkerStackBytes)
@@ -25,15 +33,13 @@ public:
         pthread_attr_t attributes;
         pthread_attr_init(&attributes);
         pthread_attr_setstacksize(&attributes, stack_bytes);
-        // The stop and reload signals are the main thread's alone: a worker starts with them
-        // blocked, and so do the threads started from it (asio's resolver threads inherit its
-        // mask). Once the main thread blocks them too at shutdown, no thread can take one while
-        // their handlers go back to the default action.
-        sigset_t process_signals;
-        sigemptyset(&process_signals);
-        for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&process_signals, signal_number);
+        // A worker starts with the main thread's signals blocked, and so do the threads started
+        // from it (asio's resolver threads inherit its mask). Once the main thread blocks them
+        // too at shutdown, no thread can take one while their handlers go back to the default
+        // action.
+        const sigset_t blocked = main_thread_signals();
         sigset_t creator_mask;
-        pthread_sigmask(SIG_BLOCK, &process_signals, &creator_mask);
+        pthread_sigmask(SIG_BLOCK, &blocked, &creator_mask);
         const int error = pthread_create(&thread_, &attributes, &WorkerThread::run, body_.get());
         pthread_sigmask(SIG_SETMASK, &creator_mask, nullptr);
         pthread_attr_destroy(&attributes);

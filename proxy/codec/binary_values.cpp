@@ -1,10 +1,10 @@
 #include "proxy/codec/binary_values.hpp"
 
 #include <climits>
-#include <cstdio>
 #include <string_view>
 #include <vector>
 
+#include "proxy/codec/iso_datetime.hpp"
 #include "proxy/codec/type_oids.hpp"
 
 namespace staleguard::wire {
@@ -129,46 +129,14 @@ CivilDate civil_from_days(std::int64_t days) {
     return {year_of_era + era * 400 + (month <= 2 ? 1 : 0), month, day};
 }
 
-// date_out under DateStyle ISO: 2024-05-01; years before 1 as 0044-03-15 BC (the suffix is the
-// caller's, since a timestamp puts it after the time).
-std::string iso_date(std::int64_t days_since_2000, bool& before_christ) {
-    const CivilDate date = civil_from_days(days_since_2000 + kDaysFrom1970To2000);
-    before_christ = date.year <= 0;
-    char text[40];
-    std::snprintf(text, sizeof text, "%04lld-%02u-%02u", static_cast<long long>(before_christ ? 1 - date.year : date.year),
-                  date.month, date.day);
-    return text;
-}
-
-// time_out (the same under every DateStyle): 13:45:00, fractions without trailing zeros.
-std::string time_of_day(std::int64_t microseconds) {
-    const std::int64_t seconds = microseconds / 1'000'000;
-    std::int64_t fraction = microseconds % 1'000'000;
-    char text[40];
-    int length = std::snprintf(text, sizeof text, "%02lld:%02lld:%02lld", static_cast<long long>(seconds / 3600),
-                               static_cast<long long>(seconds / 60 % 60), static_cast<long long>(seconds % 60));
-    if (fraction != 0) {
-        int digits = 6;
-        while (fraction % 10 == 0) {
-            fraction /= 10;
-            --digits;
-        }
-        std::snprintf(text + length, sizeof text - static_cast<std::size_t>(length), ".%0*lld", digits,
-                      static_cast<long long>(fraction));
-    }
-    return text;
-}
-
 std::optional<std::string> date_text(Bytes value) {
     if (value.size() != 4) return std::nullopt;
     const std::int64_t days = static_cast<std::int32_t>(big_endian(value));
     if (days == INT32_MIN) return "-infinity";
     if (days == INT32_MAX) return "infinity";
     if (days < kFirstDate || days >= kEndDate) return std::nullopt;
-    bool before_christ = false;
-    std::string out = iso_date(days, before_christ);
-    if (before_christ) out += " BC";
-    return out;
+    const CivilDate date = civil_from_days(days + kDaysFrom1970To2000);
+    return iso_date_text(date.year, date.month, date.day);
 }
 
 std::optional<std::string> timestamp_text(Bytes value) {
@@ -183,12 +151,8 @@ std::optional<std::string> timestamp_text(Bytes value) {
         within_day += kMicrosecondsPerDay;
         --days;
     }
-    bool before_christ = false;
-    std::string out = iso_date(days, before_christ);
-    out += ' ';
-    out += time_of_day(within_day);
-    if (before_christ) out += " BC";
-    return out;
+    const CivilDate date = civil_from_days(days + kDaysFrom1970To2000);
+    return iso_timestamp_text(date.year, date.month, date.day, within_day);
 }
 
 }  // namespace
@@ -224,7 +188,7 @@ std::optional<std::string> binary_value_text(Bytes value, std::uint32_t type, co
             if (value.size() != 8) break;
             if (const auto microseconds = static_cast<std::int64_t>(big_endian(value));
                 microseconds >= 0 && microseconds <= kMicrosecondsPerDay)
-                return time_of_day(microseconds);
+                return iso_time_text(microseconds);
             break;
         case type_oid::date:
             if (settings.iso_dates) return date_text(value);

@@ -1,7 +1,6 @@
 #include "proxy/codec/text_values.hpp"
 
-#include <cstdio>
-
+#include "proxy/codec/iso_datetime.hpp"
 #include "proxy/codec/type_oids.hpp"
 
 namespace staleguard::wire {
@@ -117,26 +116,11 @@ std::optional<std::string> canonical_text_value(std::string_view text, std::uint
         return std::nullopt;
     if (hour > 23 || minute > 59 || second > 59) return std::nullopt;
 
-    char out[64];
-    int length = std::snprintf(out, sizeof out, "%04lld-%02lld-%02lld", static_cast<long long>(*year),
-                               static_cast<long long>(*month), static_cast<long long>(*day));
-    if (type == type_oid::timestamp) {
-        length += std::snprintf(out + length, sizeof out - static_cast<std::size_t>(length), " %02lld:%02lld:%02lld",
-                                static_cast<long long>(hour), static_cast<long long>(minute),
-                                static_cast<long long>(second));
-        if (microsecond != 0) {
-            int digits = 6;
-            while (microsecond % 10 == 0) {
-                microsecond /= 10;
-                --digits;
-            }
-            length += std::snprintf(out + length, sizeof out - static_cast<std::size_t>(length), ".%0*lld", digits,
-                                    static_cast<long long>(microsecond));
-        }
-    }
-    std::string result(out, static_cast<std::size_t>(length));
-    if (before_christ) result += " BC";
-    return result;
+    const auto month_number = static_cast<unsigned>(*month);
+    const auto day_number = static_cast<unsigned>(*day);
+    if (type == type_oid::date) return iso_date_text(astronomical_year, month_number, day_number);
+    return iso_timestamp_text(astronomical_year, month_number, day_number,
+                              ((hour * 60 + minute) * 60 + second) * 1'000'000 + microsecond);
 }
 
 }  // namespace staleguard::wire
