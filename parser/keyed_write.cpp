@@ -12,6 +12,7 @@
 #include <optional>
 #include <utility>
 
+#include "parser/array_text.hpp"
 #include "parser/pg_query_handle.hpp"
 #include "parser/protobuf_walk.hpp"
 #include "parser/version_bump.hpp"
@@ -153,6 +154,15 @@ std::vector<Constraint> constraints_of(const std::vector<const Node*>& conjuncts
                 } else if (array->node_case == PG_QUERY__NODE__NODE_A_ARRAY_EXPR) {
                     if (auto values = values_of(array->a_array_expr->n_elements, array->a_array_expr->elements)) {
                         constraints.push_back(Constraint{std::move(*path), std::move(*values), 0});
+                    }
+                } else if (array->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+                           array->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL) {
+                    // `= ANY('{1,2}')`: the elements are the keys, as array_in will read them.
+                    const char* text = array->a_const->sval->sval;
+                    if (auto elements = text_array_elements(text != nullptr ? text : "")) {
+                        std::vector<Value> values;
+                        for (std::string& element : *elements) values.push_back(Value{std::move(element), 0});
+                        if (!values.empty()) constraints.push_back(Constraint{std::move(*path), std::move(values), 0});
                     }
                 }
                 break;

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "parser/ascii_case.hpp"
+#include "parser/array_text.hpp"
 #include "parser/track_planner.hpp"
 #include "proxy/codec/binary_values.hpp"
 #include "proxy/statement_guard.hpp"
@@ -19,73 +19,6 @@ namespace {
 std::uint32_t read_u32(wire::Bytes bytes, std::size_t at) {
     return (std::uint32_t{bytes[at]} << 24) | (std::uint32_t{bytes[at + 1]} << 16) |
            (std::uint32_t{bytes[at + 2]} << 8) | std::uint32_t{bytes[at + 3]};
-}
-
-// PostgreSQL's array input for a one-dimensional array: elements separated by commas, double
-// quotes around any element, backslash escaping the next character anywhere, blanks around an
-// unquoted element dropped, and an unquoted NULL (any case) a null element.
-std::optional<std::vector<std::string>> text_array_elements(std::string_view text) {
-    auto is_blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; };
-    while (!text.empty() && is_blank(text.front())) text.remove_prefix(1);
-    while (!text.empty() && is_blank(text.back())) text.remove_suffix(1);
-    if (text.size() < 2 || text.front() != '{' || text.back() != '}') return std::nullopt;
-    text = text.substr(1, text.size() - 2);
-    std::vector<std::string> out;
-    std::size_t i = 0;
-    auto skip_blanks = [&] {
-        while (i < text.size() && is_blank(text[i])) ++i;
-    };
-    skip_blanks();
-    if (i == text.size()) return out;
-    for (;;) {
-        skip_blanks();
-        std::string element;
-        bool quoted = false;
-        bool escaped_any = false;
-        if (i < text.size() && text[i] == '"') {
-            quoted = true;
-            ++i;
-            bool closed = false;
-            while (i < text.size()) {
-                const char c = text[i++];
-                if (c == '\\') {
-                    if (i == text.size()) return std::nullopt;
-                    element += text[i++];
-                } else if (c == '"') {
-                    closed = true;
-                    break;
-                } else {
-                    element += c;
-                }
-            }
-            if (!closed) return std::nullopt;
-            skip_blanks();
-        } else {
-            std::size_t kept = 0;  // length of element up to its last non-blank or escaped character
-            while (i < text.size() && text[i] != ',') {
-                const char c = text[i++];
-                if (c == '{' || c == '}' || c == '"') return std::nullopt;  // nested or malformed
-                if (c == '\\') {
-                    if (i == text.size()) return std::nullopt;
-                    element += text[i++];
-                    escaped_any = true;
-                    kept = element.size();
-                } else {
-                    element += c;
-                    if (!is_blank(c)) kept = element.size();
-                }
-            }
-            element.resize(kept);
-            if (element.empty()) return std::nullopt;  // {1,,2}
-        }
-        if (!quoted && !escaped_any && parser::equals_ignoring_ascii_case(element, "null")) {
-            return std::nullopt;  // a null key matches no row
-        }
-        out.push_back(std::move(element));
-        if (i == text.size()) return out;
-        if (text[i] != ',') return std::nullopt;  // {"a"b}
-        ++i;
-    }
 }
 
 std::optional<std::vector<std::string>> binary_array_elements(wire::Bytes value, const wire::ValueTextSettings& settings) {
@@ -194,7 +127,7 @@ wire::ErrorResponse unread_write_error(const rules::TableRule& rule, std::string
 
 std::optional<std::vector<std::string>> array_parameter_elements(wire::Bytes value, std::int16_t format,
                                                                  const wire::ValueTextSettings& settings) {
-    if (format == 0) return text_array_elements(std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
+    if (format == 0) return parser::text_array_elements(std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
     return binary_array_elements(value, settings);
 }
 

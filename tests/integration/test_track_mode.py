@@ -308,6 +308,52 @@ def test_unread_row_rejected(guarded):
     assert account(db, 2) == (200, 1) and account(db, 3) == (0, 2)
 
 
+# README, Limits: only a write whose own top-level WHERE names its rows by key is checked.
+@pytest.mark.parametrize("sql", [
+    "UPDATE accounts SET balance = 7 WHERE owner = 'owner 2'",
+    "UPDATE accounts SET balance = 7 FROM (VALUES (2)) v(i) WHERE id = v.i",
+    "WITH w AS (UPDATE accounts SET balance = 7 WHERE id = 2 RETURNING id) SELECT id FROM w",
+    "INSERT INTO accounts (id, owner, balance) VALUES (2, 'owner 2', 7) "
+    "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance",
+    "MERGE INTO accounts USING (SELECT 2 AS i) s ON accounts.id = s.i WHEN MATCHED THEN UPDATE SET balance = 7",
+])
+def test_writes_not_by_key_are_bumped_but_not_checked(guarded, sql):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    run(a, "SELECT balance FROM accounts WHERE id = 2")
+    run(b, "UPDATE accounts SET note = 'b' WHERE id = 2")
+    run(a, sql)  # a's read is stale, but this write does not name row 2 by key: not checked
+    assert account(db, 2) == (7, 3)
+    # The session still holds the version it read, so its next keyed write of the row is refused.
+    expect_stale(a, "UPDATE accounts SET balance = 8 WHERE id = 2", 2)
+    assert account(db, 2) == (7, 3)
+
+
+@pytest.mark.parametrize("protocol", ["simple", "prepared"])
+def test_keys_given_as_an_array_string_are_checked(guarded, protocol):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, write = session_speaking(db, protocol)
+    b = db.connect()
+    write("SELECT balance FROM accounts WHERE id IN (2, 3)", None)
+    run(b, "UPDATE accounts SET note = 'b' WHERE id = 3")
+    assert write("UPDATE accounts SET balance = 7 WHERE id = ANY('{2}')", None) == "UPDATE 1"
+    assert write("UPDATE accounts SET balance = 7 WHERE id = ANY('{2}'::int[])", None) == "UPDATE 1"
+    # Strings of one shape name other keys: each is checked for its own.
+    for sql in ("UPDATE accounts SET balance = 7 WHERE id = ANY('{3}')",
+                "UPDATE accounts SET balance = 7 WHERE id = ANY('{2, \"3\"}')"):
+        with pytest.raises((psycopg.Error, psycopg2.Error)) as excinfo:
+            write(sql, None)
+        assert sqlstate_of(excinfo.value) == "40001", sql
+    assert account(db, 2) == (7, 3) and account(db, 3) == (300, 2)
+
+
+def test_a_write_through_a_view_is_not_seen(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS + "CREATE VIEW accounts_view AS SELECT * FROM accounts;")
+    a = db.connect()
+    assert run(a, "UPDATE accounts_view SET balance = 7 WHERE id = 2")[0] == "UPDATE 1"
+    assert account(db, 2) == (7, 1)  # not bumped: what kind: xmin or bumped_by: trigger are for
+
+
 def test_multi_row_update_with_one_stale_row_changes_nothing(guarded):
     db = guarded(TRACK_RULES, ACCOUNTS)
     a, b = db.connect(), db.connect()
