@@ -6,6 +6,7 @@
 #include <pg_query/pg_query.pb-c.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -90,6 +91,18 @@ struct Constraint {
     int array_parameter = 0;  // `= ANY($n)`
 };
 
+// What `(a, b) IN ((1, 2), (3, 4))` says about several columns at once: the rows of values they
+// may hold together (each row a value per column, in the order the columns are written).
+struct RowConstraint {
+    std::vector<std::vector<std::string>> column_paths;
+    std::vector<std::vector<Value>> rows;
+};
+
+struct Constraints {
+    std::vector<Constraint> columns;
+    std::vector<RowConstraint> rows;
+};
+
 const Node* without_casts(const Node* node) {
     for (int depth = 0; node != nullptr && node->node_case == PG_QUERY__NODE__NODE_TYPE_CAST && depth < 8; ++depth) {
         node = node->type_cast->arg;
@@ -115,8 +128,33 @@ std::optional<std::vector<Value>> values_of(std::size_t count, Node* const* item
     return values;
 }
 
-std::vector<Constraint> constraints_of(const std::vector<const Node*>& conjuncts) {
-    std::vector<Constraint> constraints;
+// `(a, b) IN ((1, 2), ...)`: columns on the left, rows of literals or parameters of as many values on the right.
+std::optional<RowConstraint> row_constraint_of(const Node* left, const Node* right) {
+    if (left->node_case != PG_QUERY__NODE__NODE_ROW_EXPR || right->node_case != PG_QUERY__NODE__NODE_LIST) return {};
+    RowConstraint constraint;
+    const PgQuery__RowExpr& columns = *left->row_expr;
+    for (std::size_t i = 0; i < columns.n_args; ++i) {
+        auto path = column_path_of(columns.args[i]);
+        if (!path) return {};
+        constraint.column_paths.push_back(std::move(*path));
+    }
+    const PgQuery__List& items = *right->list;
+    for (std::size_t i = 0; i < items.n_items; ++i) {
+        const Node* item = items.items[i];
+        if (item == nullptr || item->node_case != PG_QUERY__NODE__NODE_ROW_EXPR ||
+            item->row_expr->n_args != columns.n_args)
+            return {};
+        auto values = values_of(item->row_expr->n_args, item->row_expr->args);
+        if (!values) return {};
+        constraint.rows.push_back(std::move(*values));
+    }
+    if (constraint.column_paths.empty() || constraint.rows.empty()) return {};
+    return constraint;
+}
+
+Constraints constraints_of(const std::vector<const Node*>& conjuncts) {
+    Constraints found;
+    std::vector<Constraint>& constraints = found.columns;
     for (const Node* conjunct : conjuncts) {
         if (conjunct->node_case != PG_QUERY__NODE__NODE_A_EXPR) continue;
         const PgQuery__AExpr& expression = *conjunct->a_expr;
@@ -138,6 +176,10 @@ std::vector<Constraint> constraints_of(const std::vector<const Node*>& conjuncts
                 }
                 break;
             case PG_QUERY__A__EXPR__KIND__AEXPR_IN: {
+                if (auto rows = row_constraint_of(left, right)) {
+                    found.rows.push_back(std::move(*rows));
+                    break;
+                }
                 auto path = column_path_of(left);
                 if (!path || right->node_case != PG_QUERY__NODE__NODE_LIST) break;
                 if (auto values = values_of(right->list->n_items, right->list->items)) {
@@ -171,7 +213,7 @@ std::vector<Constraint> constraints_of(const std::vector<const Node*>& conjuncts
                 break;
         }
     }
-    return constraints;
+    return found;
 }
 
 KeyedWrite not_keyed(std::string reason) {
@@ -236,7 +278,7 @@ public:
 
         std::vector<const Node*> conjuncts;
         collect_conjuncts(*write.where, conjuncts, 0);
-        const std::vector<Constraint> constraints = constraints_of(conjuncts);
+        const Constraints constraints = constraints_of(conjuncts);
         if (auto problem = key_tuples(*rule, alias, relation, constraints, result.target)) return not_keyed(*problem);
         result.target.rule = rule;
         result.target.table_name = rule->table.to_string();
@@ -299,41 +341,92 @@ private:
         }
     }
 
-    // Fills target.key_tuples (and the array parameter) from the constraints on the key columns.
+    // Fills target.key_tuples (and the array parameter) from the constraints on the key columns:
+    // each key column constrained once, by its own conjunct or as one of the columns of a
+    // `(a, b) IN (...)`; one source of several values at most (a list, an array, or those rows),
+    // the other key columns each with a single value.
     static std::optional<std::string> key_tuples(const rules::TableRule& rule, const std::string& alias,
-                                                 const PgQuery__RangeVar& relation,
-                                                 const std::vector<Constraint>& constraints, KeyedTarget& target) {
-        std::vector<std::vector<std::string>> per_column;  // distinct values of each key column
+                                                 const PgQuery__RangeVar& relation, const Constraints& constraints,
+                                                 KeyedTarget& target) {
+        // A row constraint counts when every column it names is a key column.
+        const RowConstraint* by_rows = nullptr;
+        std::vector<std::size_t> row_position(rule.key.size(), SIZE_MAX);  // key column -> its place in the rows
+        for (const RowConstraint& candidate : constraints.rows) {
+            std::vector<std::size_t> positions(rule.key.size(), SIZE_MAX);
+            bool all_key_columns = true;
+            for (std::size_t c = 0; c < candidate.column_paths.size() && all_key_columns; ++c) {
+                all_key_columns = false;
+                for (std::size_t k = 0; k < rule.key.size(); ++k) {
+                    if (!names_column(candidate.column_paths[c], alias, relation, rule, rule.key[k])) continue;
+                    if (positions[k] != SIZE_MAX) return "key column " + rule.key[k] + " is constrained more than once";
+                    positions[k] = c;
+                    all_key_columns = true;
+                }
+            }
+            if (!all_key_columns) continue;
+            if (by_rows != nullptr) return std::string("the key is constrained by more than one row list");
+            by_rows = &candidate;
+            row_position = std::move(positions);
+        }
+        auto parameter_like = [&](const Value& value, const std::string& column) -> std::optional<std::string> {
+            // Only a string constant can spell "$n" without being parameter n.
+            if (value.parameter == 0 && looks_like_parameter(value.text)) {
+                return "key column " + column + " is compared with a string that looks like a parameter";
+            }
+            return std::nullopt;
+        };
+
+        std::vector<std::vector<std::string>> per_column;  // distinct values of each key column not in the rows
         std::optional<std::size_t> several;               // the one column with more than one value
         for (std::size_t k = 0; k < rule.key.size(); ++k) {
             const std::string& column = rule.key[k];
             const Constraint* found = nullptr;
-            for (const Constraint& constraint : constraints) {
+            for (const Constraint& constraint : constraints.columns) {
                 if (!names_column(constraint.column_path, alias, relation, rule, column)) continue;
-                if (found != nullptr) return "key column " + column + " is constrained more than once";
+                if (found != nullptr || row_position[k] != SIZE_MAX) {
+                    return "key column " + column + " is constrained more than once";
+                }
                 found = &constraint;
             }
-            if (found == nullptr) return "key column " + column + " is not constrained by = or IN or = ANY";
             std::vector<std::string> distinct;
+            if (row_position[k] != SIZE_MAX) {
+                for (const auto& row : by_rows->rows) {
+                    if (auto problem = parameter_like(row[row_position[k]], column)) return problem;
+                }
+                per_column.push_back(std::move(distinct));
+                continue;
+            }
+            if (found == nullptr) return "key column " + column + " is not constrained by = or IN or = ANY";
             if (found->array_parameter > 0) {
                 distinct.push_back("$" + std::to_string(found->array_parameter));
                 target.from_array_parameter = true;
                 target.array_parameter = found->array_parameter;
             }
             for (const Value& value : found->values) {
-                // Only a string constant can spell "$n" without being parameter n.
-                if (value.parameter == 0 && looks_like_parameter(value.text)) {
-                    return "key column " + column + " is compared with a string that looks like a parameter";
-                }
+                if (auto problem = parameter_like(value, column)) return problem;
                 if (std::find(distinct.begin(), distinct.end(), value.text) == distinct.end()) {
                     distinct.push_back(value.text);
                 }
             }
             if (distinct.size() > 1 || found->array_parameter > 0) {
-                if (several) return "more than one key column has several values";
+                if (several || by_rows != nullptr) return std::string("more than one key column has several values");
                 several = k;
             }
             per_column.push_back(std::move(distinct));
+        }
+        auto add_tuple = [&](std::vector<std::string> tuple) {
+            if (std::find(target.key_tuples.begin(), target.key_tuples.end(), tuple) == target.key_tuples.end())
+                target.key_tuples.push_back(std::move(tuple));
+        };
+        if (by_rows != nullptr) {
+            for (const auto& row : by_rows->rows) {
+                std::vector<std::string> tuple;
+                for (std::size_t k = 0; k < per_column.size(); ++k) {
+                    tuple.push_back(row_position[k] != SIZE_MAX ? row[row_position[k]].text : per_column[k][0]);
+                }
+                add_tuple(std::move(tuple));
+            }
+            return std::nullopt;
         }
         const std::size_t rows = several ? per_column[*several].size() : 1;
         for (std::size_t row = 0; row < rows; ++row) {
@@ -341,7 +434,7 @@ private:
             for (std::size_t k = 0; k < per_column.size(); ++k) {
                 tuple.push_back(several && *several == k ? per_column[k][row] : per_column[k][0]);
             }
-            target.key_tuples.push_back(std::move(tuple));
+            add_tuple(std::move(tuple));
         }
         return std::nullopt;
     }

@@ -1,4 +1,4 @@
-// libFuzzer target: arbitrary bytes as a query string through analyse → rewrite → deparse and literal templating, never a crash.
+// libFuzzer target: arbitrary bytes as a query string through analyse → rewrite → deparse, literal templating and track mode's keyed-write analysis, never a crash.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "parser/keyed_write.hpp"
 #include "parser/literal_template.hpp"
 #include "parser/pg_query_handle.hpp"
 #include "parser/rewrite.hpp"
@@ -47,7 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size > max_fuzz_input_bytes) return -1;
     using namespace staleguard::parser;
     // Built once per process: the rule set is fixed; no cache, so every input is fully analysed.
-    static const Rewriter rewriter(fuzz_rules(), 0);
+    static const std::shared_ptr<const staleguard::rules::RuleSet> rules = fuzz_rules();
+    static const Rewriter rewriter(rules, 0);
     const std::string_view sql(reinterpret_cast<const char*>(data), size);
 
     RewriteContext context;
@@ -62,6 +64,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (const auto shape = make_literal_template(sql)) {
         const auto filled = fill_sql(shape->shape, shape->literals);
         FUZZ_REQUIRE(filled.has_value() && *filled == sql);
+    }
+    // A keyed write names whole key tuples and leaves a slot that sits in a WHERE.
+    const SchemaResolver resolve = context.resolve_schema;
+    const KeyedWrite keyed = analyse_keyed_write(sql, *rules, resolve);
+    if (keyed.outcome == KeyedWrite::Outcome::Keyed) {
+        FUZZ_REQUIRE(keyed.target.rule != nullptr && !keyed.target.key_tuples.empty());
+        for (const auto& tuple : keyed.target.key_tuples) FUZZ_REQUIRE(tuple.size() == keyed.target.rule->key.size());
+        FUZZ_REQUIRE(parse(keyed.sql_before_slot + "true" + keyed.sql_after_slot).ok());
+    } else {
+        FUZZ_REQUIRE(!keyed.reason.empty());
     }
     (void)rewriter.names_to_resolve(sql);
     const RewriteResult result = rewriter.rewrite(sql, context);

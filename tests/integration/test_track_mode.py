@@ -520,6 +520,30 @@ def test_awkward_composite_keys_are_checked_row_by_row(guarded, protocol):
 
 
 @pytest.mark.parametrize("protocol", ["simple", "prepared"])
+def test_composite_keys_in_a_row_list_are_checked_all_or_nothing(guarded, protocol):
+    """`(a, b) IN ((..), (..))`, as ORMs write a batch by composite key: each row checked against
+    its own version, one stale row refusing the whole write."""
+    db = guarded(AWKWARD_RULES, AWKWARD_KEYS)
+    a, execute = session_speaking(db, protocol)
+    b = db.connect()
+    update = "UPDATE notes SET body = body || '!' WHERE (slug, tenant) IN ((%s, %s), (%s, %s))"
+    try:
+        execute("SELECT body FROM notes", None)
+        run(b, "UPDATE notes SET body = 'B' WHERE tenant = 'a:b' AND slug = 'c'")
+        with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
+            execute(update, ("it's", "acme", "c", "a:b"))
+        assert sqlstate_of(excinfo.value) == "40001"
+        assert excinfo.value.diag.message_primary == (
+            "stale write to public.notes (tenant, slug)=(a:b, c): rows changed since they were read")
+        assert execute(update, ("it's", "acme", "C:\\dir", "acme")) == "UPDATE 2"
+        assert set(db.rows("SELECT tenant, slug, body, version FROM notes WHERE tenant <> '日本'")) == {
+            ("a:b", "c", "B", 2), ("acme", "it's", "a!", 2), ("acme", "C:\\dir", "b!", 2), ("a", "b:c", "e", 1)}
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("protocol", ["simple", "prepared"])
 def test_a_write_that_changes_the_key_is_judged_by_the_row_it_wrote(guarded, protocol):
     """An admin tool that edits a primary key sends `UPDATE ... SET id = 11 WHERE id = 1`; what
     comes back is the row under its new key. A current row is written and reported so, and the

@@ -1,0 +1,1 @@
+DELETE FROM order_lines l WHERE l.order_id = 4 AND l.line_no = ANY('{1, "2", 3}'::int[])

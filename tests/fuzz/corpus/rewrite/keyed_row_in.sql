@@ -1,0 +1,1 @@
+UPDATE order_lines SET qty = 0 WHERE (line_no, order_id) IN ((2, 1), ($1, '3')) AND qty > 0
