@@ -8,6 +8,7 @@
 
 #include "parser/keyed_write.hpp"
 #include "parser/literal_template.hpp"
+#include "parser/read_tracking.hpp"
 #include "parser/pg_query_handle.hpp"
 #include "parser/rewrite.hpp"
 #include "rules/table_rule.hpp"
@@ -74,6 +75,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_REQUIRE(parse(keyed.sql_before_slot + "true" + keyed.sql_after_slot).ok());
     } else {
         FUZZ_REQUIRE(!keyed.reason.empty());
+    }
+    // A tracked read is a statement again, carrying as many hidden columns as its tables need.
+    const ReadTracking read = plan_read_tracking(sql, *rules, resolve);
+    if (read.outcome == ReadTracking::Outcome::Tracked) {
+        FUZZ_REQUIRE(!read.tables.empty() && parse(read.sql).ok());
+        std::size_t hidden = 0;
+        for (const TrackedTable& table : read.tables) hidden += table.key_count + 1;
+        FUZZ_REQUIRE(hidden == read.hidden_count);
+        FUZZ_REQUIRE(plan_read_tracking(read.sql, *rules, resolve).outcome == ReadTracking::Outcome::NotTracked);
+    } else {
+        FUZZ_REQUIRE(!read.reason.empty());
     }
     (void)rewriter.names_to_resolve(sql);
     const RewriteResult result = rewriter.rewrite(sql, context);

@@ -1,0 +1,1 @@
+SELECT l.*, o.* FROM order_lines l JOIN order_lines o USING (order_id) WHERE l.line_no = 1 ORDER BY 1 LIMIT 5 FOR UPDATE OF l
