@@ -216,6 +216,18 @@ Constraints constraints_of(const std::vector<const Node*>& conjuncts) {
     return found;
 }
 
+// A WITH whose queries all read: it cannot write the target's rows before the statement does,
+// so the key in the WHERE still says which rows the statement writes.
+bool only_reads(const PgQuery__WithClause& with) {
+    for (std::size_t i = 0; i < with.n_ctes; ++i) {
+        const Node* cte = with.ctes[i];
+        if (cte == nullptr || cte->node_case != PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR) return false;
+        const Node* query = cte->common_table_expr->ctequery;
+        if (query == nullptr || query->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) return false;
+    }
+    return true;
+}
+
 KeyedWrite not_keyed(std::string reason) {
     KeyedWrite result;
     result.reason = std::move(reason);
@@ -261,7 +273,9 @@ public:
         const rules::TableRule* rule = rule_for(relation);
         if (rule == nullptr) return not_keyed("no protected table");
         if (rule->mode != rules::Mode::Track) return not_keyed(rule->table.to_string() + " is not in track mode");
-        if (write.with != nullptr) return not_keyed("WITH clause (not keyed in this version)");
+        if (write.with != nullptr && !only_reads(*write.with)) {
+            return not_keyed("WITH clause that writes (not keyed in this version)");
+        }
         if (*write.where == nullptr) return not_keyed("no WHERE");
         if ((*write.where)->node_case == PG_QUERY__NODE__NODE_CURRENT_OF_EXPR) return not_keyed("WHERE CURRENT OF");
         if (rule->key.empty()) return not_keyed("the rule has no key");

@@ -347,6 +347,23 @@ def test_keys_given_as_an_array_string_are_checked(guarded, protocol):
     assert account(db, 2) == (7, 3) and account(db, 3) == (300, 2)
 
 
+@pytest.mark.parametrize("protocol", ["simple", "prepared"])
+def test_a_keyed_write_under_a_reading_with_is_checked(guarded, protocol):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, write = session_speaking(db, protocol)
+    b = db.connect()
+    write("SELECT balance FROM accounts WHERE id IN (2, 3)", None)
+    run(b, "UPDATE accounts SET note = 'b' WHERE id = 2")
+    sql = "WITH fee AS (SELECT 5 AS amount) UPDATE accounts SET balance = balance - (SELECT amount FROM fee) WHERE id = %s"
+    with pytest.raises((psycopg.Error, psycopg2.Error)) as excinfo:
+        write(sql, (2,))
+    assert sqlstate_of(excinfo.value) == "40001"
+    assert write(sql, (3,)) == "UPDATE 1"
+    # The session learnt the version its own write made.
+    assert write(sql, (3,)) == "UPDATE 1"
+    assert account(db, 2) == (200, 2) and account(db, 3) == (290, 3)
+
+
 def test_a_write_through_a_view_is_not_seen(guarded):
     db = guarded(TRACK_RULES, ACCOUNTS + "CREATE VIEW accounts_view AS SELECT * FROM accounts;")
     a = db.connect()

@@ -185,6 +185,12 @@ const std::vector<Case> cases = {
      "DELETE FROM order_lines l WHERE (l.order_id, l.line_no) IN ((7, '1'))",
      "DELETE FROM order_lines l WHERE (l.order_id, l.line_no) IN ((7, '1')) AND (<slot>)", Outcome::Keyed, "(7,1)",
      0, "l"},
+    {"update_with_reading_clause", track,
+     "WITH t AS (SELECT 1 AS k), u AS (SELECT * FROM accounts) UPDATE accounts SET balance = (SELECT k FROM t) "
+     "WHERE id = 1",
+     "WITH t AS (SELECT 1 AS k), u AS (SELECT * FROM accounts) UPDATE accounts SET balance = (SELECT k FROM t), "
+     "version = accounts.version + 1 WHERE id = 1 AND (<slot>)",
+     Outcome::Keyed, "(1)"},
 
     // ---- keyed DELETEs ----
     {"delete_literal", track, "DELETE FROM accounts WHERE id = 1", "DELETE FROM accounts WHERE id = 1 AND (<slot>)",
@@ -255,8 +261,12 @@ const std::vector<Case> cases = {
      "more than one key column has several values", not_keyed},
     {"where_current_of", track, "UPDATE accounts SET balance = 0 WHERE CURRENT OF c", "WHERE CURRENT OF",
      not_keyed},
-    {"with_clause", track, "WITH t AS (SELECT 1) UPDATE accounts SET balance = 0 WHERE id = 1",
-     "WITH clause (not keyed in this version)", not_keyed},
+    {"with_clause_that_writes", track,
+     "WITH t AS (DELETE FROM ledger RETURNING 1) UPDATE accounts SET balance = 0 WHERE id = 1",
+     "WITH clause that writes (not keyed in this version)", not_keyed},
+    {"with_clause_that_writes_the_target", track,
+     "WITH t AS (UPDATE accounts SET balance = 1 WHERE id = 1 RETURNING id) DELETE FROM accounts WHERE id = 1",
+     "WITH clause that writes (not keyed in this version)", not_keyed},
     {"client_mode", client, "UPDATE accounts SET balance = 0 WHERE id = 1",
      "public.accounts is not in track mode", not_keyed},
     {"increment_mode", increment, "DELETE FROM accounts WHERE id = 1", "public.accounts is not in track mode",

@@ -431,6 +431,11 @@ const std::vector<PlanCase> plan_cases = {
      "(<slot>) RETURNING order_lines.order_id::text AS staleguard_hidden_1, order_lines.line_no::text AS "
      "staleguard_hidden_2, order_lines.version::text AS staleguard_hidden_3",
      1, false, "order_lines"},
+    {"update_keyed_under_reading_with", track, "WITH t AS (SELECT 1) UPDATE accounts SET balance = 0 WHERE id = 1",
+     Kind::KeyedWrite,
+     "WITH t AS (SELECT 1) UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE id = 1 AND (<slot>) "
+     "RETURNING accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     0, false},
     {"update_keyed_xmin", xmin, "UPDATE accounts SET balance = 1 WHERE id = 1", Kind::KeyedWrite,
      "UPDATE accounts SET balance = 1 WHERE id = 1 AND (<slot>) RETURNING accounts.id::text AS staleguard_hidden_1, "
      "accounts.xmin::text AS staleguard_hidden_2",
@@ -453,8 +458,9 @@ const std::vector<PlanCase> plan_cases = {
      "UPDATE accounts SET balance = 0 WHERE balance > $1 RETURNING id, accounts.id::text AS staleguard_hidden_1, "
      "accounts.version::text AS staleguard_hidden_2",
      1},
-    {"update_with_clause", track, "WITH t AS (SELECT 1) UPDATE accounts SET balance = 0 WHERE id = 1",
-     Kind::Untracked, "write not keyed: WITH clause (not keyed in this version)"},
+    {"update_with_writing_clause", track,
+     "WITH t AS (DELETE FROM ledger RETURNING 1) UPDATE accounts SET balance = 0 WHERE id = 1", Kind::Untracked,
+     "write not keyed: WITH clause that writes (not keyed in this version)"},
     {"delete_not_keyed", track, "DELETE FROM accounts WHERE balance = 0", Kind::Untracked, not_keyed_by_id},
     {"delete_not_keyed_returning", track, "DELETE FROM accounts WHERE balance = 0 RETURNING id", Kind::Untracked,
      not_keyed_by_id},
