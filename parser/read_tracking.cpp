@@ -47,8 +47,20 @@ Node** make_string_list(const std::vector<std::string>& parts) {
     return list;
 }
 
-// `<qualifier...>.<column>::text AS <name>`, shaped as PostgreSQL's parser shapes it.
-Node* make_hidden_target(const std::vector<std::string>& qualifier, std::string_view column, std::string_view name) {
+Node* make_target(Node* value, std::string_view name) {
+    auto* target = allocate(pg_query__res_target__init);
+    target->name = copy_string(name);
+    target->val = value;
+    target->location = -1;
+    Node* node = new_node(PG_QUERY__NODE__NODE_RES_TARGET);
+    node->res_target = target;
+    return node;
+}
+
+// `<qualifier...>.<column>::text AS <name>` (without the cast for a column that is text already),
+// shaped as PostgreSQL's parser shapes it.
+Node* make_hidden_target(const std::vector<std::string>& qualifier, std::string_view column, std::string_view name,
+                         bool cast_to_text) {
     std::vector<std::string> path = qualifier;
     path.emplace_back(column);
     auto* reference = allocate(pg_query__column_ref__init);
@@ -57,6 +69,7 @@ Node* make_hidden_target(const std::vector<std::string>& qualifier, std::string_
     reference->location = -1;
     Node* column_node = new_node(PG_QUERY__NODE__NODE_COLUMN_REF);
     column_node->column_ref = reference;
+    if (!cast_to_text) return make_target(column_node, name);
 
     auto* type = allocate(pg_query__type_name__init);
     type->n_names = 1;
@@ -69,14 +82,7 @@ Node* make_hidden_target(const std::vector<std::string>& qualifier, std::string_
     cast->location = -1;
     Node* cast_node = new_node(PG_QUERY__NODE__NODE_TYPE_CAST);
     cast_node->type_cast = cast;
-
-    auto* target = allocate(pg_query__res_target__init);
-    target->name = copy_string(name);
-    target->val = cast_node;
-    target->location = -1;
-    Node* node = new_node(PG_QUERY__NODE__NODE_RES_TARGET);
-    node->res_target = target;
-    return node;
+    return make_target(cast_node, name);
 }
 
 // The single place where a generic protobuf-c message becomes a typed node.
@@ -143,7 +149,67 @@ bool has_hidden_column(std::size_t count, Node* const* items) {
 struct Candidate {
     const rules::TableRule* rule = nullptr;
     std::vector<std::string> qualifier;  // {alias}, {schema, name} or {name}
+    // Through a subquery in FROM: the names of the hidden columns it now yields for this table
+    // (key columns, then the version), already text. Empty for a table named directly.
+    std::vector<std::string> through_subquery;
 };
+
+// Whether a column reference names the whole row of `alias` (`s`, `s.*`).
+bool names_whole_row_of(const PgQuery__ColumnRef& reference, std::string_view alias) {
+    if (reference.n_fields == 0) return false;
+    const auto first = string_of(reference.fields[0]);
+    if (!first || *first != alias) return false;
+    return reference.n_fields == 1 ||
+           (reference.fields[1] != nullptr && reference.fields[1]->node_case == PG_QUERY__NODE__NODE_A_STAR);
+}
+
+// Whether anything under `message` but `skip` names the whole row of `alias`.
+bool names_whole_row(ProtobufCMessage& message, std::string_view alias, const ProtobufCMessage* skip, int depth) {
+    if (depth > max_tree_depth) return true;
+    if (&message == skip) return false;
+    if (const Node* node = as_node(message); node != nullptr && node->node_case == PG_QUERY__NODE__NODE_COLUMN_REF) {
+        return names_whole_row_of(*node->column_ref, alias);
+    }
+    bool found = false;
+    for_each_child_message(message, [&found, alias, skip, depth](ProtobufCMessage& child) {
+        if (!found) found = names_whole_row(child, alias, skip, depth + 1);
+    });
+    return found;
+}
+
+// A bare `*` in a target list: every column of every relation of that query level.
+bool has_bare_star(std::size_t count, Node* const* items) {
+    for (std::size_t i = 0; i < count; ++i) {
+        const Node* item = items[i];
+        if (item == nullptr || item->node_case != PG_QUERY__NODE__NODE_RES_TARGET) continue;
+        const Node* value = item->res_target->val;
+        if (value == nullptr || value->node_case != PG_QUERY__NODE__NODE_COLUMN_REF) continue;
+        const PgQuery__ColumnRef& reference = *value->column_ref;
+        if (reference.n_fields == 1 && reference.fields[0] != nullptr &&
+            reference.fields[0]->node_case == PG_QUERY__NODE__NODE_A_STAR)
+            return true;
+    }
+    return false;
+}
+
+// A SELECT whose result columns appended at the end of its list could change: why, or nothing.
+std::optional<std::string> untrackable_select(const PgQuery__SelectStmt& select) {
+    if (select.op != PG_QUERY__SET_OPERATION__SETOP_NONE) return "set operation (UNION/INTERSECT/EXCEPT)";
+    if (select.n_values_lists > 0) return "VALUES";
+    if (select.into_clause != nullptr) return "SELECT INTO";
+    if (select.n_distinct_clause > 0) {
+        const Node* first = select.distinct_clause[0];
+        const bool plain = first == nullptr || first->node_case == PG_QUERY__NODE__NODE__NOT_SET;
+        return plain ? "DISTINCT" : "DISTINCT ON";
+    }
+    if (select.n_group_clause > 0) return "GROUP BY";
+    if (select.having_clause != nullptr) return "HAVING";
+    if (select.n_window_clause > 0) return "window function";
+    if (auto found = aggregate_in_list(select.n_target_list, select.target_list)) return found;
+    if (auto found = aggregate_in_list(select.n_sort_clause, select.sort_clause)) return found;
+    if (has_hidden_column(select.n_target_list, select.target_list)) return "already tracked";
+    return std::nullopt;
+}
 
 class Planner {
 public:
@@ -220,30 +286,79 @@ private:
         return {relation.relname};
     }
 
-    // Protected tables whose columns the outermost target list can name: plain relations and
-    // both sides of joins. A join with an alias of its own hides its members' names, and a
-    // subquery's rows are not a table's rows: neither is entered. Nor is a table under column
-    // aliases (`accounts a(i, o)`): they rename its columns by position, which the statement
-    // alone does not tell.
-    void collect_from(const Node* item, std::vector<Candidate>& out, int depth) const {
+    // Protected tables whose columns the target list of `owner` can name: plain relations, both
+    // sides of joins, and the tables of a subquery in FROM whose own list can carry their hidden
+    // columns out (they are appended there, and named here through the subquery's alias). A join
+    // with an alias of its own hides its members' names and is not entered. Nor is a table or
+    // subquery under column aliases (`accounts a(i, o)`: they rename columns by position), nor a
+    // subquery whose whole rows `owner` reaches (`SELECT *`, `s.*`, `s`, anywhere outside the
+    // subquery itself), which would then show the extra columns, nor one whose result they could
+    // change (DISTINCT, aggregates, ...).
+    void collect_from(Node* item, PgQuery__SelectStmt& owner, std::vector<Candidate>& out, int depth) {
         if (item == nullptr || depth > max_tree_depth) return;
         switch (item->node_case) {
             case PG_QUERY__NODE__NODE_RANGE_VAR:
                 if (item->range_var->alias != nullptr && item->range_var->alias->n_colnames > 0) return;
                 if (const rules::TableRule* rule = rule_for(*item->range_var)) {
-                    out.push_back(Candidate{rule, qualifier_of(*item->range_var)});
+                    out.push_back(Candidate{rule, qualifier_of(*item->range_var), {}});
                 }
                 return;
             case PG_QUERY__NODE__NODE_JOIN_EXPR: {
-                const PgQuery__JoinExpr& join = *item->join_expr;
+                PgQuery__JoinExpr& join = *item->join_expr;
                 if (join.alias != nullptr) return;
-                collect_from(join.larg, out, depth + 1);
-                collect_from(join.rarg, out, depth + 1);
+                collect_from(join.larg, owner, out, depth + 1);
+                collect_from(join.rarg, owner, out, depth + 1);
                 return;
             }
+            case PG_QUERY__NODE__NODE_RANGE_SUBSELECT:
+                collect_through_subquery(*item->range_subselect, owner, out, depth);
+                return;
             default:
                 return;
         }
+    }
+
+    void collect_through_subquery(PgQuery__RangeSubselect& range, PgQuery__SelectStmt& owner,
+                                  std::vector<Candidate>& out, int depth) {
+        if (range.alias == nullptr || range.alias->aliasname == nullptr || range.alias->aliasname[0] == '\0' ||
+            range.alias->n_colnames > 0)
+            return;
+        if (range.subquery == nullptr || range.subquery->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) return;
+        const std::string alias = range.alias->aliasname;
+        // The hidden columns would show in the owner's result through `*`, `s.*` or `s`.
+        if (has_bare_star(owner.n_target_list, owner.target_list) ||
+            names_whole_row(owner.base, alias, &range.subquery->base, 0))
+            return;
+        PgQuery__SelectStmt& inner = *range.subquery->select_stmt;
+        if (untrackable_select(inner)) return;
+        note_cte_names(inner);
+        std::vector<Candidate> inner_candidates;
+        for (std::size_t i = 0; i < inner.n_from_clause; ++i) {
+            collect_from(inner.from_clause[i], inner, inner_candidates, depth + 1);
+        }
+        for (const Candidate& candidate : inner_candidates) {
+            Candidate outer{candidate.rule, {alias}, {}};
+            for (const auto& [column, cast] : hidden_sources(candidate)) {
+                // Unique in the whole statement, so that no two subqueries' columns meet in a NATURAL join.
+                std::string name = std::string(hidden_column_prefix) + "in" + std::to_string(++inner_hidden_count_);
+                append_item(inner.n_target_list, inner.target_list,
+                            make_hidden_target(candidate.qualifier, column, name, cast));
+                outer.through_subquery.push_back(std::move(name));
+            }
+            out.push_back(std::move(outer));
+        }
+    }
+
+    // The columns a candidate's hidden columns come from, and whether each needs the cast to text.
+    static std::vector<std::pair<std::string, bool>> hidden_sources(const Candidate& candidate) {
+        std::vector<std::pair<std::string, bool>> sources;
+        if (!candidate.through_subquery.empty()) {
+            for (const std::string& name : candidate.through_subquery) sources.emplace_back(name, false);
+            return sources;
+        }
+        for (const std::string& column : candidate.rule->key) sources.emplace_back(column, true);
+        sources.emplace_back(candidate.rule->version_column, true);
+        return sources;
     }
 
     // Some protected table anywhere in the tree (a subquery, a CTE): only for the reason given.
@@ -259,32 +374,23 @@ private:
         return found;
     }
 
-    ReadTracking plan_select(PgQuery__SelectStmt& select, ParseTree& tree) {
-        if (select.op != PG_QUERY__SET_OPERATION__SETOP_NONE) return not_tracked("set operation (UNION/INTERSECT/EXCEPT)");
-        if (select.n_values_lists > 0) return not_tracked("VALUES");
-        if (select.into_clause != nullptr) return not_tracked("SELECT INTO");
-        if (select.n_distinct_clause > 0) {
-            const Node* first = select.distinct_clause[0];
-            const bool plain = first == nullptr || first->node_case == PG_QUERY__NODE__NODE__NOT_SET;
-            return not_tracked(plain ? "DISTINCT" : "DISTINCT ON");
-        }
-        if (select.n_group_clause > 0) return not_tracked("GROUP BY");
-        if (select.having_clause != nullptr) return not_tracked("HAVING");
-        if (select.n_window_clause > 0) return not_tracked("window function");
-        if (auto found = aggregate_in_list(select.n_target_list, select.target_list)) return not_tracked(*found);
-        if (auto found = aggregate_in_list(select.n_sort_clause, select.sort_clause)) return not_tracked(*found);
-        if (has_hidden_column(select.n_target_list, select.target_list)) return not_tracked("already tracked");
-
-        if (select.with_clause != nullptr) {
-            for (std::size_t i = 0; i < select.with_clause->n_ctes; ++i) {
-                const Node* cte = select.with_clause->ctes[i];
-                if (cte != nullptr && cte->node_case == PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR) {
-                    cte_names_.emplace_back(cte->common_table_expr->ctename);
-                }
+    void note_cte_names(const PgQuery__SelectStmt& select) {
+        if (select.with_clause == nullptr) return;
+        for (std::size_t i = 0; i < select.with_clause->n_ctes; ++i) {
+            const Node* cte = select.with_clause->ctes[i];
+            if (cte != nullptr && cte->node_case == PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR) {
+                cte_names_.emplace_back(cte->common_table_expr->ctename);
             }
         }
+    }
+
+    ReadTracking plan_select(PgQuery__SelectStmt& select, ParseTree& tree) {
+        if (auto reason = untrackable_select(select)) return not_tracked(*reason);
+        note_cte_names(select);
         std::vector<Candidate> candidates;
-        for (std::size_t i = 0; i < select.n_from_clause; ++i) collect_from(select.from_clause[i], candidates, 0);
+        for (std::size_t i = 0; i < select.n_from_clause; ++i) {
+            collect_from(select.from_clause[i], select, candidates, 0);
+        }
         if (candidates.empty()) {
             if (const rules::TableRule* rule = protected_anywhere(select.base, 0)) {
                 return not_tracked("protected table " + rule->table.to_string() +
@@ -303,7 +409,7 @@ private:
         if (count == 0 && !even_without_returning) return not_tracked("no RETURNING");
         if (has_hidden_column(count, items)) return not_tracked("already tracked");
         const bool client_sees_rows = count > 0;
-        ReadTracking result = append_and_deparse({Candidate{rule, qualifier_of(*relation)}}, count, items, tree);
+        ReadTracking result = append_and_deparse({Candidate{rule, qualifier_of(*relation), {}}}, count, items, tree);
         result.client_sees_rows = client_sees_rows;
         return result;
     }
@@ -313,12 +419,10 @@ private:
         ReadTracking result;
         for (const Candidate& candidate : candidates) {
             const rules::TableRule& rule = *candidate.rule;
-            std::vector<std::string_view> columns(rule.key.begin(), rule.key.end());
-            columns.push_back(rule.version_column);
-            for (std::string_view column : columns) {
+            for (const auto& [column, cast] : hidden_sources(candidate)) {
                 ++result.hidden_count;
                 const std::string name = std::string(hidden_column_prefix) + std::to_string(result.hidden_count);
-                append_item(count, items, make_hidden_target(candidate.qualifier, column, name));
+                append_item(count, items, make_hidden_target(candidate.qualifier, column, name, cast));
             }
             result.tables.push_back(TrackedTable{rule.table, &rule, rule.key.size(), rule.table.to_string()});
         }
@@ -338,6 +442,7 @@ private:
     const rules::RuleSet& rules_;
     const SchemaResolver& resolve_;
     std::vector<std::string> cte_names_;
+    std::size_t inner_hidden_count_ = 0;
 };
 
 // Parses `sql` as one statement and lets `plan` (a Planner member) decide on it.

@@ -41,7 +41,11 @@ struct ReadTracking {
 // For one statement: a plain SELECT gets, at the end of its outermost target list and for each
 // protected (track-mode) table named directly in its FROM clause or joins, `<q>.<key>::text` for
 // each key column and then `<q>.<version>::text`, where <q> is the alias, else the name as written
-// (with its schema when one was written). UPDATE and INSERT (also ... ON CONFLICT) with RETURNING
+// (with its schema when one was written). A table inside a subquery in FROM gets those columns at
+// the end of the subquery's list (named `staleguard_hidden_in<n>`, unique in the statement), and
+// the outer list names them through the subquery's alias; not when the outer statement takes the
+// subquery's rows whole (`*`, `s.*`, `s`) or the subquery is one of those the extra columns could
+// change. UPDATE and INSERT (also ... ON CONFLICT) with RETURNING
 // on a protected table get the same columns for that table at the end of RETURNING. Anything whose
 // result the extra columns could change (DISTINCT, GROUP BY, aggregates, set operations, ...) is
 // NotTracked and must be sent as written.
@@ -49,7 +53,7 @@ struct ReadTracking {
 // Not idempotent: a statement whose outermost list already holds a column named with
 // hidden_column_prefix is NotTracked with reason "already tracked", so tracking twice is caught
 // rather than stacking a second set. Known gaps, each giving NotTracked or, for the last, a server
-// error rather than a wrong result: tables only inside subqueries or CTEs; a user-defined
+// error rather than a wrong result: tables only inside CTEs or untrackable subqueries; a user-defined
 // aggregate (only PostgreSQL's built-in aggregate names are known here) makes the tracked query
 // fail with "must appear in the GROUP BY clause".
 [[nodiscard]] ReadTracking plan_read_tracking(std::string_view sql, const rules::RuleSet& rules,

@@ -209,16 +209,19 @@ def test_django_two_workers(guarded, pg):
 
 # --- SQLAlchemy -----------------------------------------------------------------------------
 
-def test_sqlalchemy_orm_without_version_id_col(guarded, pg):
-    """SQLAlchemy's ORM (Debian's python3-sqlalchemy over psycopg2) with the version column
-    mapped as a plain column, not as version_id_col: two sessions from two engines (two
-    processes' pools) load one row; the second commit fails with 40001 and writes nothing; after
-    a refresh it saves. A bulk_update_mappings with one stale row rolls back as a whole."""
+def sqlalchemy_accounts():
+    """The ORM classes for `accounts` (version mapped as a plain column, not as version_id_col)
+    and `entries` (its rows, for joined eager loads)."""
     import sqlalchemy as sa
-    from sqlalchemy.orm import Session, declarative_base
+    from sqlalchemy.orm import declarative_base, relationship
 
-    db = guarded(TRACK_RULES, ACCOUNTS)
     Base = declarative_base()
+
+    class Entry(Base):
+        __tablename__ = "entries"
+        id = sa.Column(sa.Integer, primary_key=True)
+        account_id = sa.Column(sa.Integer, sa.ForeignKey("accounts.id"))
+        amount = sa.Column(sa.Integer, nullable=False)
 
     class Account(Base):
         __tablename__ = "accounts"
@@ -226,10 +229,31 @@ def test_sqlalchemy_orm_without_version_id_col(guarded, pg):
         owner = sa.Column(sa.Text, nullable=False)
         balance = sa.Column(sa.Integer, nullable=False)
         version = sa.Column(sa.Integer, nullable=False)
+        entries = relationship(Entry, lazy="raise")
+
+    return Account, Entry
+
+
+def sqlalchemy_engines(db, pg):
+    """Two engines through the proxy: two processes' connection pools."""
+    import sqlalchemy as sa
 
     url = sa.engine.URL.create("postgresql+psycopg2", username=pg.admin_user, password=pg.admin_password,
                                host=db.proxy.host, port=db.proxy.port, database=db.db)
-    engines = [sa.create_engine(url, future=True), sa.create_engine(url, future=True)]
+    return [sa.create_engine(url, future=True), sa.create_engine(url, future=True)]
+
+
+def test_sqlalchemy_orm_without_version_id_col(guarded, pg):
+    """SQLAlchemy's ORM (Debian's python3-sqlalchemy over psycopg2) with the version column
+    mapped as a plain column, not as version_id_col: two sessions from two engines (two
+    processes' pools) load one row; the second commit fails with 40001 and writes nothing; after
+    a refresh it saves. A bulk_update_mappings with one stale row rolls back as a whole."""
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    Account, _ = sqlalchemy_accounts()
+    engines = sqlalchemy_engines(db, pg)
     try:
         with Session(engines[0]) as a, Session(engines[1]) as b:
             mine, theirs = a.get(Account, 1), b.get(Account, 1)
@@ -262,6 +286,41 @@ def test_sqlalchemy_orm_without_version_id_col(guarded, pg):
             a.rollback()
             assert db.rows("SELECT id, balance, version FROM accounts WHERE id IN (1, 2, 3) ORDER BY id") == [
                 (1, 80, 3), (2, 7, 2), (3, 300, 1)]
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def test_sqlalchemy_joined_eager_load_with_limit(guarded, pg):
+    """joinedload() with first() wraps the entity in a subquery (`FROM (SELECT accounts.id AS
+    accounts_id, ... LIMIT 1) AS anon_1 LEFT OUTER JOIN entries ...`): the rows read through it
+    are tracked, so a save from it is checked."""
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session, joinedload
+
+    db = guarded(TRACK_RULES, ACCOUNTS + """
+        CREATE TABLE entries (id serial PRIMARY KEY, account_id int REFERENCES accounts, amount int NOT NULL);
+        INSERT INTO entries (account_id, amount) VALUES (1, 10), (1, 20), (2, 5);
+    """)
+    Account, _ = sqlalchemy_accounts()
+    engines = sqlalchemy_engines(db, pg)
+    statements = []
+    sa.event.listen(engines[0], "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        with Session(engines[0]) as a, Session(engines[1]) as b:
+            query = sa.select(Account).options(joinedload(Account.entries)).where(Account.id == 1).limit(1)
+            mine = a.execute(query).unique().scalars().first()
+            assert sorted(e.amount for e in mine.entries) == [10, 20]
+            assert any("FROM (SELECT" in sql for sql in statements), statements  # the shape this is about
+            b.get(Account, 1).balance = 150
+            b.commit()
+            mine.balance = 80
+            with pytest.raises(sa.exc.DBAPIError) as excinfo:
+                a.commit()
+            assert excinfo.value.orig.pgcode == "40001"
+            assert STALE_1 in str(excinfo.value.orig)
+            a.rollback()
+            assert account(db, 1) == (150, 2)
     finally:
         for engine in engines:
             engine.dispose()
@@ -615,6 +674,14 @@ TRANSPARENCY_QUERIES = [
     ("SELECT count(*), sum(balance) FROM accounts", None),
     ("SELECT * FROM accounts WHERE id < 0", None),
     ("SELECT * FROM notes ORDER BY 1", None),
+    # Through subqueries in FROM: their hidden columns pass out through the alias.
+    ("SELECT s.owner, s.photo, n.body FROM (SELECT * FROM accounts WHERE id <= %s ORDER BY id LIMIT 2) s "
+     "LEFT JOIN notes n ON n.account_id = s.id ORDER BY s.id, n.id", [3]),
+    ("SELECT t.id, t.total FROM (SELECT s.id, s.balance * 2 AS total FROM (SELECT id, balance FROM accounts) s) t "
+     "ORDER BY 1", None),
+    ("SELECT id, owner FROM (SELECT id, owner FROM accounts) x NATURAL JOIN (SELECT id, balance FROM accounts) y "
+     "ORDER BY 1", None),
+    ("SELECT s.id, to_jsonb(s) FROM (SELECT id, owner FROM accounts) s ORDER BY 1", None),
     ("UPDATE accounts SET balance = balance + 1 WHERE id = 1 RETURNING *", None),
     ("UPDATE accounts SET owner = upper(owner) WHERE id IN (%s, %s) RETURNING id, owner", [1, 2]),
     ("UPDATE notes SET amount = amount * 2 WHERE account_id = 1 RETURNING *", None),

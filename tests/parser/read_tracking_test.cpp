@@ -166,6 +166,66 @@ const std::vector<Case> cases = {
      "SELECT *, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2 FROM ONLY "
      "accounts",
      Outcome::Tracked, accounts},
+    // ---- SELECT: through subqueries in FROM ----
+    {"subquery_like_sqlalchemy_joinedload", two_tables,
+     "SELECT anon_1.accounts_id AS anon_1_accounts_id, anon_1.accounts_balance AS anon_1_accounts_balance, o.id AS "
+     "o_id FROM (SELECT accounts.id AS accounts_id, accounts.balance AS accounts_balance FROM accounts WHERE "
+     "accounts.id = $1 LIMIT $2) AS anon_1 LEFT OUTER JOIN orders AS o ON anon_1.accounts_id = o.account_id",
+     "SELECT anon_1.accounts_id AS anon_1_accounts_id, anon_1.accounts_balance AS "
+     "anon_1_accounts_balance, o.id AS o_id, anon_1.staleguard_hidden_in1 AS staleguard_hidden_1, "
+     "anon_1.staleguard_hidden_in2 AS staleguard_hidden_2, o.id::text AS staleguard_hidden_3, "
+     "o.version::text AS staleguard_hidden_4 FROM (SELECT accounts.id AS accounts_id, accounts.balance AS "
+     "accounts_balance, accounts.id::text AS staleguard_hidden_in1, accounts.version::text AS "
+     "staleguard_hidden_in2 FROM accounts WHERE accounts.id = $1 LIMIT $2) anon_1 LEFT JOIN orders o ON "
+     "anon_1.accounts_id = o.account_id", Outcome::Tracked, {"public.accounts:1", "public.orders:1"}},
+    {"subquery_star_inside", track, "SELECT s.balance FROM (SELECT * FROM accounts WHERE id = 1) s ORDER BY 1",
+     "SELECT s.balance, s.staleguard_hidden_in1 AS staleguard_hidden_1, s.staleguard_hidden_in2 AS "
+     "staleguard_hidden_2 FROM (SELECT *, accounts.id::text AS staleguard_hidden_in1, "
+     "accounts.version::text AS staleguard_hidden_in2 FROM accounts WHERE id = 1) s ORDER BY 1", Outcome::Tracked, accounts},
+    {"subquery_nested", track, "SELECT t.id FROM (SELECT s.id FROM (SELECT id FROM accounts) s LIMIT 5) t",
+     "SELECT t.id, t.staleguard_hidden_in3 AS staleguard_hidden_1, t.staleguard_hidden_in4 AS "
+     "staleguard_hidden_2 FROM (SELECT s.id, s.staleguard_hidden_in1 AS staleguard_hidden_in3, "
+     "s.staleguard_hidden_in2 AS staleguard_hidden_in4 FROM (SELECT id, accounts.id::text AS "
+     "staleguard_hidden_in1, accounts.version::text AS staleguard_hidden_in2 FROM accounts) s LIMIT 5) t", Outcome::Tracked, accounts},
+    {"subqueries_natural_join", track,
+     "SELECT id FROM (SELECT id, owner FROM accounts) x NATURAL JOIN (SELECT id, balance FROM accounts) y",
+     "SELECT id, x.staleguard_hidden_in1 AS staleguard_hidden_1, x.staleguard_hidden_in2 AS "
+     "staleguard_hidden_2, y.staleguard_hidden_in3 AS staleguard_hidden_3, y.staleguard_hidden_in4 AS "
+     "staleguard_hidden_4 FROM (SELECT id, owner, accounts.id::text AS staleguard_hidden_in1, "
+     "accounts.version::text AS staleguard_hidden_in2 FROM accounts) x NATURAL JOIN (SELECT id, balance, "
+     "accounts.id::text AS staleguard_hidden_in3, accounts.version::text AS staleguard_hidden_in4 FROM "
+     "accounts) y", Outcome::Tracked, {"public.accounts:1", "public.accounts:1"}},
+    {"subquery_lateral", track,
+     "SELECT a.id, l.note FROM accounts a, LATERAL (SELECT b.note FROM accounts b WHERE b.id = a.id + 1) l",
+     "SELECT a.id, l.note, a.id::text AS staleguard_hidden_1, a.version::text AS staleguard_hidden_2, "
+     "l.staleguard_hidden_in1 AS staleguard_hidden_3, l.staleguard_hidden_in2 AS staleguard_hidden_4 FROM "
+     "accounts a, LATERAL (SELECT b.note, b.id::text AS staleguard_hidden_in1, b.version::text AS "
+     "staleguard_hidden_in2 FROM accounts b WHERE b.id = (a.id + 1)) l", Outcome::Tracked, {"public.accounts:1", "public.accounts:1"}},
+    {"subquery_whole_row", track, "SELECT s FROM (SELECT id FROM accounts) s", "protected table public.accounts only inside a subquery, CTE or aliased join, or under column "
+     "aliases (not tracked in this version)", not_tracked},
+    {"subquery_whole_row_star", track, "SELECT s.* FROM (SELECT id FROM accounts) s", "protected table public.accounts only inside a subquery, CTE or aliased join, or under column "
+     "aliases (not tracked in this version)", not_tracked},
+    {"subquery_whole_row_in_function", track, "SELECT s.id, to_jsonb(s) FROM (SELECT id FROM accounts) s", "protected table public.accounts only inside a subquery, CTE or aliased join, or under column "
+     "aliases (not tracked in this version)",
+     not_tracked},
+    {"subquery_whole_row_in_where", track, "SELECT s.id FROM (SELECT id FROM accounts) s WHERE s IS NOT NULL", "protected table public.accounts only inside a subquery, CTE or aliased join, or under column "
+     "aliases (not tracked in this version)",
+     not_tracked},
+    {"subquery_outer_star", track, "SELECT * FROM (SELECT id FROM accounts) s", "protected table public.accounts only inside a subquery, CTE or aliased join, or under column "
+     "aliases (not tracked in this version)", not_tracked},
+    {"subquery_distinct", track, "SELECT s.owner FROM (SELECT DISTINCT owner FROM accounts) s", "protected table public.accounts only inside a subquery, CTE or aliased join, or under column "
+     "aliases (not tracked in this version)", not_tracked},
+    {"subquery_aggregate", track, "SELECT s.n FROM (SELECT count(*) AS n FROM accounts) s", "protected table public.accounts only inside a subquery, CTE or aliased join, or under column "
+     "aliases (not tracked in this version)", not_tracked},
+    {"subquery_column_aliases", track, "SELECT s.i FROM (SELECT id FROM accounts) s(i)", "protected table public.accounts only inside a subquery, CTE or aliased join, or under column "
+     "aliases (not tracked in this version)", not_tracked},
+    {"subquery_union", track, "SELECT s.id FROM (SELECT id FROM accounts UNION ALL SELECT 1) s", "protected table public.accounts only inside a subquery, CTE or aliased join, or under column "
+     "aliases (not tracked in this version)", not_tracked},
+    {"subquery_beside_star_of_other_level", track,
+     "SELECT s.id FROM (SELECT id FROM accounts) s WHERE EXISTS (SELECT * FROM orders)",
+     "SELECT s.id, s.staleguard_hidden_in1 AS staleguard_hidden_1, s.staleguard_hidden_in2 AS "
+     "staleguard_hidden_2 FROM (SELECT id, accounts.id::text AS staleguard_hidden_in1, "
+     "accounts.version::text AS staleguard_hidden_in2 FROM accounts) s WHERE EXISTS (SELECT * FROM orders)", Outcome::Tracked, accounts},
     {"subquery_in_where", track, "SELECT * FROM accounts WHERE id IN (SELECT account_id FROM transfers)",
      "SELECT *, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2 FROM "
      "accounts WHERE id IN (SELECT account_id FROM transfers)",

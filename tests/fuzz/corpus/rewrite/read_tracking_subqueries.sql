@@ -1,0 +1,1 @@
+SELECT anon_1.l_id, o.x FROM (SELECT order_lines.order_id AS l_id, order_lines.line_no FROM order_lines WHERE order_lines.order_id = $1 LIMIT $2) AS anon_1 LEFT OUTER JOIN (SELECT * FROM order_lines) o ON anon_1.l_id = o.order_id, LATERAL (SELECT t.line_no FROM order_lines t WHERE t.order_id = o.order_id) z
