@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test run: packages, release build, unit + integration tests against a throwaway
-# PostgreSQL, then a clang ASan/UBSan build with its unit tests and a bounded run of every fuzzer.
+# PostgreSQL, then an ASan/UBSan build (gcc) with its unit and integration tests, and a clang
+# ASan/UBSan fuzz build with a bounded run of every fuzzer.
 #
 # Usage: scripts/test.sh [--no-sanitize] [--no-install]
-#   --no-sanitize  skip the clang sanitizer and fuzz stage (quicker local runs)
+#   --no-sanitize  skip the sanitizer and fuzz stages (quicker local runs)
 #   --no-install   do not check or install Debian packages
 # Environment: STALEGUARD_FUZZ_SECONDS (default 60) and STALEGUARD_FUZZ_RUNS (default 100000)
 # bound each fuzzer.
@@ -138,6 +139,15 @@ sanitize_unit_tests() {
         ctest --test-dir "$SANITIZE_BUILD" --output-on-failure -j "$(nproc)" -L unit
 }
 
+# The integration tests again with the sanitized binary: every client, malformed and hostile
+# input, signal and TLS path of the real proxy under ASan+UBSan. An error aborts staleguard,
+# which the tests see as a dropped connection or a bad exit status.
+sanitize_integration_tests() {
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+        UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+        ctest --test-dir "$SANITIZE_BUILD" --output-on-failure -L integration
+}
+
 # libFuzzer targets of the pure layers (codec, parser, rules): clang, ASan+UBSan.
 fuzz_build() {
     staleguard_configure "$ROOT" "$FUZZ_BUILD" clang-14 clang++-14 \
@@ -208,8 +218,16 @@ if ((run_sanitize)); then
     stage "sanitize build (gcc, ASan+UBSan)" sanitize_build
     if last_stage_passed; then
         stage "unit tests (ASan+UBSan)" sanitize_unit_tests
+        stage "postgres: start throwaway cluster (for the sanitized proxy)" staleguard_pg_start_test_cluster
+        if last_stage_passed; then
+            stage "integration tests (ASan+UBSan)" sanitize_integration_tests
+        else
+            skip "integration tests (ASan+UBSan)"
+        fi
+        staleguard_pg_stop
     else
         skip "unit tests (ASan+UBSan)"
+        skip "integration tests (ASan+UBSan)"
     fi
     stage "fuzz build (clang-14, ASan+UBSan)" fuzz_build
     if last_stage_passed; then
