@@ -48,8 +48,8 @@ struct KeyedWrite {
 // A keyed UPDATE or DELETE of one track-mode table: its top-level WHERE is an AND in which every
 // key column is constrained by `= literal|$n` (either way round, or as `(a, b) = (1, 2)`), or one
 // of them by `IN (literals or $n)`, `= ANY($n)`, `= ANY(ARRAY[...])` or `= ANY('{...}')`, or
-// several of them together by `(a, b) IN ((1, 2), ...)`. Other conjuncts may be anything. An UPDATE that sets a key column is Keyed only when it names one key tuple, not an
-// array parameter. Bypass roles and `staleguard.enabled` are the caller's to apply. UPDATEs bump the
+// several of them together by `(a, b) IN ((1, 2), ...)`. Other conjuncts may be anything. An
+// UPDATE that sets a key column is Keyed only when it names one key tuple, not an array parameter. Bypass roles and `staleguard.enabled` are the caller's to apply. UPDATEs bump the
 // version as the Rewriter does in track mode; an UPDATE the rule's watch/ignore lists leave
 // unguarded, and a DELETE under delete=allow, are NotKeyed.
 [[nodiscard]] KeyedWrite analyse_keyed_write(std::string_view sql, const rules::RuleSet& rules,

@@ -338,27 +338,29 @@ private:
         }
         for (const Candidate& candidate : inner_candidates) {
             Candidate outer{candidate.rule, {alias}, {}};
-            for (const auto& [column, cast] : hidden_sources(candidate)) {
+            for (const std::string& column : hidden_sources(candidate)) {
                 // Unique in the whole statement, so that no two subqueries' columns meet in a NATURAL join.
                 std::string name = std::string(hidden_column_prefix) + "in" + std::to_string(++inner_hidden_count_);
-                append_item(inner.n_target_list, inner.target_list,
-                            make_hidden_target(candidate.qualifier, column, name, cast));
+                append_item(inner.n_target_list, inner.target_list, hidden_target(candidate, column, name));
                 outer.through_subquery.push_back(std::move(name));
             }
             out.push_back(std::move(outer));
         }
     }
 
-    // The columns a candidate's hidden columns come from, and whether each needs the cast to text.
-    static std::vector<std::pair<std::string, bool>> hidden_sources(const Candidate& candidate) {
-        std::vector<std::pair<std::string, bool>> sources;
-        if (!candidate.through_subquery.empty()) {
-            for (const std::string& name : candidate.through_subquery) sources.emplace_back(name, false);
-            return sources;
-        }
-        for (const std::string& column : candidate.rule->key) sources.emplace_back(column, true);
-        sources.emplace_back(candidate.rule->version_column, true);
+    // The columns a candidate's hidden columns come from: the table's key and version columns,
+    // or the text columns a subquery already yields for them.
+    static std::vector<std::string> hidden_sources(const Candidate& candidate) {
+        if (!candidate.through_subquery.empty()) return candidate.through_subquery;
+        std::vector<std::string> sources = candidate.rule->key;
+        sources.push_back(candidate.rule->version_column);
         return sources;
+    }
+
+    // `<qualifier>.<column> AS <name>`, cast to text unless the column comes out of a subquery
+    // that cast it already.
+    static Node* hidden_target(const Candidate& candidate, std::string_view column, std::string_view name) {
+        return make_hidden_target(candidate.qualifier, column, name, candidate.through_subquery.empty());
     }
 
     // Some protected table anywhere in the tree (a subquery, a CTE): only for the reason given.
@@ -419,10 +421,10 @@ private:
         ReadTracking result;
         for (const Candidate& candidate : candidates) {
             const rules::TableRule& rule = *candidate.rule;
-            for (const auto& [column, cast] : hidden_sources(candidate)) {
+            for (const std::string& column : hidden_sources(candidate)) {
                 ++result.hidden_count;
                 const std::string name = std::string(hidden_column_prefix) + std::to_string(result.hidden_count);
-                append_item(count, items, make_hidden_target(candidate.qualifier, column, name, cast));
+                append_item(count, items, hidden_target(candidate, column, name));
             }
             result.tables.push_back(TrackedTable{rule.table, &rule, rule.key.size(), rule.table.to_string()});
         }
