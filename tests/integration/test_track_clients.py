@@ -234,6 +234,17 @@ def sqlalchemy_accounts():
     return Account, Entry
 
 
+def sqlalchemy_commit_refused_as_stale(session):
+    """The session's commit raises the stale-write error for row 1; the session is rolled back."""
+    import sqlalchemy as sa
+
+    with pytest.raises(sa.exc.DBAPIError) as excinfo:
+        session.commit()
+    assert excinfo.value.orig.pgcode == "40001"
+    assert STALE_1 in str(excinfo.value.orig)
+    session.rollback()
+
+
 def sqlalchemy_engines(db, pg):
     """Two engines through the proxy: two processes' connection pools."""
     import sqlalchemy as sa
@@ -261,11 +272,7 @@ def test_sqlalchemy_orm_without_version_id_col(guarded, pg):
             mine.balance = 150
             a.commit()
             theirs.balance = 80
-            with pytest.raises(sa.exc.DBAPIError) as excinfo:
-                b.commit()
-            assert excinfo.value.orig.pgcode == "40001"
-            assert STALE_1 in str(excinfo.value.orig)
-            b.rollback()
+            sqlalchemy_commit_refused_as_stale(b)
             assert account(db, 1) == (150, 2)
             theirs = b.get(Account, 1)  # expired by the rollback: read again
             assert theirs.balance == 150
@@ -315,11 +322,7 @@ def test_sqlalchemy_joined_eager_load_with_limit(guarded, pg):
             b.get(Account, 1).balance = 150
             b.commit()
             mine.balance = 80
-            with pytest.raises(sa.exc.DBAPIError) as excinfo:
-                a.commit()
-            assert excinfo.value.orig.pgcode == "40001"
-            assert STALE_1 in str(excinfo.value.orig)
-            a.rollback()
+            sqlalchemy_commit_refused_as_stale(a)
             assert account(db, 1) == (150, 2)
     finally:
         for engine in engines:

@@ -76,6 +76,23 @@ def sqlstate_of(error):
     return getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
 
 
+def expect_refused(execute, sql, params=None):
+    """`execute` (of session_speaking) raises the stale-write error; the error, for more checks."""
+    with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
+        execute(sql, params)
+    assert sqlstate_of(excinfo.value) == "40001", sql
+    return excinfo.value
+
+
+def session_with_a_stale_row(db, protocol, stale_key):
+    """A session speaking `protocol` that read rows 2 and 3, and another that then changed row
+    `stale_key` behind its back: the first session's function(sql, params) -> status message."""
+    _, execute = session_speaking(db, protocol)
+    execute("SELECT balance FROM accounts WHERE id IN (2, 3)", None)
+    run(db.connect(), "UPDATE accounts SET note = 'b' WHERE id = %s", (stale_key,))
+    return execute
+
+
 def expect_stale(conn, sql, key, params=None):
     with pytest.raises(psycopg2.Error) as excinfo:
         run(conn, sql, params)
@@ -332,32 +349,21 @@ def test_writes_not_by_key_are_bumped_but_not_checked(guarded, sql):
 @pytest.mark.parametrize("protocol", ["simple", "prepared"])
 def test_keys_given_as_an_array_string_are_checked(guarded, protocol):
     db = guarded(TRACK_RULES, ACCOUNTS)
-    a, write = session_speaking(db, protocol)
-    b = db.connect()
-    write("SELECT balance FROM accounts WHERE id IN (2, 3)", None)
-    run(b, "UPDATE accounts SET note = 'b' WHERE id = 3")
+    write = session_with_a_stale_row(db, protocol, 3)
     assert write("UPDATE accounts SET balance = 7 WHERE id = ANY('{2}')", None) == "UPDATE 1"
     assert write("UPDATE accounts SET balance = 7 WHERE id = ANY('{2}'::int[])", None) == "UPDATE 1"
     # Strings of one shape name other keys: each is checked for its own.
-    for sql in ("UPDATE accounts SET balance = 7 WHERE id = ANY('{3}')",
-                "UPDATE accounts SET balance = 7 WHERE id = ANY('{2, \"3\"}')"):
-        with pytest.raises((psycopg.Error, psycopg2.Error)) as excinfo:
-            write(sql, None)
-        assert sqlstate_of(excinfo.value) == "40001", sql
+    expect_refused(write, "UPDATE accounts SET balance = 7 WHERE id = ANY('{3}')")
+    expect_refused(write, "UPDATE accounts SET balance = 7 WHERE id = ANY('{2, \"3\"}')")
     assert account(db, 2) == (7, 3) and account(db, 3) == (300, 2)
 
 
 @pytest.mark.parametrize("protocol", ["simple", "prepared"])
 def test_a_keyed_write_under_a_reading_with_is_checked(guarded, protocol):
     db = guarded(TRACK_RULES, ACCOUNTS)
-    a, write = session_speaking(db, protocol)
-    b = db.connect()
-    write("SELECT balance FROM accounts WHERE id IN (2, 3)", None)
-    run(b, "UPDATE accounts SET note = 'b' WHERE id = 2")
+    write = session_with_a_stale_row(db, protocol, 2)
     sql = "WITH fee AS (SELECT 5 AS amount) UPDATE accounts SET balance = balance - (SELECT amount FROM fee) WHERE id = %s"
-    with pytest.raises((psycopg.Error, psycopg2.Error)) as excinfo:
-        write(sql, (2,))
-    assert sqlstate_of(excinfo.value) == "40001"
+    expect_refused(write, sql, (2,))
     assert write(sql, (3,)) == "UPDATE 1"
     # The session learnt the version its own write made.
     assert write(sql, (3,)) == "UPDATE 1"
@@ -547,10 +553,8 @@ def test_composite_keys_in_a_row_list_are_checked_all_or_nothing(guarded, protoc
     try:
         execute("SELECT body FROM notes", None)
         run(b, "UPDATE notes SET body = 'B' WHERE tenant = 'a:b' AND slug = 'c'")
-        with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
-            execute(update, ("it's", "acme", "c", "a:b"))
-        assert sqlstate_of(excinfo.value) == "40001"
-        assert excinfo.value.diag.message_primary == (
+        error = expect_refused(execute, update, ("it's", "acme", "c", "a:b"))
+        assert error.diag.message_primary == (
             "stale write to public.notes (tenant, slug)=(a:b, c): rows changed since they were read")
         assert execute(update, ("it's", "acme", "C:\\dir", "acme")) == "UPDATE 2"
         assert set(db.rows("SELECT tenant, slug, body, version FROM notes WHERE tenant <> '日本'")) == {
@@ -575,15 +579,11 @@ def test_a_write_that_changes_the_key_is_judged_by_the_row_it_wrote(guarded, pro
         # The ReadSet followed the row: a write by its new key is checked against version 2.
         run(b, "SELECT * FROM accounts WHERE id = 11")
         assert run(b, "UPDATE accounts SET balance = 5 WHERE id = 11")[0] == "UPDATE 1"
-        with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
-            execute("UPDATE accounts SET balance = %s WHERE id = %s", (6, 11))
-        assert sqlstate_of(excinfo.value) == "40001"
+        expect_refused(execute, "UPDATE accounts SET balance = %s WHERE id = %s", (6, 11))
 
         # Row 2 changes behind A's back: A's change of its key is refused and writes nothing.
         assert run(b, "UPDATE accounts SET note = 'b' WHERE id = 2")[0] == "UPDATE 1"
-        with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
-            execute("UPDATE accounts SET id = %s WHERE id = %s", (12, 2))
-        assert sqlstate_of(excinfo.value) == "40001"
+        expect_refused(execute, "UPDATE accounts SET id = %s WHERE id = %s", (12, 2))
         assert db.rows("SELECT id, note, version FROM accounts WHERE id IN (2, 12)") == [(2, "b", 2)]
     finally:
         a.close()
@@ -618,13 +618,9 @@ def test_a_write_whose_own_conditions_pass_over_a_row_is_not_stale(guarded, prot
         # Row 4 changes behind A's back: refused whether its condition holds or not.
         assert run(b, "UPDATE accounts SET balance = 450 WHERE id = 4")[0] == "UPDATE 1"
         for condition in ("balance > 0", "balance > 1000"):
-            with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
-                execute(f"UPDATE accounts SET note = 'a' WHERE id = %s AND {condition}", (4,))
-            assert sqlstate_of(excinfo.value) == "40001"
+            expect_refused(execute, f"UPDATE accounts SET note = 'a' WHERE id = %s AND {condition}", (4,))
         # With a current row beside it, the stale one still makes the whole write change nothing.
-        with pytest.raises((psycopg2.Error, psycopg.Error)) as excinfo:
-            execute("UPDATE accounts SET note = 'a' WHERE id = ANY(%s) AND balance > %s", ([3, 4], 0))
-        assert sqlstate_of(excinfo.value) == "40001"
+        expect_refused(execute, "UPDATE accounts SET note = 'a' WHERE id = ANY(%s) AND balance > %s", ([3, 4], 0))
         assert db.rows("SELECT id, note, version FROM accounts WHERE id IN (3, 4) ORDER BY id") == \
             [(3, None, 1), (4, None, 2)]
         # The session goes on normally afterwards.
