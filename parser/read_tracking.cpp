@@ -224,9 +224,19 @@ public:
         }
         if (root->node_case == PG_QUERY__NODE__NODE_DELETE_STMT) {
             PgQuery__DeleteStmt& remove = *root->delete_stmt;
-            return plan_returning(remove.relation, remove.n_returning_list, remove.returning_list, tree, true);
+            ReadTracking result =
+                plan_returning(remove.relation, remove.n_returning_list, remove.returning_list, tree, true);
+            result.rows_deleted = true;
+            return result;
         }
-        return not_tracked("not an UPDATE or DELETE");
+        if (root->node_case == PG_QUERY__NODE__NODE_INSERT_STMT) {
+            PgQuery__InsertStmt& insert = *root->insert_stmt;
+            // A plain INSERT is left as written: a RETURNING needs the SELECT privilege (and, under
+            // row-level security, SELECT policies) that the INSERT alone does not.
+            if (insert.n_returning_list == 0 && !upserts(insert)) return not_tracked("INSERT without RETURNING");
+            return plan_returning(insert.relation, insert.n_returning_list, insert.returning_list, tree, true);
+        }
+        return not_tracked("not an UPDATE, DELETE or INSERT");
     }
 
     ReadTracking plan(PgQuery__RawStmt& raw, ParseTree& tree) {
@@ -255,6 +265,13 @@ public:
     }
 
 private:
+    // An upsert's DO UPDATE may rewrite rows the session has read: their old versions must not
+    // stay in its ReadSet.
+    static bool upserts(const PgQuery__InsertStmt& insert) {
+        return insert.on_conflict_clause != nullptr &&
+               insert.on_conflict_clause->action == PG_QUERY__ON_CONFLICT_ACTION__ONCONFLICT_UPDATE;
+    }
+
     static ReadTracking not_tracked(std::string reason) {
         ReadTracking result;
         result.reason = std::move(reason);

@@ -36,6 +36,8 @@ struct ReadTracking {
     // False when the statement had no RETURNING and the hidden columns are all it yields: the
     // client must then see no rows at all (NoData, not an empty RowDescription).
     bool client_sees_rows = true;
+    // plan_write_returning of a DELETE: the rows it yields are gone.
+    bool rows_deleted = false;
 };
 
 // For one statement: a plain SELECT gets, at the end of its outermost target list and for each
@@ -59,10 +61,10 @@ struct ReadTracking {
 [[nodiscard]] ReadTracking plan_read_tracking(std::string_view sql, const rules::RuleSet& rules,
                                               const SchemaResolver& resolve);
 
-// For an UPDATE or DELETE of one track-mode table: the hidden key and version columns of the
-// rows it changes, appended to its RETURNING, or as the whole RETURNING when it has none
-// (client_sees_rows false). The session learns from them which rows a checked write changed and
-// what versions they now carry.
+// For an UPDATE, DELETE, INSERT ... RETURNING or INSERT ... ON CONFLICT DO UPDATE of one
+// track-mode table: the hidden key and version columns of the rows it changes, appended to its
+// RETURNING, or as the whole RETURNING when it has none (client_sees_rows false). The session
+// learns from them which rows its write changed and what versions they now carry, checked or not.
 [[nodiscard]] ReadTracking plan_write_returning(std::string_view sql, const rules::RuleSet& rules,
                                                 const SchemaResolver& resolve);
 

@@ -18,6 +18,7 @@ bool free_of_sentinels(std::string_view text, const std::vector<TemplateLiteral>
 bool same_read_tracking(const ReadTracking& left, const ReadTracking& right) {
     if (left.outcome != right.outcome || left.reason != right.reason || left.sql != right.sql ||
         left.hidden_count != right.hidden_count || left.client_sees_rows != right.client_sees_rows ||
+        left.rows_deleted != right.rows_deleted ||
         left.tables.size() != right.tables.size())
         return false;
     for (std::size_t i = 0; i < left.tables.size(); ++i) {

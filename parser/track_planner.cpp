@@ -34,7 +34,7 @@ ScannedStatement scan_statement(std::string_view sql) {
         if (token.token.kind == TokenKind::Comment) continue;
         if (first) {
             out.may_write = token.number == PG_QUERY__TOKEN__UPDATE || token.number == PG_QUERY__TOKEN__DELETE_P ||
-                            token.number == PG_QUERY__TOKEN__WITH;
+                            token.number == PG_QUERY__TOKEN__INSERT || token.number == PG_QUERY__TOKEN__WITH;
             first = false;
         }
         if (token.number != PG_QUERY__TOKEN__PARAM) continue;
@@ -58,12 +58,13 @@ TrackedStatement plan_statement(std::string_view sql, const rules::RuleSet& rule
         KeyedWrite keyed = analyse_keyed_write(returning.sql, rules, resolve);
         if (keyed.outcome == KeyedWrite::Outcome::Keyed) {
             out.kind = TrackedStatement::Kind::KeyedWrite;
-            out.tracking = std::move(returning);
             out.keyed = std::move(keyed);
-            return out;
+        } else {
+            out.kind = TrackedStatement::Kind::UnkeyedWrite;
+            out.reason = "write not checked: " + keyed.reason;
         }
-        out.reason = "write not keyed: " + keyed.reason;
-        // An unkeyed UPDATE ... RETURNING still shows the session the versions it wrote.
+        out.tracking = std::move(returning);
+        return out;
     }
     ReadTracking read = plan_read_tracking(sql, rules, resolve);
     if (read.outcome == ReadTracking::Outcome::Tracked) {

@@ -20,10 +20,14 @@ struct TrackedStatement {
         Untracked,   // sent as the rewriter says
         Read,        // tracking.sql is sent; its hidden columns feed the session's ReadSet
         KeyedWrite,  // keyed.sql_before_slot + <version predicate> + keyed.sql_after_slot is sent
+        // A write not checked (not by key, or an INSERT): tracking.sql is sent; its hidden
+        // RETURNING shows the session the versions it wrote, which a later check of those rows
+        // must expect rather than the ones it had read.
+        UnkeyedWrite,
     };
     Kind kind = Kind::Untracked;
     std::string reason;      // Untracked: why, for the debug log
-    ReadTracking tracking;   // Read: the statement; KeyedWrite: its hidden RETURNING columns
+    ReadTracking tracking;   // Read: the statement; a write: its hidden RETURNING columns
     KeyedWrite keyed;        // KeyedWrite
     int highest_parameter = 0;  // the largest $n the statement uses (0: none)
     // The rules the plan's TableRule pointers point into: a session keeps a plan (a prepared

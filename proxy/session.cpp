@@ -1002,9 +1002,15 @@ bool Session::route_tracked_frame(const wire::Frame& frame, ResponseRoute& route
                 return true;
             }
             if (tracked.is_write) {
+                // Without a verdict to reach, each row is learnt as it comes (an unkeyed write
+                // can return millions); the journal puts them back if the statement fails.
+                const bool learn_now = !tracked.check && tracked.moved_from.empty();
+                std::vector<ReturnedRow> now;
+                std::vector<ReturnedRow>& rows = learn_now ? now : route.returned;
                 for (const TrackedRow& row : tracked_rows_)
-                    route.returned.push_back(ReturnedRow{std::vector<std::string>(row.keys.begin(), row.keys.end()),
-                                                         std::string(row.version)});
+                    rows.push_back(ReturnedRow{std::vector<std::string>(row.keys.begin(), row.keys.end()),
+                                               std::string(row.version)});
+                if (learn_now) guard_.apply_write(tracked, now);
             } else {
                 guard_.remember_read(tracked.layout, tracked_rows_);
             }

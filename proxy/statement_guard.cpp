@@ -376,10 +376,13 @@ HiddenLayout layout_of(const parser::ReadTracking& tracking) {
     return layout;
 }
 
-std::shared_ptr<const TrackedResult> read_result(const parser::TrackedStatement& plan) {
+// The rows of a tracked read, or of an unchecked write's hidden RETURNING.
+std::shared_ptr<const TrackedResult> tracked_result(const parser::TrackedStatement& plan) {
     auto result = std::make_shared<TrackedResult>();
     result->layout = layout_of(plan.tracking);
     result->client_sees_rows = plan.tracking.client_sees_rows;
+    result->is_write = plan.kind == parser::TrackedStatement::Kind::UnkeyedWrite;
+    result->is_delete = result->is_write && plan.tracking.rows_deleted;
     return result;
 }
 
@@ -488,9 +491,9 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
         std::shared_ptr<const TrackedResult> tracked;
         if (!check && rewriter.tracker().active() && (!statement || statement->prepared_name.empty())) {
             if (auto tracking = track(rewriter, text, texts.size() == 1 ? text_plan.tracked : nullptr)) {
-                if (tracking->kind == parser::TrackedStatement::Kind::Read) {
+                if (tracking->kind != parser::TrackedStatement::Kind::KeyedWrite) {
                     text = tracking->tracking.sql;
-                    tracked = read_result(*tracking);
+                    tracked = tracked_result(*tracking);
                 } else {
                     auto keyed = check_keyed(rewriter, *tracking, literal_tuples(tracking->keyed.target), checks);
                     if (keyed.error) {
@@ -582,9 +585,9 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
     if (!tracking) return plan;
     PreparedStatement& prepared = statements_[name];
     plan.tracked = true;
-    if (tracking->kind == parser::TrackedStatement::Kind::Read) {
+    if (tracking->kind != parser::TrackedStatement::Kind::KeyedWrite) {
         plan.sql = tracking->tracking.sql;
-        prepared.tracked = read_result(*tracking);
+        prepared.tracked = tracked_result(*tracking);
         return plan;
     }
     // A keyed write: the rows' keys and versions seen arrive as two text[] parameters after the

@@ -1,4 +1,4 @@
-// libFuzzer target: arbitrary bytes as a query string through analyse → rewrite → deparse, literal templating and track mode's keyed-write analysis, never a crash.
+// libFuzzer target: arbitrary bytes as a query string through analyse → rewrite → deparse, literal templating and track mode's read and write analysis, never a crash.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -86,6 +86,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_REQUIRE(plan_read_tracking(read.sql, *rules, resolve).outcome == ReadTracking::Outcome::NotTracked);
     } else {
         FUZZ_REQUIRE(!read.reason.empty());
+    }
+    // A write's hidden RETURNING is a statement again, for one table, its rows for the client
+    // only when the client asked for some.
+    const ReadTracking written = plan_write_returning(sql, *rules, resolve);
+    if (written.outcome == ReadTracking::Outcome::Tracked) {
+        FUZZ_REQUIRE(written.tables.size() == 1 && parse(written.sql).ok());
+        FUZZ_REQUIRE(written.hidden_count == written.tables.front().key_count + 1);
+        FUZZ_REQUIRE(plan_write_returning(written.sql, *rules, resolve).outcome == ReadTracking::Outcome::NotTracked);
+    } else {
+        FUZZ_REQUIRE(!written.reason.empty());
     }
     (void)rewriter.names_to_resolve(sql);
     const RewriteResult result = rewriter.rewrite(sql, context);

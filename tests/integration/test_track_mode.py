@@ -326,24 +326,64 @@ def test_unread_row_rejected(guarded):
 
 
 # README, Limits: only a write whose own top-level WHERE names its rows by key is checked.
-@pytest.mark.parametrize("sql", [
-    "UPDATE accounts SET balance = 7 WHERE owner = 'owner 2'",
-    "UPDATE accounts SET balance = 7 FROM (VALUES (2)) v(i) WHERE id = v.i",
-    "WITH w AS (UPDATE accounts SET balance = 7 WHERE id = 2 RETURNING id) SELECT id FROM w",
-    "INSERT INTO accounts (id, owner, balance) VALUES (2, 'owner 2', 7) "
-    "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance",
-    "MERGE INTO accounts USING (SELECT 2 AS i) s ON accounts.id = s.i WHEN MATCHED THEN UPDATE SET balance = 7",
+# `learns`: whether the session learns the version the write made (from a hidden RETURNING).
+@pytest.mark.parametrize("sql, learns", [
+    ("UPDATE accounts SET balance = 7 WHERE owner = 'owner 2'", True),
+    ("UPDATE accounts SET balance = 7 FROM (VALUES (2)) v(i) WHERE id = v.i", True),
+    ("INSERT INTO accounts (id, owner, balance) VALUES (2, 'owner 2', 7) "
+     "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance", True),
+    ("WITH w AS (UPDATE accounts SET balance = 7 WHERE id = 2 RETURNING id) SELECT id FROM w", False),
+    ("MERGE INTO accounts USING (SELECT 2 AS i) s ON accounts.id = s.i WHEN MATCHED THEN UPDATE SET balance = 7",
+     False),
 ])
-def test_writes_not_by_key_are_bumped_but_not_checked(guarded, sql):
+def test_writes_not_by_key_are_bumped_but_not_checked(guarded, sql, learns):
     db = guarded(TRACK_RULES, ACCOUNTS)
     a, b = db.connect(), db.connect()
     run(a, "SELECT balance FROM accounts WHERE id = 2")
     run(b, "UPDATE accounts SET note = 'b' WHERE id = 2")
     run(a, sql)  # a's read is stale, but this write does not name row 2 by key: not checked
     assert account(db, 2) == (7, 3)
-    # The session still holds the version it read, so its next keyed write of the row is refused.
-    expect_stale(a, "UPDATE accounts SET balance = 8 WHERE id = 2", 2)
-    assert account(db, 2) == (7, 3)
+    if learns:
+        # The session wrote version 3 itself: its next keyed write of the row expects it.
+        assert run(a, "UPDATE accounts SET balance = 8 WHERE id = 2")[0] == "UPDATE 1"
+        assert account(db, 2) == (8, 4)
+    else:
+        # It still holds the version it read, so its next keyed write of the row is refused.
+        expect_stale(a, "UPDATE accounts SET balance = 8 WHERE id = 2", 2)
+        assert account(db, 2) == (7, 3)
+
+
+@pytest.mark.parametrize("protocol", ["simple", "prepared"])
+def test_unchecked_writes_tell_the_session_what_they_wrote(guarded, protocol):
+    # unread: reject, so that a row the session did not learn of would be refused outright.
+    db = guarded(rules_text(table_rule("accounts", unread="reject")), ACCOUNTS)
+    _, execute = session_speaking(db, protocol)
+    execute("SELECT balance FROM accounts WHERE id IN (1, 2)", None)
+    assert execute("UPDATE accounts SET balance = balance + 1 WHERE balance < %s", (250,)) == "UPDATE 2"
+    assert execute("UPDATE accounts SET balance = 0 WHERE id = %s", (1,)) == "UPDATE 1"
+    # Rows it inserted with a RETURNING (as ORMs do) or upserted count as read, at the version
+    # they were given; a plain INSERT is left as written (a RETURNING needs the SELECT privilege).
+    assert execute("INSERT INTO accounts (id, owner, balance) VALUES (%s, 'new', 5) RETURNING id", (6,)) == "INSERT 0 1"
+    assert execute("INSERT INTO accounts (id, owner, balance) VALUES (%s, 'new', 5) "
+                   "ON CONFLICT (id) DO UPDATE SET balance = 0", (7,)) == "INSERT 0 1"
+    assert execute("UPDATE accounts SET balance = 6 WHERE id IN (%s, 7)", (6,)) == "UPDATE 2"
+    assert execute("INSERT INTO accounts (id, owner, balance) VALUES (%s, 'plain', 5)", (8,)) == "INSERT 0 1"
+    expect_refused(execute, "UPDATE accounts SET balance = 6 WHERE id = %s", (8,))
+    # Another session's change after the unchecked write is still caught.
+    other = db.connect()
+    run(other, "SELECT note FROM accounts WHERE id = 2")
+    run(other, "UPDATE accounts SET note = 'b' WHERE id = 2")
+    expect_refused(execute, "UPDATE accounts SET balance = 9 WHERE id = %s", (2,))
+    # An unchecked write rolled back leaves the version the session knew before.
+    execute("BEGIN", None)
+    assert execute("UPDATE accounts SET note = 'rolled back' WHERE id < %s", (2,)) == "UPDATE 1"
+    execute("ROLLBACK", None)
+    assert execute("UPDATE accounts SET balance = 1 WHERE id = %s", (1,)) == "UPDATE 1"
+    # A row it deleted is no longer known.
+    assert execute("DELETE FROM accounts WHERE owner = %s", ("new",)) == "DELETE 2"
+    expect_refused(execute, "UPDATE accounts SET balance = 1 WHERE id = %s", (6,))
+    db.execute_direct("DELETE FROM accounts WHERE id = 8")
+    assert state(db) == [(1, 1, None, 4), (2, 201, "b", 3), (3, 300, None, 1), (4, 400, None, 1), (5, 500, None, 1)]
 
 
 @pytest.mark.parametrize("protocol", ["simple", "prepared"])

@@ -357,10 +357,11 @@ struct PlanCase {
     const char* rules;
     const char* input;
     Kind kind;
-    // Read: tracking.sql; KeyedWrite: sql_before_slot + "<slot>" + sql_after_slot; Untracked: the reason.
+    // Read, UnkeyedWrite: tracking.sql; KeyedWrite: sql_before_slot + "<slot>" + sql_after_slot;
+    // Untracked: the reason.
     const char* expected;
     int highest_parameter = 0;
-    bool client_sees_rows = true;  // Read and KeyedWrite
+    bool client_sees_rows = true;  // all but Untracked
     const char* qualifier = "accounts";  // KeyedWrite
 };
 
@@ -449,31 +450,70 @@ const std::vector<PlanCase> plan_cases = {
      "accounts.version::text AS staleguard_hidden_2",
      2, true},
 
-    // ---- writes not by key ----
-    {"update_not_keyed", track, "UPDATE accounts SET balance = 0 WHERE balance > 0", Kind::Untracked,
-     not_keyed_by_id},
-    {"update_no_where", track, "UPDATE accounts SET balance = $1", Kind::Untracked, "write not keyed: no WHERE", 1},
+    // ---- writes not checked: their hidden RETURNING shows the session what it wrote ----
+    {"update_not_keyed", track, "UPDATE accounts SET balance = 0 WHERE balance > 0", Kind::UnkeyedWrite,
+     "UPDATE accounts SET balance = 0 WHERE balance > 0 RETURNING accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2",
+     0, false},
+    {"update_no_where", track, "UPDATE accounts SET balance = $1", Kind::UnkeyedWrite,
+     "UPDATE accounts SET balance = $1 RETURNING accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2",
+     1, false},
     {"update_not_keyed_returning", track, "UPDATE accounts SET balance = 0 WHERE balance > $1 RETURNING id",
-     Kind::Read,
+     Kind::UnkeyedWrite,
      "UPDATE accounts SET balance = 0 WHERE balance > $1 RETURNING id, accounts.id::text AS staleguard_hidden_1, "
      "accounts.version::text AS staleguard_hidden_2",
      1},
+    {"update_from_join", track, "UPDATE accounts a SET balance = s.balance FROM staging s WHERE a.id = s.id",
+     Kind::UnkeyedWrite,
+     "UPDATE accounts a SET balance = s.balance FROM staging s WHERE a.id = s.id RETURNING a.id::text AS "
+     "staleguard_hidden_1, a.version::text AS staleguard_hidden_2",
+     0, false},
     {"update_with_writing_clause", track,
-     "WITH t AS (DELETE FROM ledger RETURNING 1) UPDATE accounts SET balance = 0 WHERE id = 1", Kind::Untracked,
-     "write not keyed: WITH clause that writes (not keyed in this version)"},
-    {"delete_not_keyed", track, "DELETE FROM accounts WHERE balance = 0", Kind::Untracked, not_keyed_by_id},
-    {"delete_not_keyed_returning", track, "DELETE FROM accounts WHERE balance = 0 RETURNING id", Kind::Untracked,
-     not_keyed_by_id},
-    {"delete_allowed", delete_allow, "DELETE FROM accounts WHERE id = 1", Kind::Untracked,
-     "write not keyed: the rule allows DELETE (delete=allow)"},
+     "WITH t AS (DELETE FROM ledger RETURNING 1) UPDATE accounts SET balance = 0 WHERE id = 1", Kind::UnkeyedWrite,
+     "WITH t AS (DELETE FROM ledger RETURNING 1) UPDATE accounts SET balance = 0 WHERE id = 1 RETURNING "
+     "accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     0, false},
+    {"delete_not_keyed", track, "DELETE FROM accounts WHERE balance = 0", Kind::UnkeyedWrite,
+     "DELETE FROM accounts WHERE balance = 0 RETURNING accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2",
+     0, false},
+    {"delete_not_keyed_returning", track, "DELETE FROM accounts WHERE balance = 0 RETURNING id", Kind::UnkeyedWrite,
+     "DELETE FROM accounts WHERE balance = 0 RETURNING id, accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2"},
+    {"delete_allowed", delete_allow, "DELETE FROM accounts WHERE id = 1", Kind::UnkeyedWrite,
+     "DELETE FROM accounts WHERE id = 1 RETURNING accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2",
+     0, false},
     {"update_unprotected", track, "UPDATE users SET name = 'x' WHERE id = 1", Kind::Untracked, "no protected table"},
 
     // ---- inserts ----
-    {"insert_returning", track, "INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING *", Kind::Read,
+    {"insert_returning", track, "INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING *", Kind::UnkeyedWrite,
      "INSERT INTO accounts (id, balance) VALUES ($1, $2) RETURNING *, accounts.id::text AS staleguard_hidden_1, "
      "accounts.version::text AS staleguard_hidden_2",
      2},
-    {"insert_no_returning", track, "INSERT INTO accounts (id) VALUES (1)", Kind::Untracked, "no RETURNING"},
+    // A RETURNING would need the SELECT privilege, which an INSERT alone does not.
+    {"insert_values", track, "INSERT INTO accounts (id) VALUES (1), (2)", Kind::Untracked, "no RETURNING"},
+    {"upsert_alias", track,
+     "INSERT INTO accounts AS a (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET balance = a.balance + 1",
+     Kind::UnkeyedWrite,
+     "INSERT INTO accounts AS a (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET balance = a.balance + 1 RETURNING "
+     "a.id::text AS staleguard_hidden_1, a.version::text AS staleguard_hidden_2",
+     1, false},
+    {"upsert_from_select", track,
+     "INSERT INTO accounts (id, balance) SELECT id, balance FROM staging ON CONFLICT (id) DO UPDATE SET balance = "
+     "excluded.balance",
+     Kind::UnkeyedWrite,
+     "INSERT INTO accounts (id, balance) SELECT id, balance FROM staging ON CONFLICT (id) DO UPDATE SET balance = "
+     "excluded.balance RETURNING accounts.id::text AS staleguard_hidden_1, accounts.version::text AS "
+     "staleguard_hidden_2",
+     0, false},
+    {"insert_select_returning", track, "INSERT INTO accounts SELECT * FROM staging RETURNING id", Kind::UnkeyedWrite,
+     "INSERT INTO accounts SELECT * FROM staging RETURNING id, accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2"},
+    {"insert_select", track, "INSERT INTO accounts SELECT * FROM staging", Kind::Untracked, "no RETURNING"},
+    {"upsert_do_nothing_select", track, "INSERT INTO accounts SELECT * FROM staging ON CONFLICT DO NOTHING",
+     Kind::Untracked, "no RETURNING"},
 
     // ---- other modes ----
     {"client_mode_select", client, "SELECT * FROM accounts WHERE id = 1", Kind::Untracked, "no protected table"},
@@ -506,6 +546,11 @@ TEST_P(TrackPlannerGolden, Plans) {
             EXPECT_EQ(plan.tracking.outcome, ReadTracking::Outcome::NotTracked);
             EXPECT_EQ(plan.keyed.outcome, KeyedWrite::Outcome::NotKeyed);
             break;
+        case Kind::UnkeyedWrite:
+            EXPECT_TRUE(plan.reason.starts_with("write not checked: ")) << plan.reason;
+            EXPECT_EQ(plan.tracking.rows_deleted, std::string_view(test_case.input).starts_with("DELETE"));
+            ASSERT_EQ(plan.tracking.tables.size(), 1u);
+            [[fallthrough]];
         case Kind::Read:
             EXPECT_EQ(plan.tracking.outcome, ReadTracking::Outcome::Tracked);
             EXPECT_EQ(plan.tracking.sql, test_case.expected);

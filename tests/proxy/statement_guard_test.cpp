@@ -148,9 +148,11 @@ const std::vector<QueryCase> kQueryCases = {
     {"IncrementModeBumpsAndReplacesTheClientsVersion",
      "UPDATE ledger SET amount = 1, version = 9 WHERE id = 1 AND version = 1", Kind::Replace,
      "UPDATE ledger SET amount = 1, version = ledger.version + 1 WHERE id = 1 AND version = 1"},
-    // events is in track mode: an UPDATE not by key is bumped without a check.
+    // events is in track mode: an UPDATE not by key is bumped without a check (and shows the
+    // session, unseen by the client, the versions it wrote).
     {"TimestampKind", "UPDATE events SET payload = 'x' WHERE payload <> 'x'", Kind::Replace,
-     "UPDATE events SET payload = 'x', changed_at = clock_timestamp() WHERE payload <> 'x'"},
+     "UPDATE events SET payload = 'x', changed_at = clock_timestamp() WHERE payload <> 'x' RETURNING "
+     "events.id::text AS staleguard_hidden_1, events.changed_at::text AS staleguard_hidden_2"},
     {"SchemaQualified", "UPDATE public.ledger SET amount = 1", Kind::Replace,
      "UPDATE public.ledger SET amount = 1, version = ledger.version + 1"},
     {"OtherSchemaNotProtected", "UPDATE archive.ledger SET amount = 1", Kind::Forward, ""},

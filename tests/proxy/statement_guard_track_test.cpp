@@ -86,8 +86,18 @@ const std::vector<TrackQueryCase> kTrackQueryCases = {
      2},
     {"CompositeKey", "UPDATE tenant_accounts SET note = 'x' WHERE tenant = 7 AND id = 1", Kind::Translate, "", 3,
      {"7,1"}},
+    // Bumped, not checked; its hidden RETURNING tells the session the versions it wrote.
     {"UnkeyedUpdateIsOnlyBumped", "UPDATE accounts SET balance = 0 WHERE balance < 0", Kind::Replace,
-     "UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE balance < 0"},
+     "UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE balance < 0 RETURNING "
+     "accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     2},
+    {"UpsertReturnsItsRowsHidden", "INSERT INTO accounts (id) VALUES (3) ON CONFLICT (id) DO UPDATE SET balance = 0",
+     Kind::Replace,
+     "INSERT INTO accounts (id) VALUES (3) ON CONFLICT (id) DO UPDATE SET balance = 0, version = accounts.version + 1 "
+     "RETURNING accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     2},
+    // A RETURNING would need the SELECT privilege, which an INSERT alone does not.
+    {"PlainInsertIsForwarded", "INSERT INTO accounts (id, balance) VALUES (3, 0)", Kind::Forward, ""},
     {"OffCommentDropsTheCheck", "/* staleguard:off */ UPDATE accounts SET balance = 0 WHERE id = 1", Kind::Translate,
      "", 2, {}},
     {"BypassRoleIsNotTracked", "SELECT balance FROM accounts WHERE id = 1", Kind::Forward, "", 0, {}, "", "", "loader"},
@@ -175,6 +185,39 @@ TEST(TrackQuery, OwnWriteRefreshesAndDeleteForgets) {
     guard.apply_write(*remove.statements.front().tracked, {ReturnedRow{{"1"}, "4"}});
     const QueryPlan after = guard.plan_query(rewriter, "UPDATE accounts SET balance = 1 WHERE id = 1");
     EXPECT_FALSE(after.statements.front().tracked->check.has_value()) << "a deleted row is no longer seen";
+}
+
+// Rows a write changed without a check carry the versions it gave them: the session's next
+// keyed write of them expects those, not the ones it had read (which would refuse it as stale).
+TEST(TrackQuery, UncheckedWritesTellTheSessionWhatTheyWrote) {
+    parser::Rewriter rewriter(track_rules());
+    StatementGuard guard;
+    read_rows(guard, "public.accounts", {{"1", "3"}, {"2", "5"}});
+    const auto written = [&](std::string_view sql) {
+        const QueryPlan plan = guard.plan_query(rewriter, sql);
+        EXPECT_EQ(plan.kind, Kind::Replace) << sql;
+        auto tracked = plan.tracked ? plan.tracked : std::make_shared<const TrackedResult>();
+        EXPECT_TRUE(tracked->is_write) << sql;
+        EXPECT_FALSE(tracked->check.has_value()) << sql;
+        EXPECT_FALSE(tracked->client_sees_rows) << sql;
+        return tracked;
+    };
+    const auto expected_version = [&](std::string_view key) -> std::optional<std::string> {
+        const QueryPlan plan = guard.plan_query(rewriter, "UPDATE accounts SET balance = 1 WHERE id = " + std::string(key));
+        const auto& check = plan.statements.front().tracked->check;
+        if (!check) return std::nullopt;
+        return check->seen.front().version;
+    };
+    guard.apply_write(*written("UPDATE accounts SET balance = 0 WHERE balance < 10"), {ReturnedRow{{"1"}, "4"}});
+    EXPECT_EQ(expected_version("1"), "4");
+    EXPECT_EQ(expected_version("2"), "5") << "a row the write left alone keeps the version read";
+    guard.apply_write(*written("INSERT INTO accounts (id) VALUES (3) ON CONFLICT (id) DO UPDATE SET balance = 0"),
+                      {ReturnedRow{{"3"}, "1"}});
+    EXPECT_EQ(expected_version("3"), "1") << "a row the session upserted counts as read";
+    const auto removed = written("DELETE FROM accounts WHERE balance = 0");
+    EXPECT_TRUE(removed->is_delete);
+    guard.apply_write(*removed, {ReturnedRow{{"1"}, "4"}});
+    EXPECT_EQ(expected_version("1"), std::nullopt) << "a deleted row is no longer seen";
 }
 
 TEST(TrackQuery, DiscardAllForgetsWhatTheSessionRead) {
