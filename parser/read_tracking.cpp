@@ -314,12 +314,18 @@ private:
     void collect_from(Node* item, PgQuery__SelectStmt& owner, std::vector<Candidate>& out, int depth) {
         if (item == nullptr || depth > max_tree_depth) return;
         switch (item->node_case) {
-            case PG_QUERY__NODE__NODE_RANGE_VAR:
-                if (item->range_var->alias != nullptr && item->range_var->alias->n_colnames > 0) return;
-                if (const rules::TableRule* rule = rule_for(*item->range_var)) {
-                    out.push_back(Candidate{rule, qualifier_of(*item->range_var), {}});
+            case PG_QUERY__NODE__NODE_RANGE_VAR: {
+                const PgQuery__RangeVar& relation = *item->range_var;
+                if (relation.alias != nullptr && relation.alias->n_colnames > 0) return;
+                if (PgQuery__CommonTableExpr* cte = cte_named_by(owner, relation)) {
+                    collect_through_cte(*cte, relation, owner, out, depth);
+                    return;
+                }
+                if (const rules::TableRule* rule = rule_for(relation)) {
+                    out.push_back(Candidate{rule, qualifier_of(relation), {}});
                 }
                 return;
+            }
             case PG_QUERY__NODE__NODE_JOIN_EXPR: {
                 PgQuery__JoinExpr& join = *item->join_expr;
                 if (join.alias != nullptr) return;
@@ -341,12 +347,55 @@ private:
             range.alias->n_colnames > 0)
             return;
         if (range.subquery == nullptr || range.subquery->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) return;
-        const std::string alias = range.alias->aliasname;
+        collect_through(*range.subquery, range.alias->aliasname, owner, out, depth);
+    }
+
+    // A CTE that `owner` itself declares and that `relation` names (no schema: a qualified name
+    // is a table).
+    static PgQuery__CommonTableExpr* cte_named_by(PgQuery__SelectStmt& owner, const PgQuery__RangeVar& relation) {
+        if (owner.with_clause == nullptr || relation.schemaname[0] != '\0') return nullptr;
+        for (std::size_t i = 0; i < owner.with_clause->n_ctes; ++i) {
+            Node* cte = owner.with_clause->ctes[i];
+            if (cte != nullptr && cte->node_case == PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR &&
+                std::string_view(cte->common_table_expr->ctename) == relation.relname)
+                return cte->common_table_expr;
+        }
+        return nullptr;
+    }
+
+    // A CTE's tables are carried out like a subquery's, when the CTE is a plain SELECT that the
+    // statement names only here: a second reference (a self-join, `IN (SELECT * FROM x)`, another
+    // CTE) could count its columns. Not under WITH RECURSIVE, nor with column aliases.
+    void collect_through_cte(PgQuery__CommonTableExpr& cte, const PgQuery__RangeVar& relation,
+                             PgQuery__SelectStmt& owner, std::vector<Candidate>& out, int depth) {
+        if (owner.with_clause->recursive || cte.n_aliascolnames > 0) return;
+        if (cte.ctequery == nullptr || cte.ctequery->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) return;
+        if (references_to(owner.base, cte.ctename, 0) != 1) return;
+        const bool aliased = relation.alias != nullptr && relation.alias->aliasname[0] != '\0';
+        collect_through(*cte.ctequery, aliased ? relation.alias->aliasname : cte.ctename, owner, out, depth);
+    }
+
+    // How many relations under `message` are named `name` without a schema.
+    static std::size_t references_to(ProtobufCMessage& message, std::string_view name, int depth) {
+        if (depth > max_tree_depth) return 2;  // too deep to know: as good as several
+        if (const Node* node = as_node(message); node != nullptr && node->node_case == PG_QUERY__NODE__NODE_RANGE_VAR) {
+            return node->range_var->schemaname[0] == '\0' && name == node->range_var->relname ? 1 : 0;
+        }
+        std::size_t found = 0;
+        for_each_child_message(message, [&found, name, depth](ProtobufCMessage& child) {
+            if (found < 2) found += references_to(child, name, depth + 1);
+        });
+        return found;
+    }
+
+    // The protected tables of `query` (a SELECT that `owner` reads from as `alias`): their hidden
+    // columns are appended to its list, and named in the owner's through `alias`.
+    void collect_through(Node& query, const std::string& alias, PgQuery__SelectStmt& owner,
+                         std::vector<Candidate>& out, int depth) {
         // The hidden columns would show in the owner's result through `*`, `s.*` or `s`.
-        if (has_bare_star(owner.n_target_list, owner.target_list) ||
-            names_whole_row(owner.base, alias, &range.subquery->base, 0))
+        if (has_bare_star(owner.n_target_list, owner.target_list) || names_whole_row(owner.base, alias, &query.base, 0))
             return;
-        PgQuery__SelectStmt& inner = *range.subquery->select_stmt;
+        PgQuery__SelectStmt& inner = *query.select_stmt;
         if (untrackable_select(inner)) return;
         note_cte_names(inner);
         std::vector<Candidate> inner_candidates;

@@ -685,6 +685,14 @@ TRANSPARENCY_QUERIES = [
     ("SELECT id, owner FROM (SELECT id, owner FROM accounts) x NATURAL JOIN (SELECT id, balance FROM accounts) y "
      "ORDER BY 1", None),
     ("SELECT s.id, to_jsonb(s) FROM (SELECT id, owner FROM accounts) s ORDER BY 1", None),
+    # Through a CTE named once.
+    ("WITH x AS (SELECT id, owner, tags FROM accounts WHERE id <= %s) SELECT x.owner, x.tags FROM x ORDER BY x.id",
+     [3]),
+    ("WITH x AS (SELECT * FROM accounts) SELECT t.id, t.photo, t.scores FROM x t ORDER BY 1", None),
+    # Writes not checked, without a RETURNING of their own: staleguard's is hidden.
+    ("UPDATE accounts SET owner = owner WHERE balance > %s", [0]),
+    ("INSERT INTO accounts (id, owner) VALUES (%s, 'up') ON CONFLICT (id) DO UPDATE SET owner = excluded.owner", [4]),
+    ("DELETE FROM accounts WHERE owner = 'nobody'", None),
     ("UPDATE accounts SET balance = balance + 1 WHERE id = 1 RETURNING *", None),
     ("UPDATE accounts SET owner = upper(owner) WHERE id IN (%s, %s) RETURNING id, owner", [1, 2]),
     ("UPDATE notes SET amount = amount * 2 WHERE account_id = 1 RETURNING *", None),

@@ -196,6 +196,17 @@ def test_rows_read_through_a_join_are_tracked(guarded):
     assert state(db)[0] == (1, 100, "b", 2)
 
 
+@pytest.mark.parametrize("protocol", ["simple", "prepared"])
+def test_rows_read_through_a_cte_are_tracked(guarded, protocol):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    _, execute = session_speaking(db, protocol)
+    assert execute("WITH mine AS (SELECT id, balance FROM accounts WHERE owner = %s) SELECT m.balance FROM mine m",
+                   ("owner 2",)) == "SELECT 1"
+    run(db.connect(), "UPDATE accounts SET note = 'b' WHERE id = 2")
+    expect_refused(execute, "UPDATE accounts SET balance = 7 WHERE id = %s", (2,))
+    assert account(db, 2) == (200, 2)
+
+
 def test_reads_show_only_the_requested_columns(guarded):
     """psql's output (column headers, alignment, row counts) through staleguard is exactly what
     PostgreSQL gives directly: the hidden key and version columns never reach the client."""
