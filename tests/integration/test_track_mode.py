@@ -207,6 +207,46 @@ def test_rows_read_through_a_cte_are_tracked(guarded, protocol):
     assert account(db, 2) == (200, 2)
 
 
+# The read and the save of one row as other ORMs spell them (from their documentation and logs),
+# sent prepared as their drivers do.
+ORM_SHAPES = {
+    "prisma": ('SELECT "public"."accounts"."id", "public"."accounts"."balance" FROM "public"."accounts" '
+               'WHERE ("public"."accounts"."id" = %s AND 1=1) LIMIT %s OFFSET %s', (2, 1, 0),
+               'UPDATE "public"."accounts" SET "balance" = %s WHERE ("public"."accounts"."id" = %s AND 1=1) '
+               'RETURNING "public"."accounts"."id", "public"."accounts"."balance"', (7, 2)),
+    "sequelize": ('SELECT "id", "balance" FROM "accounts" AS "Account" WHERE "Account"."id" = %s', (2,),
+                  'UPDATE "accounts" SET "balance"=%s WHERE "id" = %s', (7, 2)),
+    "typeorm": ('SELECT "Account"."id" AS "Account_id", "Account"."balance" AS "Account_balance" FROM "accounts" '
+                '"Account" WHERE (("Account"."id" = %s)) LIMIT 1', (2,),
+                'UPDATE "accounts" SET "balance" = %s WHERE "id" IN (%s)', (7, 2)),
+    "ecto": ('SELECT a0."id", a0."balance" FROM "accounts" AS a0 WHERE (a0."id" = %s)', (2,),
+             'UPDATE "accounts" SET "balance" = %s WHERE "id" = %s', (7, 2)),
+    "gorm": ('SELECT * FROM "accounts" WHERE "accounts"."id" = %s ORDER BY "accounts"."id" LIMIT 1', (2,),
+             'UPDATE "accounts" SET "owner"=%s,"balance"=%s,"version"=%s WHERE "id" = %s', ("owner 2", 7, 1, 2)),
+    "hibernate": ("select a1_0.id,a1_0.balance,a1_0.owner,a1_0.version from accounts a1_0 where a1_0.id=%s", (2,),
+                  "update accounts set balance=%s,owner=%s,version=%s where id=%s", (7, "owner 2", 1, 2)),
+    "knex": ('select * from "accounts" where "id" = %s limit %s', (2, 1),
+             'update "accounts" set "balance" = %s where "id" = %s', (7, 2)),
+    "jooq-cte": ('with "t" as (select "accounts"."id", "accounts"."balance" from "accounts" where "accounts"."id" = %s) '
+                 'select "t"."balance" from "t"', (2,),
+                 'update "accounts" set "balance" = %s where "accounts"."id" = %s', (7, 2)),
+}
+
+
+@pytest.mark.parametrize("orm", sorted(ORM_SHAPES))
+def test_orm_shapes_are_checked(guarded, orm):
+    read, read_params, save, save_params = ORM_SHAPES[orm]
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    _, execute = session_speaking(db, "prepared")
+    execute(read, read_params)
+    run(db.connect(), "UPDATE accounts SET note = 'b' WHERE id = 2")
+    expect_refused(execute, save, save_params)
+    assert account(db, 2) == (200, 2)
+    execute(read, read_params)
+    assert execute(save, save_params) == "UPDATE 1"
+    assert account(db, 2) == (7, 3)
+
+
 def test_reads_show_only_the_requested_columns(guarded):
     """psql's output (column headers, alignment, row counts) through staleguard is exactly what
     PostgreSQL gives directly: the hidden key and version columns never reach the client."""
