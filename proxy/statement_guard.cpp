@@ -12,6 +12,7 @@
 #include "parser/execute_call.hpp"
 #include "parser/pg_query_handle.hpp"
 #include "parser/position_map.hpp"
+#include "parser/standard_strings.hpp"
 #include "proxy/codec/binary_values.hpp"
 #include "proxy/codec/text_values.hpp"
 #include "proxy/codec/type_oids.hpp"
@@ -280,6 +281,26 @@ void StatementGuard::apply(const std::vector<parser::SessionEffect>& effects) {
 void StatementGuard::on_parameter_status(std::string_view name, std::string_view value) {
     // Reported at startup and after each change; "ISO, MDY", "ISO, DMY": the output style first.
     if (name == "DateStyle") value_settings_.iso_dates = value.starts_with("ISO");
+    if (name == "standard_conforming_strings") standard_strings_ = value != "off";
+}
+
+template <typename Plan>
+bool StatementGuard::misread_by_parser(const parser::Rewriter& rewriter, std::string_view sql, Plan& plan) const {
+    if (standard_strings_ || !parser::reads_differently_without_standard_strings(sql)) return false;
+    // Nothing protected in sight (nor an EXECUTE of a checked statement): nothing to misread.
+    if (!rewriter.may_need_rewrite(sql) && sql_prepared_.empty()) return false;
+    if (rewriter.rules().unanalysable == rules::UnanalysablePolicy::Reject) {
+        auto error = wire::ErrorResponse::make(
+            std::string(parser::unanalysable_sqlstate),
+            "staleguard cannot analyse a statement that may touch a protected table while standard_conforming_strings "
+            "is off: PostgreSQL reads the backslashes in its '...' literals as escapes, staleguard's parser does not");
+        error.fields.emplace_back(wire::field::Hint,
+                                  "Write such literals as E'...', or SET standard_conforming_strings = on (PostgreSQL's "
+                                  "default); unanalysable: pass in the rule file lets such statements through unchecked.");
+        plan.sql = std::string(kServerSideFailure);
+        plan.replacement_error = error.encode();
+    }
+    return true;
 }
 
 void StatementGuard::on_ready_for_query(wire::TransactionStatus status) {
@@ -442,6 +463,10 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
     portals_.erase("");
     QueryPlan plan;
     if (rewriter.rules().empty()) return plan;
+    if (misread_by_parser(rewriter, sql, plan)) {
+        if (plan.replacement_error) plan.kind = QueryPlan::Kind::Replace;
+        return plan;
+    }
     if (auto check = check_of_execute(sql)) {
         plan.kind = QueryPlan::Kind::Translate;
         plan.statements.push_back(StatementPlan{std::string(sql), std::move(check), 0, nullptr});
@@ -550,6 +575,7 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
     statements_.erase(name);
     ParsePlan plan;
     if (rewriter.rules().empty()) return plan;
+    if (misread_by_parser(rewriter, parse.query, plan)) return plan;
     if (auto check = check_of_execute(parse.query)) {
         // The statement's checks are fixed now: EXECUTE's arguments are constants (or unknown).
         statements_[name].check = CheckTemplate{std::move(*check)};

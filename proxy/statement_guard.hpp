@@ -273,6 +273,14 @@ private:
     std::optional<bool> checks_enabled_local_;
     std::unordered_map<std::string, std::optional<std::string>> schema_of_;  // from the server
     wire::ValueTextSettings value_settings_;  // from the server's ParameterStatus
+    // standard_conforming_strings, from the server's ParameterStatus: off, PostgreSQL reads
+    // backslash escapes in '...' literals, which staleguard's parser does not.
+    bool standard_strings_ = true;
+    // A string PostgreSQL may read otherwise than the parser (see standard_strings_): true when
+    // it is to be refused or sent as written, untouched, as the rules' unanalysable policy says
+    // (`plan` then carries the refusal).
+    template <typename Plan>
+    bool misread_by_parser(const parser::Rewriter& rewriter, std::string_view sql, Plan& plan) const;
     std::string shape_sql_;
     std::optional<parser::LiteralTemplate> shape_;
     std::unordered_map<std::string, PreparedStatement> statements_;

@@ -35,3 +35,40 @@ def test_deeply_nested_statement_on_a_protected_table(guarded, depth, shape):
         assert cur.fetchone() is not None
     check.close()
     assert db.proxy.alive()
+
+
+STRINGS_SETUP = """
+CREATE TABLE accounts (id int PRIMARY KEY, owner text, version bigint NOT NULL DEFAULT 1);
+INSERT INTO accounts (id, owner) SELECT g, 'o' || g FROM generate_series(1, 3) g;
+"""
+# With standard_conforming_strings off, PostgreSQL reads `'q\' or true --'` as one string;
+# staleguard's parser would read a string, OR TRUE and a comment, and its rewrite would then
+# write every row.
+INJECTED = "UPDATE accounts SET owner = 'x' WHERE id = 1 AND owner <> 'q\\' or true --'"
+
+
+@pytest.mark.parametrize("mode", ["track", "client"])
+def test_backslash_strings_with_standard_conforming_strings_off_are_not_misread(guarded, mode):
+    db = guarded(rules_text(table_rule("accounts", mode=mode)), STRINGS_SETUP)
+    conn = db.connect()
+    with conn.cursor() as cur:
+        cur.execute("SET standard_conforming_strings = off")
+        with pytest.raises(psycopg2.Error) as excinfo:
+            cur.execute(INJECTED)
+        assert excinfo.value.pgcode == "0A000"
+        assert "standard_conforming_strings" in excinfo.value.diag.message_primary
+        # Escape strings and strings without a backslash read the same either way.
+        cur.execute("UPDATE accounts SET owner = E'C:\\\\temp' WHERE id = 2" + (" AND version = 1" if mode == "client" else ""))
+        assert cur.statusmessage == "UPDATE 1"
+    assert db.rows("SELECT id, owner, version FROM accounts ORDER BY id") == [(1, "o1", 1), (2, "C:\\temp", 2),
+                                                                                (3, "o3", 1)]
+
+
+def test_unanalysable_pass_sends_such_strings_as_written(guarded):
+    db = guarded(rules_text(table_rule("accounts"), unanalysable="pass"), STRINGS_SETUP)
+    conn = db.connect()
+    with conn.cursor() as cur:
+        cur.execute("SET standard_conforming_strings = off")
+        cur.execute(INJECTED)
+        assert cur.statusmessage == "UPDATE 1"  # as PostgreSQL reads it: only row 1, not bumped
+    assert db.rows("SELECT id, owner, version FROM accounts ORDER BY id") == [(1, "x", 1), (2, "o2", 1), (3, "o3", 1)]

@@ -234,6 +234,43 @@ TEST(PlanQuery, NoRulesForwardsEverything) {
 
 // --- session settings ------------------------------------------------------------------------
 
+// With standard_conforming_strings off the server reads `'q\' or true --'` as one string, the
+// parser as a string, OR TRUE and a comment: analysing it would rewrite another statement.
+TEST(SessionSettings, StandardConformingStringsOffLeavesBackslashStringsToThePolicy) {
+    const std::string injected = "UPDATE accounts SET balance = 0 WHERE id = 1 AND owner <> 'q\\' or true --'";
+    const std::string escape_string = "UPDATE accounts SET balance = 0 WHERE id = 1 AND version = 3 AND owner <> E'q\\\\'";
+    parser::Rewriter rewriter(test_rules());
+    StatementGuard guard;
+    guard.on_parameter_status("standard_conforming_strings", "on");
+    const auto rewritten = [&](const std::string& sql) {
+        const auto plan = guard.plan_query(rewriter, sql);
+        return plan.kind != Kind::Forward && !plan.replacement_error;
+    };
+    EXPECT_TRUE(rewritten(injected)) << "read as the server reads it";
+
+    guard.on_parameter_status("standard_conforming_strings", "off");
+    const auto refused = guard.plan_query(rewriter, injected);
+    ASSERT_EQ(refused.kind, Kind::Replace);
+    EXPECT_EQ(refused.sql, kServerSideFailure);
+    ASSERT_TRUE(refused.replacement_error.has_value());
+    EXPECT_EQ(decode_error(*refused.replacement_error).get(wire::field::Code), "0A000");
+    const auto parse = guard.plan_parse(rewriter, wire::Parse{"s", injected, {}});
+    EXPECT_EQ(parse.sql, kServerSideFailure);
+    EXPECT_TRUE(parse.replacement_error.has_value());
+    // An E'...' literal, a backslash nowhere or no protected table: read the same either way.
+    EXPECT_TRUE(rewritten(escape_string));
+    EXPECT_TRUE(rewritten("UPDATE accounts SET balance = 0 WHERE id = 1 AND version = 3"));
+    EXPECT_EQ(guard.plan_query(rewriter, "UPDATE users SET name = 'a\\b' WHERE id = 1").kind, Kind::Forward);
+
+    auto passing = test_rules();
+    passing->unanalysable = rules::UnanalysablePolicy::Pass;
+    parser::Rewriter lenient(passing);
+    EXPECT_EQ(guard.plan_query(lenient, injected).kind, Kind::Forward) << "sent as written, untouched";
+    const auto parse_passed = guard.plan_parse(lenient, wire::Parse{"s", injected, {}});
+    EXPECT_FALSE(parse_passed.sql.has_value());
+    EXPECT_FALSE(parse_passed.replacement_error.has_value());
+}
+
 TEST(SessionSettings, StaleguardEnabledSetAndReset) {
     parser::Rewriter rewriter(test_rules());
     StatementGuard guard;
