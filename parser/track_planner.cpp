@@ -18,6 +18,12 @@ namespace {
 // As for the rewriter's cache: a few huge statements must not pin megabytes.
 constexpr std::size_t max_cached_statement_bytes = 64 * 1024;
 
+// PostgreSQL tries a CASE's WHENs one by one for every row a write scans, so a check of
+// thousands of seen rows as WHENs took minutes. Beyond this many, the check is two
+// `= ANY (array constant)` tests instead, which PostgreSQL (14 and later) answers from a hash
+// table once the array has 9 elements.
+constexpr std::size_t max_rows_in_case = 8;
+
 // What the scanner alone tells about a statement: the largest $n, and whether it may be a write
 // (so that a SELECT, the common case, is parsed once rather than once more for the write side).
 struct ScannedStatement {
@@ -185,6 +191,22 @@ std::string literal_version_predicate(const rules::TableRule& rule, std::string_
     const std::string q(qualifier);
     if (one_key_tuple && seen.size() == 1) {
         return row_version_text(rule, q) + " = " + escaped_string_literal(seen.front().version);
+    }
+    if (seen.size() > max_rows_in_case) {
+        // A seen row must carry its (key, version) pair, each pair one text: the key's length,
+        // a colon, the key, the version.
+        std::vector<std::string> keys;
+        std::vector<std::string> pairs;
+        for (const SeenVersion& row : seen) {
+            keys.push_back(row.key);
+            pairs.push_back(std::to_string(character_count(row.key)) + ":" + row.key + row.version);
+        }
+        const std::string key = "(" + row_key_text(rule, q) + ")";
+        const std::string pair = "pg_catalog.length(" + key + ")::pg_catalog.text || ':' || " + key + " || " +
+                                 row_version_text(rule, q);
+        return "CASE WHEN " + key + " = ANY (" + escaped_string_literal(text_array_value(keys)) +
+               "::pg_catalog.text[]) THEN " + pair + " = ANY (" + escaped_string_literal(text_array_value(pairs)) +
+               "::pg_catalog.text[]) ELSE true END";
     }
     std::string out = "CASE " + row_key_text(rule, q);
     const std::string version = row_version_text(rule, q);

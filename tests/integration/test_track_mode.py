@@ -490,6 +490,29 @@ def test_multi_row_update_with_one_stale_row_changes_nothing(guarded):
     assert versions_of(db, 1, 2, 3, 4, 5) == [2, 3, 2, 2, 3]
 
 
+@pytest.mark.parametrize("rows", [2000])
+def test_a_literal_write_of_many_rows_read_is_checked_row_by_row(guarded, rows):
+    # Beyond 8 rows read, the check of a literal statement is a hashed lookup of (key, version)
+    # pairs rather than a CASE (a CASE of thousands of WHENs made such a write take minutes).
+    db = guarded(TRACK_RULES, ACCOUNTS + f"INSERT INTO accounts (id, owner, balance) "
+                                         f"SELECT g, 'owner ' || g, g FROM generate_series(6, {rows}) g;")
+    a, b = db.connect(), db.connect()
+    ids = ", ".join(str(i) for i in range(1, rows + 1))
+    assert len(run(a, f"SELECT id, balance FROM accounts WHERE id IN ({ids})")[1]) == rows
+    run(b, "UPDATE accounts SET note = 'b' WHERE id = 1000")
+    before = state(db)
+    error = expect_stale(a, f"UPDATE accounts SET balance = 0 WHERE id IN ({ids})", None)
+    assert error.diag.message_primary == "stale write to public.accounts (id)=(1000): rows changed since they were read"
+    assert f"{rows - 1} of {rows} rows still had that version" in error.diag.message_detail
+    assert state(db) == before
+    fresh = [i for i in range(1, rows + 1) if i != 1000]
+    assert run(a, f"UPDATE accounts SET balance = 0 WHERE id IN ({', '.join(map(str, fresh))})")[0] == \
+        f"UPDATE {rows - 1}"
+    # Its own write taught the session the new versions.
+    assert run(a, "DELETE FROM accounts WHERE id = ANY(%s)", (fresh,))[0] == f"DELETE {rows - 1}"
+    assert db.rows("SELECT id, version FROM accounts") == [(1000, 2)]
+
+
 # --- DELETE ---------------------------------------------------------------------------------
 
 def test_delete_checked(guarded):

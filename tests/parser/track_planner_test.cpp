@@ -310,6 +310,13 @@ const std::vector<LiteralPredicateCase> literal_predicate_cases = {
     {"quoted_columns", "public.\"Accounts\" mode=track key=UserId version=\"RowVersion\"", "\"Accounts\"", {{"u1", "2"}},
      "CASE \"Accounts\".\"UserId\"::pg_catalog.text WHEN E'u1' THEN \"Accounts\".\"RowVersion\"::pg_catalog.text = "
      "E'2' ELSE true END"},
+    // Beyond 8 rows: hashed `= ANY` over the keys, then over length-prefixed (key, version) pairs.
+    {"nine_rows", track, "a",
+     {{"1", "3"}, {"2", "3"}, {"3", "3"}, {"4", "3"}, {"5", "3"}, {"6", "3"}, {"7", "3"}, {"8", "3"}, {"10", "it's"}},
+     "CASE WHEN (a.id::pg_catalog.text) = ANY (E'{\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"10\"}'"
+     "::pg_catalog.text[]) THEN pg_catalog.length((a.id::pg_catalog.text))::pg_catalog.text || ':' || "
+     "(a.id::pg_catalog.text) || a.version::pg_catalog.text = ANY (E'{\"1:13\",\"1:23\",\"1:33\",\"1:43\","
+     "\"1:53\",\"1:63\",\"1:73\",\"1:83\",\"2:10it''s\"}'::pg_catalog.text[]) ELSE true END"},
     {"xmin", xmin, "accounts", {{"1", "744"}},
      "CASE accounts.id::pg_catalog.text WHEN E'1' THEN accounts.xmin::pg_catalog.text = E'744' ELSE true END"},
     // One key tuple (`WHERE id = 1`): no other row can match, so the version alone is compared.
