@@ -247,6 +247,26 @@ private:
         return found;
     }
 
+    // A write by key that track mode would check as a statement of its own, run where its rows
+    // cannot be seen or its statement cannot carry the check: inside EXPLAIN ANALYZE or COPY
+    // (... RETURNING) TO, or as the body of an SQL-level PREPARE. Sent on, it would go unchecked.
+    bool track_check_out_of_reach(const WriteInfo& write, const rules::TableRule& rule,
+                                  const StatementInfo& info) const {
+        if (rule.mode != rules::Mode::Track || !checks_enabled_ || rule.bypasses(context_.role)) return false;
+        if (write.top_level || write.in_cte || (!write.executes && info.prepared_name.empty())) return false;
+        if (write.kind == WriteKind::Delete) {
+            if (rule.on_delete == rules::DeletePolicy::Allow) return false;
+        } else if (write.kind != WriteKind::Update) {
+            return false;
+        }
+        if (rule.key.empty()) return false;
+        return std::all_of(rule.key.begin(), rule.key.end(), [&](const std::string& column) {
+            return std::any_of(write.equalities.begin(), write.equalities.end(), [&](const EqualityConstraint& c) {
+                return column_path_names(c.column_path, write, rule.table, column);
+            });
+        });
+    }
+
     static std::optional<StaleCheck> check_for(const WriteInfo& write, const rules::TableRule& rule, bool is_delete) {
         if (rule.key.empty()) return std::nullopt;
         const EqualityConstraint* version = sole_constraint(write, rule.table, rule.version_column);
@@ -309,6 +329,11 @@ private:
             }
             const bool checks = rule.mode == rules::Mode::Client && checks_enabled_ && !rule.bypasses(context_.role) &&
                                 write.counts_rows;
+            if (track_check_out_of_reach(write, rule, info)) {
+                return unanalysable(rule.table,
+                                    "track mode checks a keyed UPDATE or DELETE sent as a statement of its own, not "
+                                    "one run by EXPLAIN ANALYZE, COPY or an SQL-level PREPARE");
+            }
             switch (write.kind) {
                 case WriteKind::Insert:
                 case WriteKind::MergeDelete:

@@ -125,6 +125,24 @@ std::string list_setting_value(std::size_t count, Node* const* args) {
 constexpr std::string_view search_path_setting = "search_path";
 constexpr std::string_view checks_setting = "staleguard.enabled";
 
+// EXPLAIN (ANALYZE), EXPLAIN ANALYZE, EXPLAIN (ANALYZE true): the options that run the statement.
+bool explain_analyzes(const PgQuery__ExplainStmt& explain) {
+    for (std::size_t i = 0; i < explain.n_options; ++i) {
+        const Node* option = explain.options[i];
+        if (option == nullptr || option->node_case != PG_QUERY__NODE__NODE_DEF_ELEM) continue;
+        const PgQuery__DefElem& element = *option->def_elem;
+        if (std::string_view(element.defname) != "analyze") continue;
+        if (element.arg == nullptr) return true;
+        // ANALYZE false, off, 0 plans only; anything else PostgreSQL takes as true or refuses.
+        if (element.arg->node_case == PG_QUERY__NODE__NODE_STRING)
+            return parse_boolean_setting(element.arg->string->sval).value_or(true);
+        if (element.arg->node_case == PG_QUERY__NODE__NODE_INTEGER) return element.arg->integer->ival != 0;
+        if (element.arg->node_case == PG_QUERY__NODE__NODE_BOOLEAN) return element.arg->boolean->boolval;
+        return true;
+    }
+    return false;
+}
+
 class Analyser {
 public:
     Analyser(std::string_view statement_text, StatementInfo& info) : statement_text_(statement_text), info_(info) {}
@@ -181,6 +199,13 @@ private:
                 }
                 return;
             }
+            case PG_QUERY__NODE__NODE_EXPLAIN_STMT: {
+                // Plain EXPLAIN only plans its statement; EXPLAIN ANALYZE runs it.
+                Context inner = context.child();
+                inner.executes = context.executes && explain_analyzes(*node->explain_stmt);
+                descend(message, inner);
+                return;
+            }
             case PG_QUERY__NODE__NODE_VIEW_STMT:
             case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT: {
                 Context inner = context.child();
@@ -221,6 +246,8 @@ private:
         write.target = target_of(relation);
         write.in_cte = context.in_cte;
         write.counts_rows = context.counts_rows;
+        write.top_level = context.depth == 0;
+        write.executes = context.executes;
         return write;
     }
 

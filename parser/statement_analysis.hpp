@@ -72,6 +72,8 @@ struct WriteInfo {
     bool has_from = false;       // UPDATE ... FROM / DELETE ... USING
     bool in_cte = false;         // inside a WITH (data-modifying CTE)
     bool counts_rows = false;    // CommandComplete reports this write's rows (top level or PREPAREd)
+    bool top_level = false;      // the statement itself, not run by EXPLAIN, COPY or a PREPAREd name
+    bool executes = true;        // runs now: not a PREPARE body, nor under EXPLAIN without ANALYZE
     std::vector<EqualityConstraint> equalities;
     AssignmentList assignment_list;  // points into the tree; valid while the tree lives
 

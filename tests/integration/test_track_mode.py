@@ -461,6 +461,29 @@ def test_a_keyed_write_under_a_reading_with_is_checked(guarded, protocol):
     assert account(db, 2) == (200, 2) and account(db, 3) == (290, 3)
 
 
+@pytest.mark.parametrize("sql", [
+    "EXPLAIN ANALYZE UPDATE accounts SET balance = 7 WHERE id = 2",
+    "EXPLAIN (ANALYZE, BUFFERS) DELETE FROM accounts WHERE id = 2",
+    "COPY (UPDATE accounts SET balance = 7 WHERE id = 2 RETURNING id) TO STDOUT",
+    "PREPARE p(int) AS UPDATE accounts SET balance = 7 WHERE id = $1",
+])
+def test_a_keyed_write_run_by_another_statement_follows_unanalysable(guarded, sql):
+    # Its rows (or its statement) are out of the check's reach: sent on, it would go unchecked.
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a = db.connect()
+    run(a, "SELECT balance FROM accounts WHERE id = 2")
+    run(db.connect(), "UPDATE accounts SET note = 'b' WHERE id = 2")
+    with pytest.raises(psycopg2.Error) as excinfo:
+        run(a, sql)
+    error = expect_error(excinfo, "0A000")
+    assert "not one run by EXPLAIN ANALYZE, COPY or an SQL-level PREPARE" in error.diag.message_primary
+    assert account(db, 2) == (200, 2)
+    # Plain EXPLAIN runs nothing; with the checks turned off the write goes as asked (bumped).
+    assert run(a, "EXPLAIN UPDATE accounts SET balance = 7 WHERE id = 2")[0] == "EXPLAIN"
+    run(a, "/* staleguard:off */ EXPLAIN ANALYZE UPDATE accounts SET balance = 7 WHERE id = 2")
+    assert account(db, 2) == (7, 3)
+
+
 def test_a_write_through_a_view_is_not_seen(guarded):
     db = guarded(TRACK_RULES, ACCOUNTS + "CREATE VIEW accounts_view AS SELECT * FROM accounts;")
     a = db.connect()
