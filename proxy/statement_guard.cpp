@@ -282,21 +282,41 @@ void StatementGuard::on_parameter_status(std::string_view name, std::string_view
     // Reported at startup and after each change; "ISO, MDY", "ISO, DMY": the output style first.
     if (name == "DateStyle") value_settings_.iso_dates = value.starts_with("ISO");
     if (name == "standard_conforming_strings") standard_strings_ = value != "off";
+    if (name == "client_encoding") {
+        // PostgreSQL's client-only encodings: the second byte of a multibyte character can be
+        // an ASCII one (a backslash, a letter). The server converts the string before reading
+        // it; staleguard's parser reads the bytes as they come.
+        constexpr std::string_view unsafe[] = {"BIG5", "GB18030", "GBK", "JOHAB", "SJIS", "SHIFT_JIS_2004", "UHC"};
+        const bool is_unsafe = std::find(std::begin(unsafe), std::end(unsafe), value) != std::end(unsafe);
+        client_encoding_unsafe_ = is_unsafe ? std::optional<std::string>(value) : std::nullopt;
+    }
 }
 
 template <typename Plan>
 bool StatementGuard::misread_by_parser(const parser::Rewriter& rewriter, std::string_view sql, Plan& plan) const {
-    if (standard_strings_ || !parser::reads_differently_without_standard_strings(sql)) return false;
+    std::string why;
+    std::string hint;
+    if (client_encoding_unsafe_ &&
+        std::any_of(sql.begin(), sql.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+        why = "in client_encoding " + *client_encoding_unsafe_ +
+              ": the bytes of its multibyte characters can be ASCII characters such as \\, which staleguard's "
+              "parser would misread";
+        hint = "Use client_encoding UTF8 (PostgreSQL converts to and from the server's encoding)";
+    } else if (!standard_strings_ && parser::reads_differently_without_standard_strings(sql)) {
+        why = "while standard_conforming_strings is off: PostgreSQL reads the backslashes in its '...' literals as "
+              "escapes, staleguard's parser does not";
+        hint = "Write such literals as E'...', or SET standard_conforming_strings = on (PostgreSQL's default)";
+    } else {
+        return false;
+    }
     // Nothing protected in sight (nor an EXECUTE of a checked statement): nothing to misread.
     if (!rewriter.may_need_rewrite(sql) && sql_prepared_.empty()) return false;
     if (rewriter.rules().unanalysable == rules::UnanalysablePolicy::Reject) {
         auto error = wire::ErrorResponse::make(
             std::string(parser::unanalysable_sqlstate),
-            "staleguard cannot analyse a statement that may touch a protected table while standard_conforming_strings "
-            "is off: PostgreSQL reads the backslashes in its '...' literals as escapes, staleguard's parser does not");
+            "staleguard cannot analyse a statement that may touch a protected table " + why);
         error.fields.emplace_back(wire::field::Hint,
-                                  "Write such literals as E'...', or SET standard_conforming_strings = on (PostgreSQL's "
-                                  "default); unanalysable: pass in the rule file lets such statements through unchecked.");
+                                  hint + "; unanalysable: pass in the rule file lets such statements through unchecked.");
         plan.sql = std::string(kServerSideFailure);
         plan.replacement_error = error.encode();
     }

@@ -276,9 +276,12 @@ private:
     // standard_conforming_strings, from the server's ParameterStatus: off, PostgreSQL reads
     // backslash escapes in '...' literals, which staleguard's parser does not.
     bool standard_strings_ = true;
-    // A string PostgreSQL may read otherwise than the parser (see standard_strings_): true when
-    // it is to be refused or sent as written, untouched, as the rules' unanalysable policy says
-    // (`plan` then carries the refusal).
+    // client_encoding, from the server's ParameterStatus, when it is one whose multibyte
+    // characters can hold ASCII bytes (SJIS, BIG5, ...): non-ASCII text in it cannot be analysed.
+    std::optional<std::string> client_encoding_unsafe_;
+    // A string PostgreSQL may read otherwise than the parser (see standard_strings_ and
+    // client_encoding_unsafe_): true when it is to be refused or sent as written, untouched, as
+    // the rules' unanalysable policy says (`plan` then carries the refusal).
     template <typename Plan>
     bool misread_by_parser(const parser::Rewriter& rewriter, std::string_view sql, Plan& plan) const;
     std::string shape_sql_;

@@ -72,3 +72,26 @@ def test_unanalysable_pass_sends_such_strings_as_written(guarded):
         cur.execute(INJECTED)
         assert cur.statusmessage == "UPDATE 1"  # as PostgreSQL reads it: only row 1, not bumped
     assert db.rows("SELECT id, owner, version FROM accounts ORDER BY id") == [(1, "x", 1), (2, "o2", 1), (3, "o3", 1)]
+
+
+@pytest.mark.parametrize("policy", ["reject", "pass"])
+def test_client_only_encodings_are_not_misread(guarded, policy):
+    # In SJIS 表 is 0x95 0x5C: to a parser reading the bytes as they come its second byte is a
+    # backslash, which a rewritten E'...' literal would double (storing 表 and a newline for '表n').
+    top = {"unanalysable": "pass"} if policy == "pass" else {}
+    db = guarded(rules_text(table_rule("accounts"), **top), STRINGS_SETUP)
+    conn = db.connect()
+    conn.set_client_encoding("SJIS")
+    with conn.cursor() as cur:
+        if policy == "reject":
+            with pytest.raises(psycopg2.Error) as excinfo:
+                cur.execute("UPDATE accounts SET owner = %s WHERE id = 1", ("表n",))
+            assert excinfo.value.pgcode == "0A000"
+            assert "client_encoding SJIS" in excinfo.value.diag.message_primary
+        else:
+            cur.execute("UPDATE accounts SET owner = %s WHERE id = 1", ("表n",))
+        cur.execute("UPDATE accounts SET owner = 'ascii' WHERE id = 2")  # analysed as usual
+    expected_owner = "o1" if policy == "reject" else "表n"
+    expected_version = 1  # under pass the statement goes as written: not bumped
+    assert db.rows("SELECT id, owner, version FROM accounts ORDER BY id") == [
+        (1, expected_owner, expected_version), (2, "ascii", 2), (3, "o3", 1)]

@@ -234,6 +234,27 @@ TEST(PlanQuery, NoRulesForwardsEverything) {
 
 // --- session settings ------------------------------------------------------------------------
 
+// In SJIS 表 is 0x95 0x5C: its second byte is a backslash to a parser reading bytes as UTF-8, so
+// a rewrite (whose E'...' literals double backslashes) would change the text.
+TEST(SessionSettings, ClientOnlyEncodingLeavesNonAsciiStringsToThePolicy) {
+    const std::string sjis = "UPDATE accounts SET balance = 0 WHERE id = 1 AND version = 3 AND owner = '\x95\x5cn'";
+    const std::string ascii = "UPDATE accounts SET balance = 0 WHERE id = 1 AND version = 3";
+    parser::Rewriter rewriter(test_rules());
+    StatementGuard guard;
+    guard.on_parameter_status("client_encoding", "SJIS");
+    const auto refused = guard.plan_query(rewriter, sjis);
+    ASSERT_EQ(refused.kind, Kind::Replace);
+    ASSERT_TRUE(refused.replacement_error.has_value());
+    const auto error = decode_error(*refused.replacement_error);
+    EXPECT_EQ(error.get(wire::field::Code), "0A000");
+    EXPECT_NE(error.get(wire::field::Message).find("client_encoding SJIS"), std::string::npos);
+    EXPECT_FALSE(guard.plan_query(rewriter, ascii).replacement_error.has_value());
+    EXPECT_EQ(guard.plan_query(rewriter, "SELECT '\x95\x5c' FROM users").kind, Kind::Forward);
+    guard.on_parameter_status("client_encoding", "UTF8");
+    EXPECT_FALSE(guard.plan_query(rewriter, "UPDATE accounts SET owner = '表' WHERE id = 1 AND version = 3")
+                     .replacement_error.has_value());
+}
+
 // With standard_conforming_strings off the server reads `'q\' or true --'` as one string, the
 // parser as a string, OR TRUE and a comment: analysing it would rewrite another statement.
 TEST(SessionSettings, StandardConformingStringsOffLeavesBackslashStringsToThePolicy) {
