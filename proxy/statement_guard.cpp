@@ -247,21 +247,25 @@ void StatementGuard::apply(const std::vector<parser::SessionEffect>& effects) {
                     search_path_before_local_ = search_path_;
                     search_path_local_ = true;
                 }
+                if (!effect.local) search_path_set_in_transaction_ = true;
                 set_search_path(effect.value);
                 break;
             case Kind::ResetSearchPath:
             case Kind::SearchPathUnknown:
+                search_path_set_in_transaction_ = true;
                 set_search_path(std::nullopt);
                 break;
             case Kind::SetChecksEnabled:
                 if (effect.local) {
                     checks_enabled_local_ = effect.value == "on";
                 } else {
+                    if (!checks_before_transaction_) checks_before_transaction_ = checks_enabled_;
                     checks_enabled_ = effect.value == "on";
                     checks_enabled_local_.reset();
                 }
                 break;
             case Kind::ResetChecksEnabled:
+                if (!checks_before_transaction_) checks_before_transaction_ = checks_enabled_;
                 checks_enabled_ = true;
                 checks_enabled_local_.reset();
                 break;
@@ -323,14 +327,36 @@ bool StatementGuard::misread_by_parser(const parser::Rewriter& rewriter, std::st
     return true;
 }
 
+void StatementGuard::on_command_complete(std::string_view tag) {
+    journal_.on_command_complete(tag, read_set_.get());
+    // ROLLBACK and ROLLBACK TO SAVEPOINT (a COMMIT of a failed block answers ROLLBACK too).
+    if (tag == "ROLLBACK") undo_settings_of_rolled_back_transaction();
+}
+
+void StatementGuard::on_server_error() {
+    journal_.on_error();
+    error_since_ready_ = true;
+}
+
+void StatementGuard::undo_settings_of_rolled_back_transaction() {
+    if (checks_before_transaction_) checks_enabled_ = checks_enabled_ || *checks_before_transaction_;
+    if (search_path_set_in_transaction_) set_search_path(std::nullopt);
+}
+
 void StatementGuard::on_ready_for_query(wire::TransactionStatus status) {
     journal_.on_ready_for_query(status, read_set_.get());
+    const bool failed = error_since_ready_;
+    error_since_ready_ = false;
     if (status != wire::TransactionStatus::Idle) return;
     checks_enabled_local_.reset();
     if (search_path_local_) {
         set_search_path(search_path_before_local_);
         search_path_local_ = false;
     }
+    // Idle after an error: the implicit transaction (a query string, a Sync) was rolled back.
+    if (failed) undo_settings_of_rolled_back_transaction();
+    checks_before_transaction_.reset();
+    search_path_set_in_transaction_ = false;
     // Portals live no longer than their transaction.
     portals_.clear();
 }

@@ -199,10 +199,10 @@ public:
     const ReadSet* read_set() const { return read_set_.get(); }
     // SET LOCAL ends with the transaction block; a rolled-back write's ReadSet change is undone.
     void on_ready_for_query(wire::TransactionStatus status);
-    void on_command_complete(std::string_view tag) { journal_.on_command_complete(tag, read_set_.get()); }
+    void on_command_complete(std::string_view tag);
     // The server's ParameterStatus: DateStyle decides whether dates bound in binary can be read.
     void on_parameter_status(std::string_view name, std::string_view value);
-    void on_server_error() { journal_.on_error(); }
+    void on_server_error();
 
     // Bare protected names in `sql` whose schema this session has not yet learnt from the server.
     std::vector<std::string> names_to_look_up(const parser::Rewriter& rewriter, std::string_view sql);
@@ -269,6 +269,14 @@ private:
     std::optional<std::string> search_path_;  // nullopt: unknown, the server's default applies
     std::optional<std::string> search_path_before_local_;
     bool search_path_local_ = false;
+    // PostgreSQL undoes a SET that its transaction or savepoint rolls back. The checks setting as
+    // the current transaction found it, once a SET changed it, and whether a SET changed the
+    // search_path: a rollback makes checks on if either value was on (the tag does not say which
+    // savepoint, and on is the safe guess) and the search_path learnt from the server again.
+    std::optional<bool> checks_before_transaction_;
+    bool search_path_set_in_transaction_ = false;
+    bool error_since_ready_ = false;
+    void undo_settings_of_rolled_back_transaction();
     bool checks_enabled_ = true;
     std::optional<bool> checks_enabled_local_;
     std::unordered_map<std::string, std::optional<std::string>> schema_of_;  // from the server

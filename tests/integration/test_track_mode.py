@@ -584,6 +584,25 @@ def test_set_staleguard_enabled_off(guarded):
     expect_stale(c, "UPDATE accounts SET balance = 0 WHERE id = 3", 3)
 
 
+@pytest.mark.parametrize("undo", [
+    ["BEGIN", "SET staleguard.enabled = off", "ROLLBACK"],
+    ["BEGIN", "SAVEPOINT s", "SET staleguard.enabled = off", "ROLLBACK TO SAVEPOINT s", "COMMIT"],
+    ["BEGIN", "SET search_path = archive, public", "SELECT * FROM accounts", "ROLLBACK"],
+])
+def test_a_rolled_back_set_is_undone_for_staleguard_too(guarded, undo):
+    # PostgreSQL undoes a SET that its transaction or savepoint rolls back: checks stay on, and
+    # `accounts` names public.accounts again (archive.accounts is not protected).
+    db = guarded(TRACK_RULES, ACCOUNTS + "CREATE SCHEMA archive; CREATE TABLE archive.accounts (LIKE accounts);")
+    a = db.connect()
+    run(a, "SELECT * FROM accounts WHERE id = 1")
+    for sql in undo:
+        run(a, sql)
+    b = db.connect()
+    run(b, "UPDATE accounts SET note = 'b' WHERE id = 1")
+    expect_stale(a, "UPDATE accounts SET balance = 0 WHERE id = 1", 1)
+    assert account(db, 1) == (100, 2)
+
+
 def test_comment_turns_the_check_off_for_one_statement(guarded):
     db = guarded(TRACK_RULES, ACCOUNTS)
     a, b = db.connect(), db.connect()

@@ -320,6 +320,41 @@ TEST(SessionSettings, StaleguardEnabledSetAndReset) {
     EXPECT_TRUE(guard.checks_enabled());
 }
 
+// PostgreSQL undoes a SET that its transaction or savepoint rolls back; staleguard must not keep
+// checks off that the server no longer has off.
+TEST(SessionSettings, RolledBackSetOfStaleguardEnabledTurnsChecksBackOn) {
+    parser::Rewriter rewriter(test_rules());
+    StatementGuard guard;
+    using Status = wire::TransactionStatus;
+    guard.plan_query(rewriter, "BEGIN");
+    guard.plan_query(rewriter, "SET staleguard.enabled = off");
+    guard.on_ready_for_query(Status::InTransaction);
+    EXPECT_FALSE(guard.checks_enabled());
+    guard.on_command_complete("ROLLBACK");
+    guard.on_ready_for_query(Status::Idle);
+    EXPECT_TRUE(guard.checks_enabled()) << "ROLLBACK";
+
+    guard.plan_query(rewriter, "SET staleguard.enabled = off; SELECT 1/0");
+    guard.on_server_error();
+    guard.on_ready_for_query(Status::Idle);
+    EXPECT_TRUE(guard.checks_enabled()) << "an implicit transaction that failed";
+
+    guard.plan_query(rewriter, "SET staleguard.enabled = off");
+    guard.on_command_complete("SAVEPOINT");
+    guard.on_command_complete("ROLLBACK");  // to the savepoint, which came after the SET: on is the safe guess
+    EXPECT_TRUE(guard.checks_enabled()) << "ROLLBACK TO SAVEPOINT";
+    guard.on_ready_for_query(Status::InTransaction);
+    guard.on_command_complete("COMMIT");
+    guard.on_ready_for_query(Status::Idle);
+
+    guard.plan_query(rewriter, "SET staleguard.enabled = off");
+    guard.on_command_complete("SET");
+    guard.on_ready_for_query(Status::Idle);
+    guard.on_command_complete("ROLLBACK");  // a later transaction's: the SET was committed
+    guard.on_ready_for_query(Status::Idle);
+    EXPECT_FALSE(guard.checks_enabled()) << "committed before the rollback";
+}
+
 TEST(SessionSettings, SetLocalStaleguardEnabledEndsAtIdle) {
     parser::Rewriter rewriter(test_rules());
     StatementGuard guard;
