@@ -356,6 +356,7 @@ void StatementGuard::on_ready_for_query(wire::TransactionStatus status) {
     // Idle after an error: the implicit transaction (a query string, a Sync) was rolled back.
     if (failed) undo_settings_of_rolled_back_transaction();
     checks_before_transaction_.reset();
+    blind_written_.clear();
     search_path_set_in_transaction_ = false;
     // Portals live no longer than their transaction.
     portals_.clear();
@@ -587,6 +588,10 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
                 any_tracked = true;
             }
         }
+        if (statement) {
+            const bool seen = tracked && tracked->is_write && !tracked->layout.groups.empty();
+            note_blind_writes(*statement, seen ? std::string_view(tracked->layout.groups.front().table) : "");
+        }
         any_check = any_check || check.has_value();
         std::optional<std::size_t> offset;
         if (!rewritten) {
@@ -654,6 +659,12 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
         text = result.statements.front().sql;
     }
     auto tracking = track(rewriter, text);
+    if (result.statements.size() == 1) {
+        std::string_view seen;
+        if (tracking && tracking->kind == parser::TrackedStatement::Kind::KeyedWrite) seen = tracking->keyed.target.table_name;
+        if (tracking && tracking->kind == parser::TrackedStatement::Kind::UnkeyedWrite) seen = tracking->tracking.tables.front().name;
+        note_blind_writes(result.statements.front(), seen);
+    }
     if (!tracking) return plan;
     PreparedStatement& prepared = statements_[name];
     plan.tracked = true;
@@ -863,7 +874,21 @@ void StatementGuard::remember_read(const HiddenLayout& layout, const std::vector
     if (!read_set_) read_set_ = std::make_unique<ReadSet>(max_tracked_rows_);
     for (const TrackedRow& row : rows) {
         if (row.group >= layout.groups.size()) continue;
-        read_set_->remember(layout.groups[row.group].table, row.keys, row.version);
+        const std::string& table = layout.groups[row.group].table;
+        if (!blind_written_.empty() &&
+            std::find(blind_written_.begin(), blind_written_.end(), table) != blind_written_.end()) {
+            journal_.record(table, row.keys, read_set_->seen(table, row.keys));
+        }
+        read_set_->remember(table, row.keys, row.version);
+    }
+}
+
+void StatementGuard::note_blind_writes(const parser::StatementRewrite& statement, std::string_view seen_target) {
+    for (const rules::QualifiedName& table : statement.protected_tables) {
+        std::string name = table.to_string();
+        if (name == seen_target) continue;  // its hidden RETURNING shows the rows
+        if (std::find(blind_written_.begin(), blind_written_.end(), name) == blind_written_.end())
+            blind_written_.push_back(std::move(name));
     }
 }
 

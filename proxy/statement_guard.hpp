@@ -274,6 +274,11 @@ private:
     // search_path: a rollback makes checks on if either value was on (the tag does not say which
     // savepoint, and on is the safe guess) and the search_path learnt from the server again.
     std::optional<bool> checks_before_transaction_;
+    // Protected tables the current transaction wrote without staleguard seeing which rows (MERGE,
+    // a write inside WITH, a plain INSERT): a row read from them afterwards may carry a version
+    // only this transaction made, so such reads are journaled like writes and undone with it.
+    std::vector<std::string> blind_written_;
+    void note_blind_writes(const parser::StatementRewrite& statement, std::string_view seen_target);
     bool search_path_set_in_transaction_ = false;
     bool error_since_ready_ = false;
     void undo_settings_of_rolled_back_transaction();

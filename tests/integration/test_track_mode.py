@@ -927,6 +927,25 @@ def test_rollback_to_an_outer_savepoint_forgets_the_inner_writes_too(guarded):
     assert account(db, 1) == (999, 2)
 
 
+@pytest.mark.parametrize("unseen_write", [
+    "MERGE INTO accounts USING (SELECT 1 AS i) s ON accounts.id = s.i WHEN MATCHED THEN UPDATE SET balance = 0",
+    "WITH w AS (UPDATE accounts SET balance = 0 WHERE id = 1 RETURNING id) SELECT id FROM w",
+])
+def test_a_read_after_an_unseen_write_is_undone_with_its_transaction(guarded, unseen_write):
+    # The read sees a version only the transaction made; after the rollback another session's
+    # bump reproduces it, and the session's write from what it read before must still be stale.
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a = db.connect()
+    run(a, "SELECT * FROM accounts WHERE id = 1")
+    for sql in ("BEGIN", unseen_write, "SELECT * FROM accounts WHERE id = 1", "ROLLBACK"):
+        run(a, sql)
+    b = db.connect()
+    run(b, "SELECT * FROM accounts WHERE id = 1")
+    run(b, "UPDATE accounts SET balance = 999 WHERE id = 1")
+    expect_stale(a, "UPDATE accounts SET balance = 5 WHERE id = 1", 1)
+    assert account(db, 1) == (999, 2)
+
+
 def test_stale_write_in_psql_transaction_block(guarded, pg):
     db = guarded(TRACK_RULES, ACCOUNTS)
     other = (f"{pg.tool('psql')} -X -q -h {db.proxy.host} -p {db.proxy.port} -U {pg.admin_user} -d {db.db} "

@@ -220,6 +220,36 @@ TEST(TrackQuery, UncheckedWritesTellTheSessionWhatTheyWrote) {
     EXPECT_EQ(expected_version("1"), std::nullopt) << "a deleted row is no longer seen";
 }
 
+// A row read after a write staleguard could not see into (MERGE has no RETURNING in PostgreSQL
+// 15) may carry a version only this transaction made: rolled back, the read is undone too. A
+// read in a transaction that wrote nothing stays (SQLAlchemy ends read-only sessions with ROLLBACK).
+TEST(TrackQuery, ReadsAfterAnUnseenWriteAreUndoneWithItsTransaction) {
+    parser::Rewriter rewriter(track_rules());
+    StatementGuard guard;
+    const auto seen = [&](std::string_view key) -> std::optional<std::string> {
+        const QueryPlan plan = guard.plan_query(rewriter, "UPDATE accounts SET balance = 1 WHERE id = " + std::string(key));
+        const auto& check = plan.statements.front().tracked->check;
+        if (!check) return std::nullopt;
+        return check->seen.front().version;
+    };
+    read_rows(guard, "public.accounts", {{"1", "3"}});
+    (void)guard.plan_query(rewriter, "BEGIN");
+    (void)guard.plan_query(rewriter, "MERGE INTO accounts a USING (SELECT 1 AS i) s ON a.id = s.i "
+                                     "WHEN MATCHED THEN UPDATE SET balance = 0");
+    read_rows(guard, "public.accounts", {{"1", "4"}, {"2", "1"}});
+    EXPECT_EQ(seen("1"), "4");
+    guard.on_command_complete("ROLLBACK");
+    guard.on_ready_for_query(wire::TransactionStatus::Idle);
+    EXPECT_EQ(seen("1"), "3");
+    EXPECT_EQ(seen("2"), std::nullopt);
+
+    (void)guard.plan_query(rewriter, "BEGIN");
+    read_rows(guard, "public.accounts", {{"1", "5"}});
+    guard.on_command_complete("ROLLBACK");
+    guard.on_ready_for_query(wire::TransactionStatus::Idle);
+    EXPECT_EQ(seen("1"), "5");
+}
+
 TEST(TrackQuery, DiscardAllForgetsWhatTheSessionRead) {
     parser::Rewriter rewriter(track_rules());
     StatementGuard guard;
