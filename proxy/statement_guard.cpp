@@ -514,6 +514,14 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
         if (plan.replacement_error) plan.kind = QueryPlan::Kind::Replace;
         return plan;
     }
+    if (auto tracked = tracked_of_execute(sql)) {
+        // A statement prepared with Parse and run by SQL EXECUTE (they share one namespace):
+        // its rows carry the hidden columns its Parse added.
+        plan.kind = QueryPlan::Kind::Replace;
+        plan.sql = std::string(sql);
+        plan.tracked = std::move(tracked);
+        return plan;
+    }
     if (auto check = check_of_execute(sql)) {
         plan.kind = QueryPlan::Kind::Translate;
         plan.statements.push_back(StatementPlan{std::string(sql), std::move(check), 0, nullptr});
@@ -627,6 +635,11 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
     ParsePlan plan;
     if (rewriter.rules().empty()) return plan;
     if (misread_by_parser(rewriter, parse.query, plan)) return plan;
+    if (auto tracked = tracked_of_execute(parse.query)) {
+        statements_[name].tracked = std::move(tracked);
+        plan.tracked = true;
+        return plan;
+    }
     if (auto check = check_of_execute(parse.query)) {
         // The statement's checks are fixed now: EXECUTE's arguments are constants (or unknown).
         statements_[name].check = CheckTemplate{std::move(*check)};
@@ -710,6 +723,14 @@ std::vector<std::string_view> split_in_list(std::string_view list) {
 }
 
 }  // namespace
+
+std::shared_ptr<const TrackedResult> StatementGuard::tracked_of_execute(std::string_view sql) const {
+    if (statements_.empty()) return nullptr;
+    auto call = parser::execute_call_of(sql);
+    if (!call) return nullptr;
+    auto statement = statements_.find(call->name);
+    return statement == statements_.end() ? nullptr : statement->second.tracked;
+}
 
 std::optional<WriteCheck> StatementGuard::check_of_execute(std::string_view sql) const {
     if (sql_prepared_.empty()) return std::nullopt;

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "parser/ascii_case.hpp"
 #include "parser/literal_template.hpp"
 #include "parser/rewrite.hpp"
 #include "parser/shape_planner.hpp"
@@ -177,7 +178,9 @@ public:
 
     // False when planning `sql` would certainly forward it as it came: no parse needed.
     bool may_act_on(const parser::Rewriter& rewriter, std::string_view sql) const {
-        return rewriter.may_need_rewrite(sql) || !sql_prepared_.empty();
+        // An EXECUTE may run a statement prepared with Parse (one namespace), whose rows are tracked.
+        return rewriter.may_need_rewrite(sql) || !sql_prepared_.empty() ||
+               (!statements_.empty() && parser::find_ignoring_ascii_case(sql, "execute") != std::string_view::npos);
     }
     QueryPlan plan_query(const parser::Rewriter& rewriter, std::string_view sql);
     // A Query or Parse sent on without planning still replaces what the session knew of the
@@ -263,6 +266,8 @@ private:
     std::optional<CheckTemplate> check_template(const parser::Rewriter& rewriter,
                                                 const parser::StatementRewrite& statement) const;
     // `EXECUTE name(...)` of a statement PREPAREd with a check: that check, its $n filled in.
+    // The tracked rows of `EXECUTE name(...)` when `name` is a statement prepared with Parse.
+    std::shared_ptr<const TrackedResult> tracked_of_execute(std::string_view sql) const;
     std::optional<WriteCheck> check_of_execute(std::string_view sql) const;
 
     std::string role_;

@@ -247,6 +247,22 @@ def test_orm_shapes_are_checked(guarded, orm):
     assert account(db, 2) == (7, 3)
 
 
+def test_sql_execute_of_a_statement_parsed_by_the_driver_shows_only_its_columns(guarded):
+    # Parse and SQL PREPARE share one namespace: EXECUTE runs what Parse prepared (with the
+    # hidden columns staleguard added), and the rows still lose them, and still count as read.
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    with psycopg.connect(host=db.proxy.host, port=db.proxy.port, dbname=db.db, user=db.pg.admin_user,
+                         password=db.pg.admin_password, autocommit=True) as a:
+        a.pgconn.prepare(b"pp", b"SELECT id, balance FROM accounts WHERE id = $1")
+        cur = a.execute("EXECUTE pp(2)")
+        assert [d.name for d in cur.description] == ["id", "balance"]
+        assert cur.fetchall() == [(2, 200)]
+        run(db.connect(), "UPDATE accounts SET note = 'b' WHERE id = 2")
+        with pytest.raises(psycopg.Error) as excinfo:
+            a.execute("UPDATE accounts SET balance = 7 WHERE id = 2")
+        assert excinfo.value.sqlstate == "40001"
+
+
 def test_reads_show_only_the_requested_columns(guarded):
     """psql's output (column headers, alignment, row counts) through staleguard is exactly what
     PostgreSQL gives directly: the hidden key and version columns never reach the client."""

@@ -290,6 +290,21 @@ wire::Frame frame_of(const std::vector<std::uint8_t>& bytes) {
     return reader.next(wire::Bytes(bytes), wire::FramePhase::Tagged).frame;
 }
 
+// Parse and SQL PREPARE share one namespace: `EXECUTE pp(2)` runs the statement Parse prepared,
+// hidden columns and all, and its rows must lose them on the way back.
+TEST(TrackExtended, SqlExecuteOfAParsedReadIsStripped) {
+    parser::Rewriter rewriter(track_rules());
+    StatementGuard guard;
+    const ParsePlan parsed = guard.plan_parse(rewriter, wire::Parse{"pp", "SELECT * FROM accounts WHERE id = $1", {}});
+    ASSERT_TRUE(parsed.tracked);
+    const QueryPlan plan = guard.plan_query(rewriter, "EXECUTE pp(2)");
+    EXPECT_EQ(plan.kind, Kind::Replace);
+    EXPECT_EQ(plan.sql, "EXECUTE pp(2)");
+    ASSERT_NE(plan.tracked, nullptr);
+    EXPECT_EQ(plan.tracked->layout.hidden_count(), 2u);
+    EXPECT_EQ(guard.plan_query(rewriter, "EXECUTE other(2)").kind, Kind::Forward);
+}
+
 TEST(TrackExtended, KeyedWriteGetsVersionParametersAtBind) {
     parser::Rewriter rewriter(track_rules());
     StatementGuard guard;
