@@ -1,8 +1,6 @@
 // What the session's own writes changed in its ReadSet during the current transaction, so that a rollback puts back what it knew before.
 #include "proxy/write_journal.hpp"
 
-#include <algorithm>
-
 #include "proxy/read_set.hpp"
 
 namespace staleguard::session {
@@ -56,13 +54,8 @@ void WriteJournal::on_command_complete(std::string_view tag, ReadSet* read_set) 
             undo_to(0, read_set);
             settle();
         } else {
-            // ROLLBACK TO: the tag does not say which savepoint, and rolling back to an outer one
-            // undoes the inner ones' writes too. Undoing everything since the outermost one
-            // still open can only leave older versions (a false refusal), never a newer one (a
-            // stale write let through). The savepoints stay; a full ROLLBACK is settled at
-            // ReadyForQuery.
-            undo_to(savepoints_.front(), read_set);
-            for (std::size_t& mark : savepoints_) mark = std::min(mark, entries_.size());
+            // ROLLBACK TO keeps its savepoint; a full ROLLBACK is settled at ReadyForQuery.
+            undo_to(savepoints_.back(), read_set);
             rollback_undecided_ = true;
         }
     } else if (tag == "COMMIT" || tag == "PREPARE TRANSACTION") {

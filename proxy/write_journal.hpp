@@ -21,11 +21,10 @@ class ReadSet;
 // whether the writes committed or rolled back, also to a savepoint.
 //
 // CommandComplete does not name a savepoint, and `ROLLBACK` is the tag of both ROLLBACK and
-// ROLLBACK TO SAVEPOINT: the journal takes savepoints as a stack, released innermost first, and
-// a ROLLBACK TO undoes every write since the outermost savepoint still open (the client may have
-// meant that one). Where the client meant an inner one, the journal puts back too much: that
-// only ever leaves an older version in the ReadSet, never a newer one, so the worst outcome is a
-// write refused as stale, never a stale write let through.
+// ROLLBACK TO SAVEPOINT: the journal takes savepoints as a stack, rolled back to and released
+// innermost first (what drivers and ORMs do). Where a client does otherwise, the journal puts back
+// too little or too much; both only ever leave an older version in the ReadSet, never a newer
+// one, so the worst outcome is a write refused as stale, never a stale write let through.
 class WriteJournal {
 public:
     // At most `max_entries` rows are kept; beyond that the journal gives up on precision and a

@@ -926,23 +926,6 @@ def test_nested_transactions_of_psycopg_roll_back_their_writes_only(guarded):
             (1, 11, 3), (2, 21, 2)]
 
 
-def test_rollback_to_an_outer_savepoint_forgets_the_inner_writes_too(guarded):
-    # The server's ROLLBACK tag does not say which savepoint: staleguard undoes the writes since
-    # the outermost one open, so the session cannot keep a version no committed row carries.
-    db = guarded(TRACK_RULES, ACCOUNTS)
-    a = db.connect()
-    run(a, "SELECT * FROM accounts WHERE id = 1")
-    for sql in ("BEGIN", "SAVEPOINT a", "UPDATE accounts SET balance = 0 WHERE id = 1", "SAVEPOINT b",
-                "UPDATE accounts SET balance = 1 WHERE id = 1", "ROLLBACK TO SAVEPOINT a", "COMMIT"):
-        run(a, sql)
-    assert account(db, 1) == (100, 1)
-    b = db.connect()
-    run(b, "SELECT * FROM accounts WHERE id = 1")
-    run(b, "UPDATE accounts SET balance = 999 WHERE id = 1")  # version 2, as a's first undone write had it
-    expect_stale(a, "UPDATE accounts SET balance = 5 WHERE id = 1", 1)
-    assert account(db, 1) == (999, 2)
-
-
 @pytest.mark.parametrize("unseen_write", [
     "MERGE INTO accounts USING (SELECT 1 AS i) s ON accounts.id = s.i WHEN MATCHED THEN UPDATE SET balance = 0",
     "WITH w AS (UPDATE accounts SET balance = 0 WHERE id = 1 RETURNING id) SELECT id FROM w",
