@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <exception>
 #include <initializer_list>
 #include <map>
@@ -133,9 +134,24 @@ private:
                                        column->second.display_type +
                                        "; kind timestamp needs timestamp with or without time zone");
         }
+        if (rule.kind == VersionKind::Timestamp) {
+            // timestamp(0) rounds clock_timestamp() to the second: two changes within one tick
+            // would leave the version as it was, and the second's stale write would pass.
+            const std::string& type = column->second.display_type;
+            const auto open = type.find("timestamp(");
+            if (open != std::string::npos) {
+                const int precision = std::atoi(type.c_str() + open + std::string_view("timestamp(").size());
+                if (precision < 6) {
+                    report_.problems.push_back(table + ": version column " + shown + " has type " + type +
+                                               "; kind timestamp needs microseconds (timestamp without a precision, "
+                                               "or (6)): rounded, two changes within one tick carry one version");
+                }
+            }
+        }
         if (!column->second.not_null) {
             report_.warnings.push_back(table + ": version column " + shown +
-                                       " allows NULL; a NULL version never matches a check");
+                                       " allows NULL; a row whose version is NULL is not protected (its bump "
+                                       "stays NULL, and a NULL version counts as unread)");
         }
     }
 

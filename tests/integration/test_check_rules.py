@@ -60,6 +60,8 @@ SCHEMA = """
     CREATE TABLE stamped (id int PRIMARY KEY, changed_at int NOT NULL);
     CREATE TABLE loose (id int, version bigint NOT NULL);
     CREATE TABLE no_version (id int PRIMARY KEY);
+    CREATE TABLE coarse (id int PRIMARY KEY, changed_at timestamptz(0) NOT NULL DEFAULT now());
+    CREATE TABLE fine (id int PRIMARY KEY, changed_at timestamp(6) NOT NULL DEFAULT now());
 """
 
 
@@ -85,10 +87,11 @@ def live_check(pg, db, path, how):
 @pytest.mark.parametrize("how", ["upstream", "conninfo"])
 def test_live_check_matching_database(pg, schema_db, tmp_path, how):
     path = rule_file(tmp_path, rules_text(table_rule("accounts", mode="client"),
-                                          table_rule("no_version", version="xmin")))
+                                          table_rule("no_version", version="xmin"),
+                                          table_rule("fine", kind="timestamp", version="changed_at")))
     result = live_check(pg, schema_db, path, how)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert lines(result) == [f"{path}: valid, 2 protected table(s)", "database matches the rules"]
+    assert lines(result) == [f"{path}: valid, 3 protected table(s)", "database matches the rules"]
 
 
 @pytest.mark.parametrize("how", ["upstream", "conninfo"])
@@ -98,11 +101,12 @@ def test_live_check_problems(pg, schema_db, tmp_path, how):
         table_rule("no_version"),
         table_rule("texty"),
         table_rule("stamped", kind="timestamp", version="changed_at"),
-        table_rule("accounts", key=["account_no"])))
+        table_rule("accounts", key=["account_no"]),
+        table_rule("coarse", kind="timestamp", version="changed_at")))
     result = live_check(pg, schema_db, path, how)
     assert result.returncode == 1, result.stdout + result.stderr
     out = lines(result)
-    assert out[0] == f"{path}: valid, 5 protected table(s)"
+    assert out[0] == f"{path}: valid, 6 protected table(s)"
     assert out[-1] == "database does not match the rules"
     errors = sorted(line for line in out if line.startswith("error: "))
     assert errors == sorted([
@@ -113,6 +117,9 @@ def test_live_check_problems(pg, schema_db, tmp_path, how):
         "error: public.stamped: version column changed_at has type integer; "
         "kind timestamp needs timestamp with or without time zone",
         "error: public.accounts: key column account_no does not exist",
+        "error: public.coarse: version column changed_at has type timestamp(0) with time zone; kind timestamp "
+        "needs microseconds (timestamp without a precision, or (6)): rounded, two changes within one tick carry "
+        "one version",
     ]), result.stdout
 
 
