@@ -57,10 +57,36 @@ Node* make_target(Node* value, std::string_view name) {
     return node;
 }
 
-// `<qualifier...>.<column>::text AS <name>` (without the cast for a column that is text already),
-// shaped as PostgreSQL's parser shapes it.
+// `pg_catalog.extract('epoch', <column>)`: a timestamp version as the one text that the session's
+// TimeZone and DateStyle do not change (see version_text_sql in track_planner.hpp).
+Node* make_epoch_of(Node* column) {
+    auto* text = allocate(pg_query__string__init);
+    text->sval = copy_string("epoch");
+    auto* constant = allocate(pg_query__a__const__init);
+    constant->val_case = PG_QUERY__A__CONST__VAL_SVAL;
+    constant->sval = text;
+    constant->location = -1;
+    Node* field = new_node(PG_QUERY__NODE__NODE_A_CONST);
+    field->a_const = constant;
+    auto* call = allocate(pg_query__func_call__init);
+    call->n_funcname = 2;
+    call->funcname = make_string_list({"pg_catalog", "extract"});
+    call->n_args = 2;
+    call->args = static_cast<Node**>(allocate_bytes(sizeof(Node*) * 2));
+    call->args[0] = field;
+    call->args[1] = column;
+    call->funcformat = PG_QUERY__COERCION_FORM__COERCE_EXPLICIT_CALL;
+    call->location = -1;
+    Node* node = new_node(PG_QUERY__NODE__NODE_FUNC_CALL);
+    node->func_call = call;
+    return node;
+}
+
+// `<qualifier...>.<column>::text AS <name>` (without the cast for a column that is text already;
+// a timestamp version through pg_catalog.extract('epoch', ...)), shaped as PostgreSQL's parser
+// shapes it.
 Node* make_hidden_target(const std::vector<std::string>& qualifier, std::string_view column, std::string_view name,
-                         bool cast_to_text) {
+                         bool cast_to_text, bool as_epoch = false) {
     std::vector<std::string> path = qualifier;
     path.emplace_back(column);
     auto* reference = allocate(pg_query__column_ref__init);
@@ -70,6 +96,7 @@ Node* make_hidden_target(const std::vector<std::string>& qualifier, std::string_
     Node* column_node = new_node(PG_QUERY__NODE__NODE_COLUMN_REF);
     column_node->column_ref = reference;
     if (!cast_to_text) return make_target(column_node, name);
+    if (as_epoch) column_node = make_epoch_of(column_node);
 
     auto* type = allocate(pg_query__type_name__init);
     type->n_names = 1;
@@ -426,7 +453,10 @@ private:
     // `<qualifier>.<column> AS <name>`, cast to text unless the column comes out of a subquery
     // that cast it already.
     static Node* hidden_target(const Candidate& candidate, std::string_view column, std::string_view name) {
-        return make_hidden_target(candidate.qualifier, column, name, candidate.through_subquery.empty());
+        const bool direct = candidate.through_subquery.empty();
+        const bool epoch = direct && candidate.rule->kind == rules::VersionKind::Timestamp &&
+                           column == candidate.rule->version_column;
+        return make_hidden_target(candidate.qualifier, column, name, direct, epoch);
     }
 
     // Some protected table anywhere in the tree (a subquery, a CTE): only for the reason given.

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <cstdio>
 
 #include "parser/lru_cache.hpp"
 #include "parser/pg_query_handle.hpp"
@@ -172,10 +174,51 @@ std::string row_key_text(const rules::TableRule& rule, const std::string& qualif
 }
 
 std::string row_version_text(const rules::TableRule& rule, const std::string& qualifier) {
-    return qualifier + "." + rules::quote_identifier(rule.version_column) + "::pg_catalog.text";
+    return version_text_sql(rule, qualifier + "." + rules::quote_identifier(rule.version_column));
 }
 
 }  // namespace
+
+std::string version_text_sql(const rules::TableRule& rule, std::string_view column_reference) {
+    if (rule.kind == rules::VersionKind::Timestamp)
+        return "pg_catalog.extract('epoch', " + std::string(column_reference) + ")::pg_catalog.text";
+    return std::string(column_reference) + "::pg_catalog.text";
+}
+
+std::string displayed_version(const rules::TableRule& rule, std::string_view version) {
+    if (rule.kind != rules::VersionKind::Timestamp) return std::string(version);
+    // "1764277800.693394", "-1.500000": seconds with six decimals (numeric's text, scale 6).
+    const std::size_t point = version.find('.');
+    const std::string_view whole = version.substr(0, point);
+    const std::string_view fraction = point == std::string_view::npos ? "" : version.substr(point + 1);
+    long long whole_seconds = 0;
+    long long fraction_micros = 0;
+    const auto [end, error] = std::from_chars(whole.data(), whole.data() + whole.size(), whole_seconds);
+    const auto [fraction_end, fraction_error] =
+        std::from_chars(fraction.data(), fraction.data() + fraction.size(), fraction_micros);
+    if (error != std::errc{} || end != whole.data() + whole.size() || fraction.size() != 6 ||
+        fraction_error != std::errc{} || fraction_end != fraction.data() + fraction.size() ||
+        whole_seconds < -62135596800LL || whole_seconds > 253402300799LL)  // years 1 to 9999
+        return std::string(version);
+    const long long micros = whole_seconds * 1000000 + (whole.starts_with('-') ? -fraction_micros : fraction_micros);
+    long long seconds = micros / 1000000;
+    long long micro = micros % 1000000;
+    if (micro < 0) {
+        micro += 1000000;
+        --seconds;
+    }
+    const std::chrono::sys_seconds instant{std::chrono::seconds{seconds}};
+    const std::chrono::sys_days day_point = std::chrono::floor<std::chrono::days>(instant);
+    const std::chrono::year_month_day date{day_point};
+    const long long rest = (instant - day_point).count();
+    const int year = static_cast<int>(date.year());
+    const unsigned month = static_cast<unsigned>(date.month());
+    const unsigned day = static_cast<unsigned>(date.day());
+    char text[64];
+    std::snprintf(text, sizeof text, "%04d-%02u-%02u %02lld:%02lld:%02lld.%06lld+00", year, month, day, rest / 3600,
+                  rest / 60 % 60, rest % 60, micro);
+    return text;
+}
 
 std::string version_predicate(const rules::TableRule& rule, std::string_view qualifier, std::string_view keys_array,
                               std::string_view versions_array) {

@@ -91,6 +91,16 @@ struct SeenVersion {
 std::string literal_version_predicate(const rules::TableRule& rule, std::string_view qualifier,
                                       const std::vector<SeenVersion>& seen, bool one_key_tuple);
 
+// A row's version as the text staleguard remembers and compares: `<column>::text`, and for kind
+// timestamp `pg_catalog.extract('epoch', <column>)::text` — seconds since 1970 (UTC for
+// timestamptz) to the microsecond, which, unlike a timestamp's own text, the session's TimeZone
+// and DateStyle do not change between the read and the write.
+std::string version_text_sql(const rules::TableRule& rule, std::string_view column_reference);
+
+// A remembered version as a person reads it, for messages: a timestamp version's seconds shown as
+// `2026-11-27 21:10:00.693394+00`; any other as it is.
+std::string displayed_version(const rules::TableRule& rule, std::string_view version);
+
 // A row's key values as the one text version_predicate() compares: the value itself for a
 // single-column key; for a composite key each value prefixed by its length in characters and a
 // colon ("1:7" "2:12" → "1:72:12"), so that no two keys read the same.

@@ -59,7 +59,8 @@ std::vector<SeenRow> stale_rows(const TrackCheck& check, const std::vector<Retur
 std::string current_versions_query(const rules::TableRule& rule, const std::vector<SeenRow>& rows) {
     std::vector<std::string> columns;
     for (const auto& column : rule.key) columns.push_back(rules::quote_identifier(column));
-    const std::string version = rules::quote_identifier(rule.version_column);  // "xmin" for kind xmin
+    // "xmin" for kind xmin; a timestamp as seconds since 1970 (version_text_sql)
+    const std::string version = parser::version_text_sql(rule, rules::quote_identifier(rule.version_column));
     std::vector<std::string> tuples;
     for (const SeenRow& row : rows) {
         std::vector<std::string> values;
@@ -67,7 +68,7 @@ std::string current_versions_query(const rules::TableRule& rule, const std::vect
         tuples.push_back(columns.size() == 1 ? values.front() : fmt::format("({})", fmt::join(values, ", ")));
     }
     // Untyped literals take the key columns' types, so the key's index serves the lookup.
-    return fmt::format("SELECT {}::pg_catalog.text, {}::pg_catalog.text FROM {} WHERE {} IN ({})",
+    return fmt::format("SELECT {}::pg_catalog.text, {} FROM {} WHERE {} IN ({})",
                        fmt::join(columns, "::pg_catalog.text, "), version, rule.table.to_string(),
                        columns.size() == 1 ? columns.front() : fmt::format("({})", fmt::join(columns, ", ")),
                        fmt::join(tuples, ", "));
@@ -102,7 +103,9 @@ wire::ErrorResponse track_stale_error(const TrackCheck& check, const std::vector
     std::vector<std::vector<std::string>> keys;
     for (const SeenRow& row : stale) keys.push_back(row.keys);
     described.key_values = key_list_text(keys);
-    if (stale.size() == 1) described.expected_version = stale.front().version;
+    if (stale.size() == 1)
+        described.expected_version =
+            check.rule ? parser::displayed_version(*check.rule, stale.front().version) : stale.front().version;
     described.expected_rows = check.seen.size();
     described.is_delete = check.is_delete;
     described.sqlstate = check.sqlstate;

@@ -649,6 +649,25 @@ def test_timestamp_kind(guarded):
     expect_stale(a, "DELETE FROM accounts WHERE id = 1", 1)
 
 
+@pytest.mark.parametrize("setting", ["SET TimeZone = 'Asia/Tokyo'", "SET DateStyle = 'SQL, DMY'",
+                                     "SET TimeZone = 'America/St_Johns'; SET DateStyle = 'German'"])
+def test_timestamp_versions_do_not_depend_on_the_session_settings(guarded, setting):
+    # A timestamp's text follows TimeZone and DateStyle: a version read under one and compared
+    # under another would make every write stale. staleguard compares seconds since 1970.
+    db = guarded(rules_text(table_rule("accounts", kind="timestamp")), TIMESTAMP_ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    run(a, "SELECT balance FROM accounts WHERE id IN (1, 2)")
+    run(a, setting)
+    assert run(a, "UPDATE accounts SET balance = 1 WHERE id = 1")[0] == "UPDATE 1"
+    assert run(a, "UPDATE accounts SET balance = 2 WHERE id = 1")[0] == "UPDATE 1"  # its own write's version
+    run(b, "SELECT balance FROM accounts WHERE id = 2")
+    run(b, "UPDATE accounts SET balance = 3 WHERE id = 2")
+    error = expect_stale(a, "UPDATE accounts SET balance = 4 WHERE id = 2", 2)
+    assert error.diag.message_detail.startswith("Expected version 2000-01-01 00:00:00.000000+00."), \
+        error.diag.message_detail
+    assert db.rows("SELECT id, balance FROM accounts WHERE id IN (1, 2) ORDER BY id") == [(1, 2), (2, 3)]
+
+
 def test_xmin_kind_catches_writes_made_straight_to_postgresql(guarded):
     db = guarded(rules_text(table_rule("accounts", version="xmin")), XMIN_ACCOUNTS)
     a, b = db.connect(), db.connect()

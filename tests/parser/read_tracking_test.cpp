@@ -23,6 +23,7 @@ constexpr const char* track_and_client = "public.accounts mode=track; public.ord
 constexpr const char* client_only = "public.accounts mode=client";
 constexpr const char* composite = "public.order_lines mode=track key=order_id,line_no";
 constexpr const char* xmin = "public.accounts mode=track kind=xmin";
+constexpr const char* timestamp = "public.accounts mode=track kind=timestamp version=updated_at";
 constexpr const char* quoted_table = "public.\"Accounts\" mode=track";
 constexpr const char* quoted_version = "public.accounts mode=track version=\"Version\"";
 constexpr const char* app_schema = "app.accounts mode=track";
@@ -127,6 +128,11 @@ const std::vector<Case> cases = {
      "SELECT qty, l.order_id::text AS staleguard_hidden_1, l.line_no::text AS staleguard_hidden_2, l.version::text "
      "AS staleguard_hidden_3 FROM order_lines l WHERE l.order_id = 1",
      Outcome::Tracked, {"public.order_lines:2"}},
+    // Seconds since 1970: the session's TimeZone and DateStyle change a timestamp's text, not this.
+    {"timestamp_version", timestamp, "SELECT a.balance FROM accounts a WHERE id = 1",
+     "SELECT a.balance, a.id::text AS staleguard_hidden_1, pg_catalog.\"extract\"('epoch', a.updated_at)::text AS "
+     "staleguard_hidden_2 FROM accounts a WHERE id = 1",
+     Outcome::Tracked, accounts},
     {"xmin_version", xmin, "SELECT * FROM accounts WHERE id = 1",
      "SELECT *, accounts.id::text AS staleguard_hidden_1, accounts.xmin::text AS staleguard_hidden_2 FROM accounts "
      "WHERE id = 1",

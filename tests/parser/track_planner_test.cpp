@@ -23,6 +23,7 @@ using Kind = TrackedStatement::Kind;
 constexpr const char* track = "public.accounts mode=track";
 constexpr const char* composite = "public.order_lines mode=track key=order_id,line_no";
 constexpr const char* xmin = "public.accounts mode=track kind=xmin";
+constexpr const char* timestamp = "public.accounts mode=track kind=timestamp version=updated_at";
 constexpr const char* delete_allow = "public.accounts mode=track delete=allow";
 constexpr const char* client = "public.accounts mode=client";
 constexpr const char* increment = "public.accounts mode=increment";
@@ -319,6 +320,11 @@ const std::vector<LiteralPredicateCase> literal_predicate_cases = {
      "\"1:53\",\"1:63\",\"1:73\",\"1:83\",\"2:10it''s\"}'::pg_catalog.text[]) ELSE true END"},
     {"xmin", xmin, "accounts", {{"1", "744"}},
      "CASE accounts.id::pg_catalog.text WHEN E'1' THEN accounts.xmin::pg_catalog.text = E'744' ELSE true END"},
+    // A timestamp as seconds since 1970, which the session's TimeZone and DateStyle do not change.
+    {"timestamp_kind", timestamp, "a", {{"1", "1764231925.337295"}, {"2", "1764231925.400000"}},
+     "CASE a.id::pg_catalog.text WHEN E'1' THEN pg_catalog.extract('epoch', a.updated_at)::pg_catalog.text = "
+     "E'1764231925.337295' WHEN E'2' THEN pg_catalog.extract('epoch', a.updated_at)::pg_catalog.text = "
+     "E'1764231925.400000' ELSE true END"},
     // One key tuple (`WHERE id = 1`): no other row can match, so the version alone is compared.
     {"one_key_tuple", track, "accounts", {{"1", "3"}}, "accounts.version::pg_catalog.text = E'3'", true},
     {"one_key_tuple_unseen", track, "accounts", {}, "true", true},
@@ -347,6 +353,19 @@ INSTANTIATE_TEST_SUITE_P(Golden, LiteralVersionPredicateGolden, ::testing::Value
                          [](const ::testing::TestParamInfo<LiteralPredicateCase>& info) {
                              return std::string(info.param.name);
                          });
+
+TEST(DisplayedVersion, ShowsTimestampSecondsAsAUtcTimestamp) {
+    const auto rules = rule_set(timestamp);
+    const rules::TableRule& rule = rules->tables.front();
+    EXPECT_EQ(displayed_version(rule, "1764231925.337295"), "2025-11-27 08:25:25.337295+00");
+    EXPECT_EQ(displayed_version(rule, "0.000000"), "1970-01-01 00:00:00.000000+00");
+    EXPECT_EQ(displayed_version(rule, "-1.500000"), "1969-12-31 23:59:58.500000+00");
+    EXPECT_EQ(displayed_version(rule, "-86400.000001"), "1969-12-30 23:59:59.999999+00");
+    EXPECT_EQ(displayed_version(rule, "12.5"), "12.5") << "not six decimals: shown as it is";
+    EXPECT_EQ(displayed_version(rule, "951782400.000000"), "2000-02-29 00:00:00.000000+00");
+    EXPECT_EQ(displayed_version(rule, "Infinity"), "Infinity");
+    EXPECT_EQ(displayed_version(*rule_set(track)->tables.data(), "1764231925.337295"), "1764231925.337295");
+}
 
 TEST(EscapedStringLiteral, DoublesQuotesAndBackslashes) {
     EXPECT_EQ(escaped_string_literal(""), "E''");

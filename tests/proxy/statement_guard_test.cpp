@@ -152,7 +152,8 @@ const std::vector<QueryCase> kQueryCases = {
     // session, unseen by the client, the versions it wrote).
     {"TimestampKind", "UPDATE events SET payload = 'x' WHERE payload <> 'x'", Kind::Replace,
      "UPDATE events SET payload = 'x', changed_at = clock_timestamp() WHERE payload <> 'x' RETURNING "
-     "events.id::text AS staleguard_hidden_1, events.changed_at::text AS staleguard_hidden_2"},
+     "events.id::text AS staleguard_hidden_1, pg_catalog.\"extract\"('epoch', events.changed_at)::text AS "
+     "staleguard_hidden_2"},
     {"SchemaQualified", "UPDATE public.ledger SET amount = 1", Kind::Replace,
      "UPDATE public.ledger SET amount = 1, version = ledger.version + 1"},
     {"OtherSchemaNotProtected", "UPDATE archive.ledger SET amount = 1", Kind::Forward, ""},

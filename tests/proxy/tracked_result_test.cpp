@@ -299,8 +299,9 @@ const std::vector<RecheckQueryCase> recheck_query_cases = {
      "SELECT id::pg_catalog.text, xmin::pg_catalog.text FROM public.accounts WHERE id IN (E'1')"},
     {"timestamp",
      with_version(accounts, "modified_at", rules::VersionKind::Timestamp),
-     {{{"1"}, "2026-11-27 08:25:25.337295+00"}},
-     "SELECT id::pg_catalog.text, modified_at::pg_catalog.text FROM public.accounts WHERE id IN (E'1')"},
+     {{{"1"}, "1764231925.337295"}},
+     "SELECT id::pg_catalog.text, pg_catalog.extract('epoch', modified_at)::pg_catalog.text FROM public.accounts "
+     "WHERE id IN (E'1')"},
 };
 
 class CurrentVersionsQuery : public ::testing::TestWithParam<RecheckQueryCase> {};
