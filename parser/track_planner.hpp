@@ -33,6 +33,13 @@ struct TrackedStatement {
     // The rules the plan's TableRule pointers point into: a session keeps a plan (a prepared
     // statement) across a reload that frees the rules it was made with.
     std::shared_ptr<const rules::RuleSet> rules;
+
+    // The table whose written rows the hidden RETURNING shows (a write); empty for anything else.
+    std::string_view written_table() const {
+        if (kind == Kind::KeyedWrite) return keyed.target.table_name;
+        if (kind == Kind::UnkeyedWrite && !tracking.tables.empty()) return tracking.tables.front().name;
+        return {};
+    }
 };
 
 class TrackPlanner {

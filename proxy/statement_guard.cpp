@@ -333,20 +333,14 @@ void StatementGuard::on_command_complete(std::string_view tag) {
     if (tag == "ROLLBACK") undo_settings_of_rolled_back_transaction();
 }
 
-void StatementGuard::on_server_error() {
-    journal_.on_error();
-    error_since_ready_ = true;
-}
-
 void StatementGuard::undo_settings_of_rolled_back_transaction() {
     if (checks_before_transaction_) checks_enabled_ = checks_enabled_ || *checks_before_transaction_;
     if (search_path_set_in_transaction_) set_search_path(std::nullopt);
 }
 
 void StatementGuard::on_ready_for_query(wire::TransactionStatus status) {
+    const bool failed = journal_.error_since_ready();
     journal_.on_ready_for_query(status, read_set_.get());
-    const bool failed = error_since_ready_;
-    error_since_ready_ = false;
     if (status != wire::TransactionStatus::Idle) return;
     checks_enabled_local_.reset();
     if (search_path_local_) {
@@ -569,8 +563,10 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
         bool rewritten = statement && statement->rewritten;
         std::string text(texts[i]);
         std::shared_ptr<const TrackedResult> tracked;
+        std::shared_ptr<const parser::TrackedStatement> tracking;
         if (!check && rewriter.tracker().active() && (!statement || statement->prepared_name.empty())) {
-            if (auto tracking = track(rewriter, text, texts.size() == 1 ? text_plan.tracked : nullptr)) {
+            tracking = track(rewriter, text, texts.size() == 1 ? text_plan.tracked : nullptr);
+            if (tracking) {
                 if (tracking->kind != parser::TrackedStatement::Kind::KeyedWrite) {
                     text = tracking->tracking.sql;
                     tracked = tracked_result(*tracking);
@@ -596,10 +592,7 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
                 any_tracked = true;
             }
         }
-        if (statement) {
-            const bool seen = tracked && tracked->is_write && !tracked->layout.groups.empty();
-            note_blind_writes(*statement, seen ? std::string_view(tracked->layout.groups.front().table) : "");
-        }
+        if (statement) note_blind_writes(*statement, tracking ? tracking->written_table() : std::string_view{});
         any_check = any_check || check.has_value();
         std::optional<std::size_t> offset;
         if (!rewritten) {
@@ -672,12 +665,8 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
         text = result.statements.front().sql;
     }
     auto tracking = track(rewriter, text);
-    if (result.statements.size() == 1) {
-        std::string_view seen;
-        if (tracking && tracking->kind == parser::TrackedStatement::Kind::KeyedWrite) seen = tracking->keyed.target.table_name;
-        if (tracking && tracking->kind == parser::TrackedStatement::Kind::UnkeyedWrite) seen = tracking->tracking.tables.front().name;
-        note_blind_writes(result.statements.front(), seen);
-    }
+    if (result.statements.size() == 1)
+        note_blind_writes(result.statements.front(), tracking ? tracking->written_table() : std::string_view{});
     if (!tracking) return plan;
     PreparedStatement& prepared = statements_[name];
     plan.tracked = true;

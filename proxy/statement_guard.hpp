@@ -205,7 +205,7 @@ public:
     void on_command_complete(std::string_view tag);
     // The server's ParameterStatus: DateStyle decides whether dates bound in binary can be read.
     void on_parameter_status(std::string_view name, std::string_view value);
-    void on_server_error();
+    void on_server_error() { journal_.on_error(); }
 
     // Bare protected names in `sql` whose schema this session has not yet learnt from the server.
     std::vector<std::string> names_to_look_up(const parser::Rewriter& rewriter, std::string_view sql);
@@ -285,7 +285,6 @@ private:
     std::vector<std::string> blind_written_;
     void note_blind_writes(const parser::StatementRewrite& statement, std::string_view seen_target);
     bool search_path_set_in_transaction_ = false;
-    bool error_since_ready_ = false;
     void undo_settings_of_rolled_back_transaction();
     bool checks_enabled_ = true;
     std::optional<bool> checks_enabled_local_;

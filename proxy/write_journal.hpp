@@ -39,6 +39,8 @@ public:
     // The server's answers, in the order they arrive.
     void on_command_complete(std::string_view tag, ReadSet* read_set);
     void on_error() { error_since_ready_ = true; }
+    // An ErrorResponse came since the last ReadyForQuery (read before on_ready_for_query resets it).
+    bool error_since_ready() const { return error_since_ready_; }
     void on_ready_for_query(wire::TransactionStatus status, ReadSet* read_set);
 
     std::size_t size() const { return entries_.size(); }
