@@ -113,11 +113,27 @@ staleguard_pg_psql() {
 # Stops the cluster (fast, then immediate) and removes its dir. Safe to call twice or before start.
 staleguard_pg_stop() {
     if [[ -n "${SG_PG_DIR:-}" && -d "$SG_PG_DIR" ]]; then
-        if [[ -f "$SG_PG_DIR/data/postmaster.pid" ]]; then
+        local pid_file=$SG_PG_DIR/data/postmaster.pid
+        if [[ -f "$pid_file" ]]; then
+            # A shell that sourced this file afresh (not the one that started the cluster) has no
+            # SG_PG_OS_USER: the data directory's owner is the user it runs as.
+            SG_PG_OS_USER=${SG_PG_OS_USER:-$(stat -c %U "$SG_PG_DIR/data")}
             staleguard_as_pg_user "$STALEGUARD_PG_BIN/pg_ctl" -D "$SG_PG_DIR/data" -m fast -w -t 30 \
                 stop >/dev/null 2>&1 ||
                 staleguard_as_pg_user "$STALEGUARD_PG_BIN/pg_ctl" -D "$SG_PG_DIR/data" -m immediate \
                     -w -t 30 stop >/dev/null 2>&1 || true
+            # Never leave a server running behind a removed directory: if pg_ctl could not stop
+            # it, the postmaster gets SIGQUIT (immediate shutdown) and then SIGKILL.
+            local postmaster
+            postmaster=$(head -n 1 "$pid_file" 2>/dev/null || true)
+            if [[ "$postmaster" =~ ^[0-9]+$ ]] && kill -0 "$postmaster" 2>/dev/null; then
+                kill -QUIT "$postmaster" 2>/dev/null || true
+                for _ in {1..50}; do
+                    kill -0 "$postmaster" 2>/dev/null || break
+                    sleep 0.1
+                done
+                kill -KILL "$postmaster" 2>/dev/null || true
+            fi
         fi
         rm -rf "$SG_PG_DIR"
     fi
