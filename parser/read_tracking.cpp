@@ -219,6 +219,49 @@ bool has_bare_star(std::size_t count, Node* const* items) {
     return false;
 }
 
+// Whether a column reference may name something of the row of a table reached as `qualifier`
+// other than its key and version columns: `*`, `q.*`, the whole row, or another column of it. An
+// unqualified name that is not the key's or the version's counts, as it may be this table's.
+bool names_row_data(const PgQuery__ColumnRef& reference, const std::vector<std::string>& qualifier,
+                    const rules::TableRule& rule) {
+    if (reference.n_fields == 0) return true;
+    std::vector<std::string_view> prefix;
+    for (std::size_t i = 0; i + 1 < reference.n_fields; ++i) {
+        const auto part = string_of(reference.fields[i]);
+        if (!part) return true;  // not a plain name: cannot tell
+        prefix.push_back(*part);
+    }
+    if (!prefix.empty()) {
+        // `a.col`, `s.t.col`: the prefix must be the tail of how the table is reached.
+        if (prefix.size() > qualifier.size()) return false;
+        if (!std::equal(prefix.begin(), prefix.end(), qualifier.end() - static_cast<std::ptrdiff_t>(prefix.size())))
+            return false;
+    }
+    const Node* last = reference.fields[reference.n_fields - 1];
+    if (last != nullptr && last->node_case == PG_QUERY__NODE__NODE_A_STAR) return true;
+    const auto column = string_of(last);
+    if (!column) return true;
+    if (*column == rule.version_column) return false;
+    return std::find(rule.key.begin(), rule.key.end(), *column) == rule.key.end();
+}
+
+// Whether anything in a SELECT looks at a protected row's data (not only its key or version):
+// `SELECT 1 FROM t WHERE id = 1` or `SELECT id FROM t WHERE id = 1 FOR UPDATE` shows the client
+// nothing it could write back, so learning the version they carry would let a later write of
+// data read earlier pass as current (Django's select_on_save probe, lock-then-save).
+bool reads_row_data(ProtobufCMessage& message, const std::vector<std::string>& qualifier,
+                    const rules::TableRule& rule, int depth) {
+    if (depth > max_tree_depth) return true;
+    if (const Node* node = as_node(message); node != nullptr && node->node_case == PG_QUERY__NODE__NODE_COLUMN_REF) {
+        return names_row_data(*node->column_ref, qualifier, rule);
+    }
+    bool found = false;
+    for_each_child_message(message, [&](ProtobufCMessage& child) {
+        if (!found) found = reads_row_data(child, qualifier, rule, depth + 1);
+    });
+    return found;
+}
+
 // A SELECT whose result columns appended at the end of its list could change: why, or nothing.
 std::optional<std::string> untrackable_select(const PgQuery__SelectStmt& select) {
     if (select.op != PG_QUERY__SET_OPERATION__SETOP_NONE) return "set operation (UNION/INTERSECT/EXCEPT)";
@@ -489,6 +532,12 @@ private:
         for (std::size_t i = 0; i < select.n_from_clause; ++i) {
             collect_from(select.from_clause[i], select, candidates, 0);
         }
+        const bool any_found = !candidates.empty();
+        std::erase_if(candidates, [&select](const Candidate& candidate) {
+            return candidate.through_subquery.empty() &&
+                   !reads_row_data(select.base, candidate.qualifier, *candidate.rule, 0);
+        });
+        if (any_found && candidates.empty()) return not_tracked("reads only key or version columns of protected tables");
         if (candidates.empty()) {
             if (const rules::TableRule* rule = protected_anywhere(select.base, 0)) {
                 return not_tracked("protected table " + rule->table.to_string() +

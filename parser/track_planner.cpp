@@ -122,6 +122,19 @@ std::optional<std::vector<std::string_view>> split_statements(std::string_view s
     return statements;
 }
 
+bool copies_from_client(std::string_view statement) {
+    auto tokens = scan_numbered(statement);
+    if (!tokens.ok()) return false;
+    bool first = true;
+    for (const NumberedToken& token : tokens.value()) {
+        if (token.token.kind == TokenKind::Comment) continue;
+        if (first && token.number != PG_QUERY__TOKEN__COPY) return false;
+        first = false;
+        if (token.number == PG_QUERY__TOKEN__STDIN) return true;
+    }
+    return false;
+}
+
 std::string text_array_value(const std::vector<std::string>& elements) {
     std::string out = "{";
     for (std::size_t i = 0; i < elements.size(); ++i) {

@@ -70,6 +70,10 @@ private:
 // comments around it; nullopt when the scanner refuses the string.
 std::optional<std::vector<std::string_view>> split_statements(std::string_view sql);
 
+// Whether a statement is `COPY ... FROM STDIN`: the server then waits for the client's CopyData,
+// so nothing may be sent behind it before the copy ends.
+bool copies_from_client(std::string_view statement);
+
 // The version predicate for a keyed write's slot: true for a row whose key is not in
 // `keys_array`, else only when the row still has the version at the same place of
 // `versions_array`. Both are SQL for a text[] (a quoted literal or a $n parameter); keys as

@@ -613,9 +613,13 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
             const bool settle_at_sync = verdict_needed && next_tag == 'S' && alone &&
                                         stale_changes_nothing(plan.check, plan.tracked.get());
             // A row limit would suspend a write whose only rows are staleguard's RETURNING
-            // (pgjdbc sends one): its CommandComplete, and so the verdict, must come now.
-            const bool unlimit = plan.tracked && plan.tracked->is_write && !plan.tracked->client_sees_rows &&
-                                 execute.max_rows != 0;
+            // (pgjdbc sends one), or a checked write's own RETURNING (pgjdbc's fetch size in a
+            // transaction): its CommandComplete, and so the verdict, must come now. A client that
+            // closed the portal after its first rows would otherwise commit a multi-row write
+            // whose stale rows were silently skipped. PostgreSQL has run the whole write at the
+            // first Execute anyway; the client gets every row at once, as without a limit.
+            const bool unlimit = plan.tracked && plan.tracked->is_write && execute.max_rows != 0 &&
+                                 (!plan.tracked->client_sees_rows || verdict_needed);
             ResponseRoute route = ResponseRoute::checked(std::move(plan.check));
             route.tracked = std::move(plan.tracked);
             const std::uint64_t correlation = record_upstream('E', std::move(route));

@@ -610,6 +610,27 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
         plan.sql = std::move(plan.statements.front().sql);
         plan.tracked = std::move(plan.statements.front().tracked);
         plan.statements.clear();
+    } else if ((any_check || any_tracked) &&
+               std::any_of(texts.begin(), texts.end(), [](std::string_view text) { return parser::copies_from_client(text); })) {
+        // Translated, the string's later statements would reach the server while it waits for
+        // the copy's data. Sent as one Query instead, its reads go untracked (safe: nothing is
+        // learnt) and its writes are bumped; a write that needs its check follows `unanalysable`.
+        plan.statements.clear();
+        if ((any_check || any_tracked_write) && checks &&
+            rewriter.rules().unanalysable == rules::UnanalysablePolicy::Reject) {
+            auto error = wire::ErrorResponse::make(
+                std::string(parser::unanalysable_sqlstate),
+                "staleguard cannot check the writes of a query string that also holds COPY ... FROM STDIN");
+            error.fields.emplace_back(wire::field::Hint,
+                                      "Send the COPY as a query of its own; unanalysable: pass in the rule file lets "
+                                      "such strings through unchecked.");
+            plan.kind = QueryPlan::Kind::Replace;
+            plan.sql = std::string(kServerSideFailure);
+            plan.replacement_error = error.encode();
+        } else if (result.outcome == parser::RewriteResult::Outcome::Rewritten) {
+            plan.kind = QueryPlan::Kind::Replace;
+            plan.sql = std::move(result.sql);
+        }
     } else if (any_check || any_tracked) {
         plan.kind = QueryPlan::Kind::Translate;
     } else if (result.outcome == parser::RewriteResult::Outcome::Rewritten) {

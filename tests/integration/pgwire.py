@@ -58,8 +58,8 @@ def bind(statement, values, binary=False, portal=""):
     return message(b"B", body + struct.pack("!H", 0))
 
 
-def execute(portal=""):
-    return message(b"E", portal.encode() + b"\0" + struct.pack("!i", 0))
+def execute(portal="", max_rows=0):
+    return message(b"E", portal.encode() + b"\0" + struct.pack("!i", max_rows))
 
 
 SYNC = message(b"S")

@@ -4,6 +4,7 @@ on a stale read fails with 40001 and writes nothing, and what the client reads c
 columns it asked for."""
 
 import datetime
+import io
 import threading
 
 import psycopg
@@ -161,6 +162,25 @@ def test_write_waiting_for_a_concurrent_writer_is_checked_after_it_commits(guard
     assert "error" in outcome, f"A's write went through: {outcome}"
     assert expect_error(outcome["error"], "40001").diag.message_primary == stale_message(1)
     assert account(db, 1) == (150, 2)
+
+
+# A read that shows only the key (Django's select_on_save probe, a lock taken before a save) is
+# no read of the row's data: the save must still be checked against the version the data came
+# from. (Found by black-box testing: such probes refreshed the version and B's change was lost.)
+@pytest.mark.parametrize("protocol", ["simple", "prepared"])
+@pytest.mark.parametrize("probe", [
+    "SELECT 1 AS a FROM accounts WHERE id = 2 LIMIT 1",
+    "SELECT id FROM accounts WHERE id = 2 FOR UPDATE",
+    "SELECT id, version FROM accounts WHERE id = 2",
+])
+def test_a_key_only_read_does_not_refresh_what_was_read(guarded, protocol, probe):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    conn, execute = session_speaking(db, protocol)
+    execute("SELECT balance FROM accounts WHERE id = 2", None)
+    run(db.connect(), "UPDATE accounts SET balance = 250 WHERE id = 2")  # B, through staleguard
+    execute(probe, None)
+    expect_refused(execute, "UPDATE accounts SET balance = 180 WHERE id = 2")
+    assert account(db, 2) == (250, 2)
 
 
 def test_stale_write_with_psql(guarded, pg):
@@ -381,8 +401,13 @@ def test_unread_row_rejected(guarded):
         error = expect_error(excinfo, "40001")
         assert "public.accounts" in error.diag.message_primary, sql
     assert state(db) == before
-    # Read, then write: fresh.
+    # A read that shows only the key is not a read of the row's data: still refused.
     run(a, "SELECT id FROM accounts WHERE id = 3")
+    with pytest.raises(psycopg2.Error) as excinfo:
+        run(a, "UPDATE accounts SET balance = 0 WHERE id = 3")
+    expect_error(excinfo, "40001")
+    # Read, then write: fresh.
+    run(a, "SELECT id, balance FROM accounts WHERE id = 3")
     assert run(a, "UPDATE accounts SET balance = 0 WHERE id = 3")[0] == "UPDATE 1"
     assert account(db, 3) == (0, 2)
     # One of two rows read: still refused, nothing written.
@@ -554,6 +579,43 @@ def test_a_literal_write_of_many_rows_read_is_checked_row_by_row(guarded, rows):
 
 # --- DELETE ---------------------------------------------------------------------------------
 
+# Found by black-box testing: such a string was translated statement by statement, and the
+# statements behind the COPY reached the server while it waited for the copy's data (the
+# connection was lost, or the client hung holding the UPDATE's row locks).
+@pytest.mark.parametrize("sql, written", [
+    ("SELECT balance FROM accounts WHERE id = 1; COPY ledger (account_id, amount) FROM STDIN", False),
+    ("COPY ledger (account_id, amount) FROM STDIN; SELECT owner FROM accounts WHERE id = 2", False),
+    ("BEGIN; COPY ledger (account_id, amount) FROM STDIN; UPDATE accounts SET note = 'n' WHERE balance > 250; "
+     "COMMIT", True),
+])
+def test_copy_from_stdin_in_a_query_string_with_tracked_statements(guarded, sql, written):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    conn = db.connect()
+    with conn.cursor() as cur:
+        cur.copy_expert(sql, io.StringIO("3\t40\n3\t50\n"))
+    assert db.rows("SELECT account_id, amount FROM ledger WHERE account_id = 3 ORDER BY amount") == [(3, 40), (3, 50)]
+    # The unkeyed UPDATE is bumped as ever.
+    assert versions_of(db, 3, 4, 5) == ([2, 2, 2] if written else [1, 1, 1])
+    assert run(conn, "SELECT 'still connected'")[1] == [("still connected",)]
+
+
+def test_copy_from_stdin_beside_a_checked_write_follows_unanalysable(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    conn = db.connect()
+    run(conn, "SELECT balance FROM accounts WHERE id = 1")
+    with conn.cursor() as cur, pytest.raises(psycopg2.Error) as excinfo:
+        cur.copy_expert("UPDATE accounts SET balance = 1 WHERE id = 1; COPY ledger (account_id, amount) FROM STDIN",
+                        io.StringIO("3\t40\n"))
+    error = expect_error(excinfo, "0A000")
+    assert "COPY ... FROM STDIN" in error.diag.message_primary
+    assert account(db, 1) == (100, 1) and db.rows("SELECT count(*) FROM ledger")[0][0] == 3
+    # Each on its own, both work.
+    assert run(conn, "UPDATE accounts SET balance = 1 WHERE id = 1")[0] == "UPDATE 1"
+    with conn.cursor() as cur:
+        cur.copy_expert("COPY ledger (account_id, amount) FROM STDIN", io.StringIO("3\t40\n"))
+    assert account(db, 1) == (1, 2) and db.rows("SELECT count(*) FROM ledger")[0][0] == 4
+
+
 def test_delete_checked(guarded):
     db = guarded(TRACK_RULES, ACCOUNTS)
     a, b = db.connect(), db.connect()
@@ -562,7 +624,7 @@ def test_delete_checked(guarded):
     run(b, "UPDATE accounts SET balance = 1 WHERE id = 4")
     expect_stale(a, "DELETE FROM accounts WHERE id = 4", 4)
     assert account(db, 4) == (1, 2)
-    run(a, "SELECT version FROM accounts WHERE id = 4")
+    run(a, "SELECT balance FROM accounts WHERE id = 4")
     assert run(a, "DELETE FROM accounts WHERE id = 4")[0] == "DELETE 1"
     assert [row[0] for row in state(db)] == [1, 2, 3]
 

@@ -217,3 +217,43 @@ def test_write_batched_behind_begin_like_pgjdbc(guarded):
         assert ready_states(messages) == ["T"]
         assert ready_states(conn.simple_query("COMMIT")) == ["I"]
     assert account(db, 5) == (80, 3)
+
+
+# --- a row limit on a checked write -------------------------------------------------------------
+
+def returning_update_in_parts(keys):
+    """A keyed UPDATE ... RETURNING of `keys`, executed with a limit of one row, as pgjdbc runs
+    executeQuery() under a fetch size in a transaction."""
+    array = ("{" + ",".join(str(k) for k in keys) + "}").encode()
+    return (pgwire.parse("", "UPDATE accounts SET balance = 3 WHERE id = ANY($1) RETURNING id, balance")
+            + pgwire.bind("", [array]) + pgwire.execute("", max_rows=1) + pgwire.SYNC)
+
+
+def test_a_multi_row_write_fetched_in_parts_is_still_all_or_nothing(guarded):
+    # Found by black-box testing: the stale row was skipped, the other written, and with the
+    # portal closed after its first row no error came.
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    with db.raw() as conn:
+        assert ready_states(conn.simple_query("SELECT balance FROM accounts WHERE id IN (1, 2)")) == ["I"]
+        other = db.connect()
+        with other.cursor() as cur:
+            cur.execute("UPDATE accounts SET balance = 7 WHERE id = 2")
+        conn.send(returning_update_in_parts([1, 2]))
+        messages = conn.read_until_ready()
+        assert sqlstates(messages) == ["40001"], messages
+        assert "s" not in tags(messages)  # no PortalSuspended: the write's verdict came at once
+    assert account(db, 1) == (100, 1) and account(db, 2) == (7, 2)
+
+
+def test_a_fresh_write_fetched_in_parts_gets_every_row_at_once(guarded):
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    with db.raw() as conn:
+        assert ready_states(conn.simple_query("BEGIN")) == ["T"]
+        conn.simple_query("SELECT balance FROM accounts WHERE id IN (3, 4)")
+        conn.send(returning_update_in_parts([3, 4]))
+        messages = conn.read_until_ready()
+        assert sqlstates(messages) == [], messages
+        assert sorted(pgwire.data_rows(messages)) == [["3", "3"], ["4", "3"]]
+        assert [payload for tag, payload in messages if tag == b"C"] == [b"UPDATE 2\0"]
+        assert ready_states(conn.simple_query("COMMIT")) == ["I"]
+    assert account(db, 3) == (3, 2) and account(db, 4) == (3, 2)

@@ -66,8 +66,45 @@ const std::vector<Case> cases = {
      "SELECT *, balance * 2 AS doubled, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS "
      "staleguard_hidden_2 FROM accounts",
      Outcome::Tracked, accounts},
-    {"select_no_visible_columns", track, "SELECT FROM accounts",
-     "SELECT accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2 FROM accounts",
+    {"select_no_visible_columns", track, "SELECT FROM accounts", "reads only key or version columns of protected tables",
+     not_tracked},
+    // ---- SELECT: what shows only keys and versions teaches nothing (a later write of data read
+    // earlier must still be checked against that earlier version) ----
+    {"key_only_exists_probe", track, "SELECT 1 AS a FROM accounts WHERE id = 1 LIMIT 1",
+     "reads only key or version columns of protected tables", not_tracked},
+    {"key_only_lock", track, "SELECT id FROM accounts WHERE id = 1 FOR UPDATE",
+     "reads only key or version columns of protected tables", not_tracked},
+    {"key_and_version_only", track, "SELECT a.id, a.version FROM accounts a WHERE a.id IN (1, 2) ORDER BY a.version",
+     "reads only key or version columns of protected tables", not_tracked},
+    {"key_only_xmin", xmin, "SELECT id, xmin FROM accounts WHERE id = 1",
+     "reads only key or version columns of protected tables", not_tracked},
+    {"key_only_other_table_data", track,
+     "SELECT a.id, n.body FROM accounts a JOIN notes n ON n.account_id = a.id",
+     "reads only key or version columns of protected tables", not_tracked},
+    {"key_selected_data_filtered", track, "SELECT id FROM accounts WHERE balance >= 50",
+     "SELECT id, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2 FROM "
+     "accounts WHERE balance >= 50",
+     Outcome::Tracked, accounts},
+    {"key_selected_data_in_subquery", track,
+     "SELECT a.id FROM accounts a WHERE EXISTS (SELECT 1 FROM notes n WHERE n.body = a.owner)",
+     "SELECT a.id, a.id::text AS staleguard_hidden_1, a.version::text AS staleguard_hidden_2 FROM accounts a WHERE "
+     "EXISTS (SELECT 1 FROM notes n WHERE n.body = a.owner)",
+     Outcome::Tracked, accounts},
+    {"key_only_unqualified_other_name", track, "SELECT id, note_count FROM accounts",
+     "SELECT id, note_count, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2 "
+     "FROM accounts",
+     Outcome::Tracked, accounts},
+    {"whole_row_reference", track, "SELECT row_to_json(a) FROM accounts a WHERE a.id = 1",
+     "SELECT row_to_json(a), a.id::text AS staleguard_hidden_1, a.version::text AS staleguard_hidden_2 FROM "
+     "accounts a WHERE a.id = 1",
+     Outcome::Tracked, accounts},
+    {"schema_qualified_column", track, "SELECT public.accounts.owner FROM public.accounts",
+     "SELECT public.accounts.owner, public.accounts.id::text AS staleguard_hidden_1, public.accounts.version::text AS "
+     "staleguard_hidden_2 FROM public.accounts",
+     Outcome::Tracked, accounts},
+    {"self_join_key_only_side", track, "SELECT a.id, b.owner FROM accounts a JOIN accounts b ON b.parent_id = a.id",
+     "SELECT a.id, b.owner, b.id::text AS staleguard_hidden_1, b.version::text AS staleguard_hidden_2 FROM accounts "
+     "a JOIN accounts b ON b.parent_id = a.id",
      Outcome::Tracked, accounts},
     {"join_two_protected", two_tables, "SELECT a.balance, o.total FROM accounts a JOIN orders o ON o.account_id = a.id",
      "SELECT a.balance, o.total, a.id::text AS staleguard_hidden_1, a.version::text AS staleguard_hidden_2, "
@@ -89,8 +126,8 @@ const std::vector<Case> cases = {
      "staleguard_hidden_3, o.version::text AS staleguard_hidden_4 FROM accounts a JOIN users u ON u.id = a.owner "
      "JOIN orders o ON o.account_id = a.id",
      Outcome::Tracked, {"public.accounts:1", "public.orders:1"}},
-    {"self_join", track, "SELECT a.id, b.id FROM accounts a JOIN accounts b ON b.parent = a.id",
-     "SELECT a.id, b.id, a.id::text AS staleguard_hidden_1, a.version::text AS staleguard_hidden_2, b.id::text AS "
+    {"self_join", track, "SELECT a.balance, b.id FROM accounts a JOIN accounts b ON b.parent = a.id",
+     "SELECT a.balance, b.id, a.id::text AS staleguard_hidden_1, a.version::text AS staleguard_hidden_2, b.id::text AS "
      "staleguard_hidden_3, b.version::text AS staleguard_hidden_4 FROM accounts a JOIN accounts b ON b.parent = a.id",
      Outcome::Tracked, {"public.accounts:1", "public.accounts:1"}},
     {"only_client_table_skipped", track_and_client, "SELECT * FROM accounts a JOIN orders o ON o.account_id = a.id",
@@ -202,8 +239,8 @@ const std::vector<Case> cases = {
      "accounts.id::text AS staleguard_hidden_in3, accounts.version::text AS staleguard_hidden_in4 FROM "
      "accounts) y", Outcome::Tracked, {"public.accounts:1", "public.accounts:1"}},
     {"subquery_lateral", track,
-     "SELECT a.id, l.note FROM accounts a, LATERAL (SELECT b.note FROM accounts b WHERE b.id = a.id + 1) l",
-     "SELECT a.id, l.note, a.id::text AS staleguard_hidden_1, a.version::text AS staleguard_hidden_2, "
+     "SELECT a.owner, l.note FROM accounts a, LATERAL (SELECT b.note FROM accounts b WHERE b.id = a.id + 1) l",
+     "SELECT a.owner, l.note, a.id::text AS staleguard_hidden_1, a.version::text AS staleguard_hidden_2, "
      "l.staleguard_hidden_in1 AS staleguard_hidden_3, l.staleguard_hidden_in2 AS staleguard_hidden_4 FROM "
      "accounts a, LATERAL (SELECT b.note, b.id::text AS staleguard_hidden_in1, b.version::text AS "
      "staleguard_hidden_in2 FROM accounts b WHERE b.id = (a.id + 1)) l", Outcome::Tracked, {"public.accounts:1", "public.accounts:1"}},
@@ -237,8 +274,8 @@ const std::vector<Case> cases = {
      "accounts WHERE id IN (SELECT account_id FROM transfers)",
      Outcome::Tracked, accounts},
     {"scalar_subquery_with_aggregate", track,
-     "SELECT a.id, (SELECT count(*) FROM orders o WHERE o.account_id = a.id) AS n FROM accounts a",
-     "SELECT a.id, (SELECT count(*) FROM orders o WHERE o.account_id = a.id) AS n, a.id::text AS "
+     "SELECT a.owner, (SELECT count(*) FROM orders o WHERE o.account_id = a.id) AS n FROM accounts a",
+     "SELECT a.owner, (SELECT count(*) FROM orders o WHERE o.account_id = a.id) AS n, a.id::text AS "
      "staleguard_hidden_1, a.version::text AS staleguard_hidden_2 FROM accounts a",
      Outcome::Tracked, accounts},
     // ---- SELECT: through a CTE named once in FROM ----
@@ -282,8 +319,8 @@ const std::vector<Case> cases = {
      "WITH t AS (SELECT 1 AS x) SELECT *, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS "
      "staleguard_hidden_2 FROM accounts, t",
      Outcome::Tracked, accounts},
-    {"set_returning_function", track, "SELECT id, generate_series(1, 2) FROM accounts",
-     "SELECT id, generate_series(1, 2), accounts.id::text AS staleguard_hidden_1, accounts.version::text AS "
+    {"set_returning_function", track, "SELECT balance, generate_series(1, 2) FROM accounts",
+     "SELECT balance, generate_series(1, 2), accounts.id::text AS staleguard_hidden_1, accounts.version::text AS "
      "staleguard_hidden_2 FROM accounts",
      Outcome::Tracked, accounts},
 

@@ -116,6 +116,36 @@ INSTANTIATE_TEST_SUITE_P(Golden, SplitStatementsGolden, ::testing::ValuesIn(spli
                          [](const ::testing::TestParamInfo<SplitCase>& info) { return std::string(info.param.name); });
 
 // ---------------------------------------------------------------------------------------------
+// copies_from_client
+
+struct CopyCase {
+    const char* name;
+    const char* statement;
+    bool copies_from_client;
+};
+
+const std::vector<CopyCase> copy_cases = {
+    {"copy_from_stdin", "COPY accounts FROM STDIN", true},
+    {"lower_case_with_columns_and_options", "copy public.accounts (id, owner) from stdin with (format csv)", true},
+    {"leading_comment", "/* load */ -- the lot\nCOPY accounts FROM stdin", true},
+    {"copy_to_stdout", "COPY accounts TO STDOUT", false},
+    {"copy_query_to_stdout", "COPY (SELECT 'stdin' FROM accounts) TO STDOUT", false},
+    {"copy_from_file", "COPY accounts FROM '/tmp/stdin'", false},
+    {"quoted_table_named_stdin", "COPY \"stdin\" TO STDOUT", false},
+    {"not_a_copy", "SELECT 1 AS stdin", false},
+    {"does_not_scan", "COPY accounts FROM STDIN 'unterminated", false},
+};
+
+class CopiesFromClientGolden : public ::testing::TestWithParam<CopyCase> {};
+
+TEST_P(CopiesFromClientGolden, Tells) {
+    EXPECT_EQ(copies_from_client(GetParam().statement), GetParam().copies_from_client);
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, CopiesFromClientGolden, ::testing::ValuesIn(copy_cases),
+                         [](const ::testing::TestParamInfo<CopyCase>& info) { return std::string(info.param.name); });
+
+// ---------------------------------------------------------------------------------------------
 // text_array_value, and as SQL text through escaped_string_literal
 
 // A text[] spelt in SQL: version_predicate() takes its arrays as parameters or as such literals.

@@ -101,7 +101,7 @@ const std::vector<TrackQueryCase> kTrackQueryCases = {
     {"OffCommentDropsTheCheck", "/* staleguard:off */ UPDATE accounts SET balance = 0 WHERE id = 1", Kind::Translate,
      "", 2, {}},
     {"BypassRoleIsNotTracked", "SELECT balance FROM accounts WHERE id = 1", Kind::Forward, "", 0, {}, "", "", "loader"},
-    {"MultiStatementReadsAreTranslated", "SELECT 1; SELECT id FROM accounts", Kind::Translate, "SELECT 1", 2},
+    {"MultiStatementReadsAreTranslated", "SELECT 1; SELECT balance FROM accounts", Kind::Translate, "SELECT 1", 2},
 };
 
 class TrackQuery : public ::testing::TestWithParam<TrackQueryCase> {};
@@ -156,6 +156,32 @@ TEST(TrackQuery, UnreadRowRejectedWithoutExecuting) {
     const auto error = decode_error(*plan.replacement_error);
     EXPECT_EQ(error.get(wire::field::Code), "40001");
     EXPECT_EQ(error.get(wire::field::Message), "stale write to public.accounts (id)=(4): row not read by this session");
+}
+
+// Translated, a string's statements behind a COPY FROM STDIN would reach the server while it
+// waits for the copy's data: such a string goes as one Query, untracked.
+TEST(TrackQuery, CopyFromStdinKeepsTheStringWhole) {
+    parser::Rewriter rewriter(track_rules());
+    StatementGuard guard;
+    read_rows(guard, "public.accounts", {{"1", "3"}});
+    const std::string reads = "SELECT balance FROM accounts WHERE id = 1; COPY ledger FROM STDIN";
+    EXPECT_EQ(guard.plan_query(rewriter, reads).kind, Kind::Forward);
+    // Bumped, not learnt.
+    const QueryPlan unkeyed = guard.plan_query(rewriter, "COPY ledger FROM STDIN; UPDATE accounts SET balance = 0 WHERE balance < 0");
+    ASSERT_EQ(unkeyed.kind, Kind::Replace);
+    EXPECT_FALSE(unkeyed.replacement_error.has_value());
+    EXPECT_EQ(unkeyed.sql, "COPY ledger FROM STDIN; UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE balance < 0");
+    EXPECT_FALSE(unkeyed.tracked);
+    // A write that needs its check follows unanalysable: reject.
+    const QueryPlan keyed = guard.plan_query(rewriter, "UPDATE accounts SET balance = 0 WHERE id = 1; COPY ledger FROM STDIN");
+    ASSERT_EQ(keyed.kind, Kind::Replace);
+    EXPECT_EQ(keyed.sql, kServerSideFailure);
+    ASSERT_TRUE(keyed.replacement_error.has_value());
+    const auto error = decode_error(*keyed.replacement_error);
+    EXPECT_EQ(error.get(wire::field::Code), "0A000");
+    // COPY TO STDOUT needs nothing from the client: translated as usual.
+    EXPECT_EQ(guard.plan_query(rewriter, "UPDATE accounts SET balance = 0 WHERE id = 1; COPY ledger TO STDOUT").kind,
+              Kind::Translate);
 }
 
 TEST(TrackQuery, ChecksOffKeepsTheBumpAndDropsTheCheck) {
