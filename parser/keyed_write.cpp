@@ -11,6 +11,9 @@
 #include <cstring>
 #include <new>
 #include <optional>
+#include <set>
+#include <string_view>
+#include <unordered_set>
 #include <utility>
 
 #include "parser/array_text.hpp"
@@ -416,11 +419,11 @@ private:
                 target.from_array_parameter = true;
                 target.array_parameter = found->array_parameter;
             }
+            // A set beside the list: ORMs send IN lists and arrays of tens of thousands of keys.
+            std::unordered_set<std::string_view> listed;
             for (const Value& value : found->values) {
                 if (auto problem = parameter_like(value, column)) return problem;
-                if (std::find(distinct.begin(), distinct.end(), value.text) == distinct.end()) {
-                    distinct.push_back(value.text);
-                }
+                if (listed.insert(value.text).second) distinct.push_back(value.text);
             }
             if (distinct.size() > 1 || found->array_parameter > 0) {
                 if (several || by_rows != nullptr) return std::string("more than one key column has several values");
@@ -428,9 +431,9 @@ private:
             }
             per_column.push_back(std::move(distinct));
         }
+        std::set<std::vector<std::string>> added;
         auto add_tuple = [&](std::vector<std::string> tuple) {
-            if (std::find(target.key_tuples.begin(), target.key_tuples.end(), tuple) == target.key_tuples.end())
-                target.key_tuples.push_back(std::move(tuple));
+            if (added.insert(tuple).second) target.key_tuples.push_back(std::move(tuple));
         };
         if (by_rows != nullptr) {
             for (const auto& row : by_rows->rows) {

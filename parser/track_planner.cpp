@@ -234,11 +234,17 @@ std::string displayed_version(const rules::TableRule& rule, std::string_view ver
 }
 
 std::string version_predicate(const rules::TableRule& rule, std::string_view qualifier, std::string_view keys_array,
-                              std::string_view versions_array) {
+                              std::string_view pairs_array) {
     const std::string q(qualifier);
-    const std::string position = "pg_catalog.array_position(" + std::string(keys_array) + ", " + row_key_text(rule, q) + ")";
-    return "CASE WHEN " + position + " IS NULL THEN true ELSE (" + std::string(versions_array) + ")[" + position +
-           "] IS NOT DISTINCT FROM " + row_version_text(rule, q) + " END";
+    const std::string key = "(" + row_key_text(rule, q) + ")";
+    const std::string pair =
+        "pg_catalog.length(" + key + ")::pg_catalog.text || ':' || " + key + " || " + row_version_text(rule, q);
+    return "CASE WHEN " + key + " = ANY (" + std::string(keys_array) + ") THEN " + pair + " = ANY (" +
+           std::string(pairs_array) + ") ELSE true END";
+}
+
+std::string seen_pair(const SeenVersion& row) {
+    return std::to_string(character_count(row.key)) + ":" + row.key + row.version;
 }
 
 std::string literal_version_predicate(const rules::TableRule& rule, std::string_view qualifier,
@@ -249,20 +255,14 @@ std::string literal_version_predicate(const rules::TableRule& rule, std::string_
         return row_version_text(rule, q) + " = " + escaped_string_literal(seen.front().version);
     }
     if (seen.size() > max_rows_in_case) {
-        // A seen row must carry its (key, version) pair, each pair one text: the key's length,
-        // a colon, the key, the version.
         std::vector<std::string> keys;
         std::vector<std::string> pairs;
         for (const SeenVersion& row : seen) {
             keys.push_back(row.key);
-            pairs.push_back(std::to_string(character_count(row.key)) + ":" + row.key + row.version);
+            pairs.push_back(seen_pair(row));
         }
-        const std::string key = "(" + row_key_text(rule, q) + ")";
-        const std::string pair = "pg_catalog.length(" + key + ")::pg_catalog.text || ':' || " + key + " || " +
-                                 row_version_text(rule, q);
-        return "CASE WHEN " + key + " = ANY (" + escaped_string_literal(text_array_value(keys)) +
-               "::pg_catalog.text[]) THEN " + pair + " = ANY (" + escaped_string_literal(text_array_value(pairs)) +
-               "::pg_catalog.text[]) ELSE true END";
+        return version_predicate(rule, q, escaped_string_literal(text_array_value(keys)) + "::pg_catalog.text[]",
+                                 escaped_string_literal(text_array_value(pairs)) + "::pg_catalog.text[]");
     }
     std::string out = "CASE " + row_key_text(rule, q);
     const std::string version = row_version_text(rule, q);

@@ -75,13 +75,16 @@ std::optional<std::vector<std::string_view>> split_statements(std::string_view s
 bool copies_from_client(std::string_view statement);
 
 // The version predicate for a keyed write's slot: true for a row whose key is not in
-// `keys_array`, else only when the row still has the version at the same place of
-// `versions_array`. Both are SQL for a text[] (a quoted literal or a $n parameter); keys as
-// encoded_key() spells them. A plain expression on the row, without a subquery: when the UPDATE
-// waits for another transaction's lock on the row, READ COMMITTED re-evaluates it against the
-// row that transaction committed (an anti-join with the seen versions would not be re-checked).
+// `keys_array`, else only when the row's key and version together are in `pairs_array` (each
+// seen_pair()). Both are SQL for a text[] (a quoted literal or a $n parameter); keys as
+// encoded_key() spells them. `= ANY` over a constant array is a hashed lookup (PostgreSQL 14 and
+// later), so a write of tens of thousands of read rows stays linear; a position in one array
+// looked up in the other was a scan per row. A plain expression on the row, without a subquery:
+// when the UPDATE waits for another transaction's lock on the row, READ COMMITTED re-evaluates it
+// against the row that transaction committed (an anti-join with the seen versions would not be
+// re-checked).
 std::string version_predicate(const rules::TableRule& rule, std::string_view qualifier, std::string_view keys_array,
-                              std::string_view versions_array);
+                              std::string_view pairs_array);
 
 // A targeted row the session's ReadSet holds, with the version it read.
 struct SeenVersion {
@@ -89,6 +92,10 @@ struct SeenVersion {
     std::string version;  // as the row's version column read as text
     friend bool operator==(const SeenVersion&, const SeenVersion&) = default;
 };
+
+// A seen row as one element of version_predicate()'s pairs: the key's length in characters, a
+// colon, the key, the version (unambiguous however the key and version are spelt).
+std::string seen_pair(const SeenVersion& row);
 
 // version_predicate() for seen rows known when the statement is written (a simple Query's
 // literals), each key and version a string literal: `CASE key WHEN 'k' THEN version = 'v' ... ELSE

@@ -545,12 +545,17 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
             const auto rewriter = current_rules();
             const auto parse = wire::Parse::decode(frame).value();
             since_sync_.on_parse(parse);
+            // Skipped by the server after an earlier error of this batch: the name keeps its meaning.
+            if (conversation_.server_skips_to_sync()) break;
             if (rewriter->rules().empty() || !guard_.may_act_on(*rewriter, parse.query)) {
+                guard_.note_statement_change(parse.statement, next_correlation_);
                 guard_.on_parse_forwarded(parse.statement);
                 break;
             }
             if (!co_await flush_upstream(batch)) co_return false;
             co_await look_up_schemas(*rewriter, parse.query);
+            // Nothing goes upstream between here and the Parse itself: it gets this correlation.
+            guard_.note_statement_change(parse.statement, next_correlation_);
             auto plan = guard_.plan_parse(*rewriter, parse);
             set_statement_outcome(plan.replacement_error ? StatementOutcome::Rejected
                                   : plan.tracked         ? StatementOutcome::Tracked
@@ -588,6 +593,8 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
         case 'C': {
             const auto close = wire::Close::decode(frame).value();
             since_sync_.on_close(close);
+            if (conversation_.server_skips_to_sync()) break;
+            if (close.kind == wire::ObjectKind::Statement) guard_.note_statement_change(close.name, next_correlation_);
             guard_.on_close(close);
             break;
         }
@@ -1047,6 +1054,19 @@ bool Session::route_tracked_frame(const wire::Frame& frame, ResponseRoute& route
     }
 }
 
+std::vector<std::uint64_t> Session::failed_or_skipped_requests() const {
+    // An error answers the oldest request; the server then skips the rest of its batch, up to
+    // the Sync. A simple Query's error skips nothing.
+    std::vector<std::uint64_t> out;
+    const auto& pending = conversation_.pending();
+    if (pending.empty() || pending.front().kind == PendingRequest::Kind::Query) return out;
+    for (const PendingRequest& request : pending) {
+        if (request.kind == PendingRequest::Kind::Sync || request.kind == PendingRequest::Kind::Query) break;
+        out.push_back(request.correlation);
+    }
+    return out;
+}
+
 void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch) {
     // A response belongs to the oldest outstanding request; asynchronous messages to nobody.
     const bool asynchronous = frame.tag == 'A' || frame.tag == 'N' || frame.tag == 'S';
@@ -1112,7 +1132,11 @@ void Session::route_server_frame(const wire::Frame& frame, OutgoingBatch& batch)
             pass = route_tracked_frame(frame, *route, front_correlation, batch);
         }
     }
-    conversation_.on_backend(frame.tag, frame.payload);
+    if (frame.tag == 'E') guard_.undo_statement_changes(failed_or_skipped_requests());
+    const BackendStep step = conversation_.on_backend(frame.tag, frame.payload);
+    if (step.completed && (step.completed->kind == PendingRequest::Kind::Parse ||
+                           step.completed->kind == PendingRequest::Kind::Close))
+        guard_.on_statement_change_done(step.completed->correlation);
     if (frame.tag == 'S') {
         if (auto status = wire::ParameterStatus::decode(frame)) guard_.on_parameter_status(status->name, status->value);
     }

@@ -2,6 +2,7 @@
 #include "proxy/statement_guard.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -696,15 +697,15 @@ ParsePlan StatementGuard::plan_parse(const parser::Rewriter& rewriter, const wir
         prepared.tracked = tracked_result(*tracking);
         return plan;
     }
-    // A keyed write: the rows' keys and versions seen arrive as two text[] parameters after the
+    // A keyed write: the seen rows' keys, and their (key, version) pairs, arrive as two text[] parameters after the
     // client's own, filled at each Bind from the ReadSet.
     const std::size_t base = std::max<std::size_t>(parse.parameter_types.size(),
                                                    static_cast<std::size_t>(tracking->highest_parameter));
     const rules::TableRule& rule = *tracking->keyed.target.rule;
     const std::string keys = "$" + std::to_string(base + 1) + "::pg_catalog.text[]";
-    const std::string versions = "$" + std::to_string(base + 2) + "::pg_catalog.text[]";
+    const std::string pairs = "$" + std::to_string(base + 2) + "::pg_catalog.text[]";
     plan.sql = tracking->keyed.sql_before_slot +
-               parser::version_predicate(rule, tracking->keyed.qualifier, keys, versions) +
+               parser::version_predicate(rule, tracking->keyed.qualifier, keys, pairs) +
                tracking->keyed.sql_after_slot;
     prepared.keyed = std::move(tracking);
     prepared.client_parameters = base;
@@ -771,10 +772,9 @@ BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::F
         const bool single_key = check.key_columns.find(',') == std::string::npos;
         if (single_key && check.expected_rows > 1 && check.key_values.find('$') != std::string::npos) {
             // `id IN ($1, $2)` bound to equal values updates one row: count the distinct values bound.
-            std::vector<std::string> values;
+            std::set<std::string> values;
             for (auto element : split_in_list(check.key_values)) {
-                auto value = substitute_parameters(element, bind, types, value_settings_);
-                if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(std::move(value));
+                values.insert(substitute_parameters(element, bind, types, value_settings_));
             }
             if (!values.empty()) check.expected_rows = values.size();
         }
@@ -798,6 +798,7 @@ BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::F
     // text is not known for sure (binary, in a type not decoded) leaves the rows unknown.
     const std::vector<std::uint32_t>& types = *prepared.parameter_types;
     std::optional<std::vector<std::vector<std::string>>> tuples;
+    std::set<std::vector<std::string>> added;  // arrays of tens of thousands of keys: no scans
     const auto add_row = [&](const std::vector<std::string>& tuple, const std::string* slot, const std::string* element) {
         std::vector<std::string> row;
         for (const auto& value : tuple) {
@@ -809,7 +810,7 @@ BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::F
             if (!text) return false;
             row.push_back(std::move(*text));
         }
-        if (std::find(tuples->begin(), tuples->end(), row) == tuples->end()) tuples->push_back(std::move(row));
+        if (added.insert(row).second) tuples->push_back(std::move(row));
         return true;
     };
     if (bind.parameters.size() == prepared.client_parameters) {
@@ -842,12 +843,12 @@ BindPlan StatementGuard::on_bind(const parser::Rewriter& rewriter, const wire::F
     // The client's Bind with the seen versions appended as text parameters.
     wire::Bind extended = bind;
     std::vector<std::string> keys;
-    std::vector<std::string> versions;
+    std::vector<std::string> pairs;
     for (const auto& row : keyed.seen) {
         keys.push_back(row.key);
-        versions.push_back(row.version);
+        pairs.push_back(parser::seen_pair(row));
     }
-    const std::vector<std::string> values{parser::text_array_value(keys), parser::text_array_value(versions)};
+    const std::vector<std::string> values{parser::text_array_value(keys), parser::text_array_value(pairs)};
     // One format code applies to every parameter: a binary one must now be spelt out per
     // parameter so that the appended text ones can say 0.
     auto& formats = extended.parameter_formats;
@@ -893,6 +894,39 @@ DescribePlan StatementGuard::on_describe(const wire::Describe& describe) const {
     if ((statement->second.keyed || statement->second.check) && some_unspecified)
         out.parameter_types_to_learn = statement->second.parameter_types;
     return out;
+}
+
+void StatementGuard::note_statement_change(std::string_view name, std::uint64_t correlation) {
+    // Answers always come; the bound only keeps a confused peer from growing the list forever.
+    constexpr std::size_t max_unanswered = 65536;
+    if (unanswered_statement_changes_.size() >= max_unanswered) unanswered_statement_changes_.pop_front();
+    StatementChange change{correlation, std::string(name), std::nullopt};
+    if (auto found = statements_.find(change.name); found != statements_.end()) change.before = found->second;
+    unanswered_statement_changes_.push_back(std::move(change));
+}
+
+void StatementGuard::on_statement_change_done(std::uint64_t correlation) {
+    std::erase_if(unanswered_statement_changes_,
+                  [correlation](const StatementChange& change) { return change.correlation == correlation; });
+}
+
+void StatementGuard::undo_statement_changes(const std::vector<std::uint64_t>& correlations) {
+    auto& changes = unanswered_statement_changes_;
+    // Newest first, each undone change removed at once: a later change of the same name that
+    // stands was made on top of this one, and now starts from what this one started from.
+    for (std::size_t i = changes.size(); i-- > 0;) {
+        if (std::find(correlations.begin(), correlations.end(), changes[i].correlation) == correlations.end()) continue;
+        const auto later = std::find_if(changes.begin() + static_cast<std::ptrdiff_t>(i) + 1, changes.end(),
+                                        [&](const StatementChange& change) { return change.name == changes[i].name; });
+        if (later != changes.end()) {
+            later->before = std::move(changes[i].before);
+        } else if (changes[i].before) {
+            statements_[changes[i].name] = std::move(*changes[i].before);
+        } else {
+            statements_.erase(changes[i].name);
+        }
+        changes.erase(changes.begin() + static_cast<std::ptrdiff_t>(i));
+    }
 }
 
 void StatementGuard::on_close(const wire::Close& close) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -195,6 +196,14 @@ public:
     ExecutePlan on_execute(const wire::Execute& execute) const;
     DescribePlan on_describe(const wire::Describe& describe) const;
     void on_close(const wire::Close& close);
+    // A Parse or Close changes what a statement name means only if the server runs it: the
+    // session notes each before forwarding it (`correlation` names its request), and reports its
+    // ParseComplete/CloseComplete, or that it failed or was skipped after an earlier error of its
+    // batch, which leaves the name as it was (PostgreSQL keeps a statement whose name a second
+    // Parse repeats: 42P05).
+    void note_statement_change(std::string_view name, std::uint64_t correlation);
+    void on_statement_change_done(std::uint64_t correlation);
+    void undo_statement_changes(const std::vector<std::uint64_t>& correlations);
 
     // Track mode: rows a session received (read) and rows its writes returned.
     void remember_read(const HiddenLayout& layout, const std::vector<TrackedRow>& rows);
@@ -304,6 +313,13 @@ private:
     std::string shape_sql_;
     std::optional<parser::LiteralTemplate> shape_;
     std::unordered_map<std::string, PreparedStatement> statements_;
+    // Oldest first: a Parse or Close the server has not answered yet, and what its name meant before.
+    struct StatementChange {
+        std::uint64_t correlation = 0;
+        std::string name;
+        std::optional<PreparedStatement> before;
+    };
+    std::deque<StatementChange> unanswered_statement_changes_;
     std::unordered_map<std::string, Portal> portals_;
     std::unique_ptr<ReadSet> read_set_;  // made at the first tracked read
     std::size_t max_tracked_rows_ = 100000;

@@ -2,6 +2,8 @@
 #include "proxy/tracked_result.hpp"
 
 #include <algorithm>
+#include <set>
+#include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -47,11 +49,12 @@ std::optional<std::vector<std::string>> binary_array_elements(wire::Bytes value,
 
 std::vector<SeenRow> stale_rows(const TrackCheck& check, const std::vector<ReturnedRow>& returned) {
     if (check.assigns_key) return returned.empty() ? check.seen : std::vector<SeenRow>{};
+    // Sets, not scans: a write of tens of thousands of read rows must not take minutes.
+    std::set<std::vector<std::string>> written;
+    for (const ReturnedRow& back : returned) written.insert(back.keys);
     std::vector<SeenRow> stale;
     for (const SeenRow& row : check.seen) {
-        const bool written = std::any_of(returned.begin(), returned.end(),
-                                         [&](const ReturnedRow& back) { return back.keys == row.keys; });
-        if (!written) stale.push_back(row);
+        if (!written.contains(row.keys)) stale.push_back(row);
     }
     return stale;
 }
@@ -75,12 +78,11 @@ std::string current_versions_query(const rules::TableRule& rule, const std::vect
 }
 
 std::vector<SeenRow> changed_rows(const std::vector<SeenRow>& candidates, const std::vector<ReturnedRow>& current) {
+    std::set<std::pair<std::vector<std::string>, std::string>> now;
+    for (const ReturnedRow& row : current) now.emplace(row.keys, row.version);
     std::vector<SeenRow> changed;
     for (const SeenRow& row : candidates) {
-        const bool as_read = std::any_of(current.begin(), current.end(), [&](const ReturnedRow& now) {
-            return now.keys == row.keys && now.version == row.version;
-        });
-        if (!as_read) changed.push_back(row);
+        if (!now.contains({row.keys, row.version})) changed.push_back(row);
     }
     return changed;
 }

@@ -62,6 +62,14 @@ def execute(portal="", max_rows=0):
     return message(b"E", portal.encode() + b"\0" + struct.pack("!i", max_rows))
 
 
+def describe_portal(portal=""):
+    return message(b"D", b"P" + portal.encode() + b"\0")
+
+
+def close_statement(name):
+    return message(b"C", b"S" + name.encode() + b"\0")
+
+
 SYNC = message(b"S")
 TERMINATE = message(b"X")
 

@@ -257,3 +257,31 @@ def test_a_fresh_write_fetched_in_parts_gets_every_row_at_once(guarded):
         assert [payload for tag, payload in messages if tag == b"C"] == [b"UPDATE 2\0"]
         assert ready_states(conn.simple_query("COMMIT")) == ["I"]
     assert account(db, 3) == (3, 2) and account(db, 4) == (3, 2)
+
+
+# --- what a statement name means -----------------------------------------------------------------
+
+def test_a_parse_or_close_the_server_refuses_or_skips_changes_nothing(guarded):
+    # Found by black-box testing: staleguard took a refused Parse (42P05) or a Close skipped after
+    # an error for done, so the statement's next Bind failed (08P01, wrong parameter count) or
+    # its hidden columns reached the client.
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    failing = pgwire.parse("", "SELECT 1 / 0") + pgwire.bind("", []) + pgwire.execute()
+    with db.raw() as conn:
+        conn.send(pgwire.parse("u", "UPDATE accounts SET balance = $2 WHERE id = $1", (INT4, INT4)) + pgwire.SYNC)
+        assert sqlstates(conn.read_until_ready()) == []
+        conn.send(pgwire.parse("u", "SELECT balance FROM accounts WHERE id = $1", (INT4,)) + pgwire.SYNC)
+        assert sqlstates(conn.read_until_ready()) == ["42P05"]
+        conn.send(pgwire.bind("u", [b"1", b"5"]) + pgwire.execute() + pgwire.SYNC)
+        messages = conn.read_until_ready()
+        assert sqlstates(messages) == [] and tags(messages) == ["2", "C", "Z"], messages
+
+        conn.send(pgwire.parse("q", "SELECT * FROM accounts WHERE id = $1", (INT4,)) + pgwire.SYNC)
+        assert sqlstates(conn.read_until_ready()) == []
+        conn.send(failing + pgwire.close_statement("q") + pgwire.SYNC)
+        assert sqlstates(conn.read_until_ready()) == ["22012"]
+        conn.send(pgwire.bind("q", [b"2"]) + pgwire.describe_portal() + pgwire.execute() + pgwire.SYNC)
+        messages = conn.read_until_ready()
+        assert sqlstates(messages) == [], messages
+        assert pgwire.data_rows(messages) == [["2", "200", "1"]], "the hidden columns stay hidden"
+    assert account(db, 1) == (5, 2)

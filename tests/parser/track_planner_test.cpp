@@ -256,37 +256,38 @@ std::ostream& operator<<(std::ostream& out, const PredicateCase& test_case) { re
 
 const std::vector<PredicateCase> predicate_cases = {
     {"single_key_parameters", track, "accounts", "$3", "$4",
-     "CASE WHEN pg_catalog.array_position($3, accounts.id::pg_catalog.text) IS NULL THEN true ELSE "
-     "($4)[pg_catalog.array_position($3, accounts.id::pg_catalog.text)] IS NOT DISTINCT FROM "
-     "accounts.version::pg_catalog.text END"},
-    {"single_key_literals", track, "a", array_literal({"1", "2"}), array_literal({"3", "7"}),
-     "CASE WHEN pg_catalog.array_position(E'{\"1\",\"2\"}'::pg_catalog.text[], a.id::pg_catalog.text) IS NULL "
-     "THEN true ELSE (E'{\"3\",\"7\"}'::pg_catalog.text[])[pg_catalog.array_position(E'{\"1\",\"2\"}'::pg_catalog."
-     "text[], a.id::pg_catalog.text)] IS NOT DISTINCT FROM a.version::pg_catalog.text END"},
+     "CASE WHEN (accounts.id::pg_catalog.text) = ANY ($3) THEN pg_catalog.length((accounts.id::pg_catalog.text))::"
+     "pg_catalog.text || ':' || (accounts.id::pg_catalog.text) || accounts.version::pg_catalog.text = ANY ($4) ELSE "
+     "true END"},
+    {"single_key_literals", track, "a", array_literal({"1", "2"}), array_literal({"1:13", "1:27"}),
+     "CASE WHEN (a.id::pg_catalog.text) = ANY (E'{\"1\",\"2\"}'::pg_catalog.text[]) THEN "
+     "pg_catalog.length((a.id::pg_catalog.text))::pg_catalog.text || ':' || (a.id::pg_catalog.text) || "
+     "a.version::pg_catalog.text = ANY (E'{\"1:13\",\"1:27\"}'::pg_catalog.text[]) ELSE true END"},
     {"schema_qualified", track, "public.accounts", "$1", "$2",
-     "CASE WHEN pg_catalog.array_position($1, public.accounts.id::pg_catalog.text) IS NULL THEN true ELSE "
-     "($2)[pg_catalog.array_position($1, public.accounts.id::pg_catalog.text)] IS NOT DISTINCT FROM "
-     "public.accounts.version::pg_catalog.text END"},
+     "CASE WHEN (public.accounts.id::pg_catalog.text) = ANY ($1) THEN pg_catalog.length((public.accounts.id::"
+     "pg_catalog.text))::pg_catalog.text || ':' || (public.accounts.id::pg_catalog.text) || "
+     "public.accounts.version::pg_catalog.text = ANY ($2) ELSE true END"},
     {"composite_key", composite, "l", "$5", "$6",
-     "CASE WHEN pg_catalog.array_position($5, pg_catalog.length(l.order_id::pg_catalog.text)::pg_catalog.text || "
-     "':' || l.order_id::pg_catalog.text || pg_catalog.length(l.line_no::pg_catalog.text)::pg_catalog.text || ':' "
-     "|| l.line_no::pg_catalog.text) IS NULL THEN true ELSE ($6)[pg_catalog.array_position($5, "
-     "pg_catalog.length(l.order_id::pg_catalog.text)::pg_catalog.text || ':' || l.order_id::pg_catalog.text || "
-     "pg_catalog.length(l.line_no::pg_catalog.text)::pg_catalog.text || ':' || l.line_no::pg_catalog.text)] IS NOT "
-     "DISTINCT FROM l.version::pg_catalog.text END"},
+     "CASE WHEN (pg_catalog.length(l.order_id::pg_catalog.text)::pg_catalog.text || ':' || l.order_id::pg_catalog."
+     "text || pg_catalog.length(l.line_no::pg_catalog.text)::pg_catalog.text || ':' || l.line_no::pg_catalog.text) "
+     "= ANY ($5) THEN pg_catalog.length((pg_catalog.length(l.order_id::pg_catalog.text)::pg_catalog.text || ':' || "
+     "l.order_id::pg_catalog.text || pg_catalog.length(l.line_no::pg_catalog.text)::pg_catalog.text || ':' || "
+     "l.line_no::pg_catalog.text))::pg_catalog.text || ':' || (pg_catalog.length(l.order_id::pg_catalog.text)::"
+     "pg_catalog.text || ':' || l.order_id::pg_catalog.text || pg_catalog.length(l.line_no::pg_catalog.text)::"
+     "pg_catalog.text || ':' || l.line_no::pg_catalog.text) || l.version::pg_catalog.text = ANY ($6) ELSE true END"},
     {"quoted_columns", "public.\"Accounts\" mode=track key=UserId version=\"RowVersion\"", "\"Accounts\"", "$1",
      "$2",
-     "CASE WHEN pg_catalog.array_position($1, \"Accounts\".\"UserId\"::pg_catalog.text) IS NULL THEN true ELSE "
-     "($2)[pg_catalog.array_position($1, \"Accounts\".\"UserId\"::pg_catalog.text)] IS NOT DISTINCT FROM "
-     "\"Accounts\".\"RowVersion\"::pg_catalog.text END"},
+     "CASE WHEN (\"Accounts\".\"UserId\"::pg_catalog.text) = ANY ($1) THEN pg_catalog.length((\"Accounts\"."
+     "\"UserId\"::pg_catalog.text))::pg_catalog.text || ':' || (\"Accounts\".\"UserId\"::pg_catalog.text) || "
+     "\"Accounts\".\"RowVersion\"::pg_catalog.text = ANY ($2) ELSE true END"},
     {"reserved_word_key", "public.accounts mode=track key=order", "accounts", "$1", "$2",
-     "CASE WHEN pg_catalog.array_position($1, accounts.\"order\"::pg_catalog.text) IS NULL THEN true ELSE "
-     "($2)[pg_catalog.array_position($1, accounts.\"order\"::pg_catalog.text)] IS NOT DISTINCT FROM "
-     "accounts.version::pg_catalog.text END"},
+     "CASE WHEN (accounts.\"order\"::pg_catalog.text) = ANY ($1) THEN pg_catalog.length((accounts.\"order\"::"
+     "pg_catalog.text))::pg_catalog.text || ':' || (accounts.\"order\"::pg_catalog.text) || "
+     "accounts.version::pg_catalog.text = ANY ($2) ELSE true END"},
     {"xmin", xmin, "accounts", "$1", "$2",
-     "CASE WHEN pg_catalog.array_position($1, accounts.id::pg_catalog.text) IS NULL THEN true ELSE "
-     "($2)[pg_catalog.array_position($1, accounts.id::pg_catalog.text)] IS NOT DISTINCT FROM "
-     "accounts.xmin::pg_catalog.text END"},
+     "CASE WHEN (accounts.id::pg_catalog.text) = ANY ($1) THEN pg_catalog.length((accounts.id::pg_catalog.text))::"
+     "pg_catalog.text || ':' || (accounts.id::pg_catalog.text) || accounts.xmin::pg_catalog.text = ANY ($2) ELSE "
+     "true END"},
 };
 
 class VersionPredicateGolden : public ::testing::TestWithParam<PredicateCase> {};

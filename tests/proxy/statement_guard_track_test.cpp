@@ -331,6 +331,51 @@ TEST(TrackExtended, SqlExecuteOfAParsedReadIsStripped) {
     EXPECT_EQ(guard.plan_query(rewriter, "EXECUTE other(2)").kind, Kind::Forward);
 }
 
+// What a statement name means follows the server: a Parse or Close it refuses or skips changes
+// nothing (else a later Bind got the wrong parameter count, or hidden columns reached the client).
+TEST(TrackExtended, StatementNamesChangeOnlyWhenTheServerSaysSo) {
+    parser::Rewriter rewriter(track_rules());
+    StatementGuard guard;
+    const auto tracked = [&guard](std::string_view name) {
+        return guard.on_describe(wire::Describe{wire::ObjectKind::Statement, std::string(name)}).tracked != nullptr;
+    };
+    const auto parse = [&](std::string_view name, std::string_view sql, std::uint64_t correlation) {
+        guard.note_statement_change(name, correlation);
+        (void)guard.plan_parse(rewriter, wire::Parse{std::string(name), std::string(sql), {}});
+    };
+    const auto close = [&](std::string_view name, std::uint64_t correlation) {
+        guard.note_statement_change(name, correlation);
+        guard.on_close(wire::Close{wire::ObjectKind::Statement, std::string(name)});
+    };
+    parse("q", "SELECT balance FROM accounts WHERE id = $1", 1);
+    guard.on_statement_change_done(1);
+    ASSERT_TRUE(tracked("q"));
+    // 42P05: the name is taken, the server keeps the first statement.
+    parse("q", "SELECT 1", 2);
+    guard.undo_statement_changes({2});
+    EXPECT_TRUE(tracked("q"));
+    // Skipped after an earlier error of the batch: a Close and a Parse.
+    close("q", 4);
+    parse("q", "SELECT 2", 5);
+    guard.undo_statement_changes({3, 4, 5});
+    EXPECT_TRUE(tracked("q"));
+    // A Close that ran, and a Parse pipelined behind a failed one that ran too.
+    close("q", 6);
+    guard.on_statement_change_done(6);
+    EXPECT_FALSE(tracked("q"));
+    parse("r", "SELECT 1 FROM nowhere", 7);
+    parse("r", "SELECT owner FROM accounts", 9);
+    guard.undo_statement_changes({7});
+    guard.on_statement_change_done(9);
+    EXPECT_TRUE(tracked("r"));
+    // Both failed: the name is back to nothing.
+    parse("s", "SELECT owner FROM accounts", 10);
+    parse("s", "SELECT balance FROM accounts", 12);
+    guard.undo_statement_changes({12});
+    guard.undo_statement_changes({10});
+    EXPECT_FALSE(tracked("s"));
+}
+
 TEST(TrackExtended, KeyedWriteGetsVersionParametersAtBind) {
     parser::Rewriter rewriter(track_rules());
     StatementGuard guard;
@@ -338,10 +383,11 @@ TEST(TrackExtended, KeyedWriteGetsVersionParametersAtBind) {
     const std::string sql = "UPDATE accounts SET balance = $2 WHERE id = $1";
     const ParsePlan parsed = guard.plan_parse(rewriter, wire::Parse{"upd", sql, {23}});
     ASSERT_TRUE(parsed.sql.has_value());
-    EXPECT_NE(parsed.sql->find("pg_catalog.array_position($3::pg_catalog.text[], accounts.id::pg_catalog.text)"),
+    EXPECT_NE(parsed.sql->find("CASE WHEN (accounts.id::pg_catalog.text) = ANY ($3::pg_catalog.text[]) THEN "),
               std::string::npos)
         << *parsed.sql;
-    EXPECT_NE(parsed.sql->find("($4::pg_catalog.text[])["), std::string::npos)
+    EXPECT_NE(parsed.sql->find("accounts.version::pg_catalog.text = ANY ($4::pg_catalog.text[]) ELSE true END"),
+              std::string::npos)
         << *parsed.sql;
 
     const DescribePlan described = guard.on_describe(wire::Describe{wire::ObjectKind::Statement, "upd"});
@@ -370,7 +416,7 @@ TEST(TrackExtended, KeyedWriteGetsVersionParametersAtBind) {
         return std::string(reinterpret_cast<const char*>(value->data()), value->size());
     };
     EXPECT_EQ(text(sent.value().parameters[2]), "{\"1\"}");
-    EXPECT_EQ(text(sent.value().parameters[3]), "{\"3\"}");
+    EXPECT_EQ(text(sent.value().parameters[3]), "{\"1:13\"}") << "the key's length, a colon, the key, the version";
 
     const ExecutePlan execute = guard.on_execute(wire::Execute{"p", 0});
     ASSERT_TRUE(execute.tracked);
