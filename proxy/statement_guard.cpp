@@ -328,8 +328,29 @@ bool StatementGuard::misread_by_parser(const parser::Rewriter& rewriter, std::st
     return true;
 }
 
+namespace {
+
+// A command tag of DDL that can change which table a bare name resolves to: a table, view or
+// schema created, dropped or altered (renamed, moved to another schema) — say a temporary table
+// that shadowed a protected one, dropped again.
+bool changes_relations(std::string_view tag) {
+    for (std::string_view verb : {"CREATE ", "DROP ", "ALTER "}) {
+        if (!tag.starts_with(verb)) continue;
+        const std::string_view object = tag.substr(verb.size());
+        for (std::string_view kind : {"TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE", "SCHEMA"})
+            if (object == kind) return true;
+    }
+    return tag == "IMPORT FOREIGN SCHEMA";
+}
+
+}  // namespace
+
 void StatementGuard::on_command_complete(std::string_view tag) {
     journal_.on_command_complete(tag, read_set_.get());
+    if (changes_relations(tag)) {
+        forget_schemas();
+        relations_changed_in_transaction_ = true;
+    }
     // ROLLBACK and ROLLBACK TO SAVEPOINT (a COMMIT of a failed block answers ROLLBACK too).
     if (tag == "ROLLBACK") undo_settings_of_rolled_back_transaction();
 }
@@ -337,6 +358,7 @@ void StatementGuard::on_command_complete(std::string_view tag) {
 void StatementGuard::undo_settings_of_rolled_back_transaction() {
     if (checks_before_transaction_) checks_enabled_ = checks_enabled_ || *checks_before_transaction_;
     if (search_path_set_in_transaction_) set_search_path(std::nullopt);
+    if (relations_changed_in_transaction_) forget_schemas();
 }
 
 void StatementGuard::on_ready_for_query(wire::TransactionStatus status) {
@@ -353,6 +375,7 @@ void StatementGuard::on_ready_for_query(wire::TransactionStatus status) {
     checks_before_transaction_.reset();
     blind_written_.clear();
     search_path_set_in_transaction_ = false;
+    relations_changed_in_transaction_ = false;
     // Portals live no longer than their transaction.
     portals_.clear();
 }

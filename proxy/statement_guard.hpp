@@ -294,6 +294,9 @@ private:
     std::vector<std::string> blind_written_;
     void note_blind_writes(const parser::StatementRewrite& statement, std::string_view seen_target);
     bool search_path_set_in_transaction_ = false;
+    // A relation created, dropped or renamed in this transaction: rolled back, it may undo what
+    // a bare name resolves to.
+    bool relations_changed_in_transaction_ = false;
     void undo_settings_of_rolled_back_transaction();
     bool checks_enabled_ = true;
     std::optional<bool> checks_enabled_local_;

@@ -256,3 +256,26 @@ def test_quoted_mixed_case_identifiers(guarded):
     assert run(conn, "UPDATE ACCOUNTS SET balance = 0 WHERE id = 1 AND version = 9") == "UPDATE 0"
     assert run(conn, "UPDATE accounts SET balance = 2 WHERE id = 1") == "UPDATE 1"
     assert quoted.rows("SELECT version FROM accounts") == [(1,)]
+
+
+# Found by black-box testing: a session that shadowed the protected table with a temporary one and
+# dropped it again kept resolving the name to the temporary table, so its writes of the protected
+# one were neither bumped nor checked for the rest of the session.
+@pytest.mark.parametrize("shadow_then_unshadow", [
+    ["CREATE TEMP TABLE accounts (LIKE public.accounts INCLUDING ALL)", "DROP TABLE accounts"],
+    ["CREATE TEMP TABLE accounts (LIKE public.accounts INCLUDING ALL)", "ALTER TABLE accounts RENAME TO staging"],
+    ["BEGIN", "CREATE TEMP TABLE accounts (LIKE public.accounts INCLUDING ALL)", "ROLLBACK"],
+    ["SET search_path = archive, public", "ALTER TABLE archive.accounts SET SCHEMA public_old"],
+])
+def test_a_name_that_stops_being_shadowed_resolves_to_the_protected_table_again(guarded, shadow_then_unshadow):
+    db = guarded(PUBLIC_ONLY, TWO_SCHEMAS + "CREATE SCHEMA public_old;")
+    conn = db.connect()
+    conn.autocommit = True
+    for sql in shadow_then_unshadow:
+        run(conn, sql)
+        if sql.startswith("CREATE TEMP") or sql.startswith("SET search_path"):
+            # Shadowed: the write goes to the other table, untouched by the rule.
+            assert run(conn, STALE) == "UPDATE 0"
+    assert_checked(conn)
+    assert run(conn, "UPDATE accounts SET balance = 10 WHERE id = 3") == "UPDATE 1"
+    assert versions(db, "public")[3] == 2
