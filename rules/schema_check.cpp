@@ -32,6 +32,12 @@ constexpr const char* unique_indexes_sql =
 constexpr const char* user_triggers_sql =
     "SELECT count(*)::text FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid AND NOT tgisinternal";
 
+// Every partition and inheritance child below a table, at any depth.
+constexpr const char* descendants_sql =
+    "WITH RECURSIVE d(oid) AS (SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent = $1::oid "
+    "UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN d ON i.inhparent = d.oid) "
+    "SELECT d.oid::pg_catalog.regclass::text FROM d ORDER BY 1";
+
 constexpr const char* role_exists_sql = "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1";
 
 class CatalogReader {
@@ -82,6 +88,8 @@ public:
         }
         if (rule.bumped_by == BumpedBy::Trigger) {
             check_has_triggers(oid, table);
+        } else if (rule.kind != VersionKind::Xmin) {
+            warn_of_descendants(oid, table);
         }
         for (const std::string& column : rule.watch) {
             warn_if_missing(columns, column, "watch", table);
@@ -199,6 +207,26 @@ private:
             report_.warnings.push_back(table + ": key (" + key_list +
                                        ") is unique but allows NULL; rows with a NULL key cannot be told apart");
         }
+    }
+
+    // staleguard sees a write by the name it is addressed to: one addressed to a partition or a
+    // child table passes the parent's rule by, unbumped.
+    void warn_of_descendants(const std::string& oid, const std::string& table) {
+        auto result = query(descendants_sql, {oid.c_str()}, table);
+        if (!result) return;
+        const int count = PQntuples(result->get());
+        if (count == 0) return;
+        constexpr int shown = 5;
+        std::string names;
+        for (int row = 0; row < std::min(count, shown); ++row) {
+            if (!names.empty()) names += ", ";
+            names += printable(PQgetvalue(result->get(), row, 0));
+        }
+        if (count > shown) names += " and " + std::to_string(count - shown) + " more";
+        report_.warnings.push_back(table + ": writes addressed to its partitions or child tables by their own names (" +
+                                   names +
+                                   ") are neither bumped nor checked; bumped_by: trigger (a row trigger on a "
+                                   "partitioned table fires for its partitions) or version: xmin notices them");
     }
 
     void check_has_triggers(const std::string& oid, const std::string& table) {

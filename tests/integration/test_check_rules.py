@@ -62,6 +62,10 @@ SCHEMA = """
     CREATE TABLE no_version (id int PRIMARY KEY);
     CREATE TABLE coarse (id int PRIMARY KEY, changed_at timestamptz(0) NOT NULL DEFAULT now());
     CREATE TABLE fine (id int PRIMARY KEY, changed_at timestamp(6) NOT NULL DEFAULT now());
+    CREATE TABLE orders (id int, region text, version int NOT NULL DEFAULT 1, PRIMARY KEY (id, region))
+        PARTITION BY LIST (region);
+    CREATE TABLE orders_eu PARTITION OF orders FOR VALUES IN ('eu');
+    CREATE TABLE orders_us PARTITION OF orders FOR VALUES IN ('us');
 """
 
 
@@ -143,3 +147,19 @@ def test_live_check_cannot_connect(pg, tmp_path):
     assert result.returncode == 1
     assert any(line.startswith("error: cannot connect to database: ") for line in lines(result)), result.stdout
     assert "wrong password" not in result.stdout + result.stderr
+
+
+# Found by black-box testing: a write addressed to a partition by its own name is not the parent's
+# write to staleguard, so the parent's rule neither bumps nor checks it.
+def test_live_check_warns_of_partitions(pg, schema_db, tmp_path):
+    path = rule_file(tmp_path, rules_text(table_rule("orders", key=["id", "region"])))
+    result = live_check(pg, schema_db, path, "upstream")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert lines(result)[1:] == [
+        "warning: public.orders: writes addressed to its partitions or child tables by their own names (orders_eu, "
+        "orders_us) are neither bumped nor checked; bumped_by: trigger (a row trigger on a partitioned table fires "
+        "for its partitions) or version: xmin notices them",
+        "database matches the rules"]
+    # xmin notices every write, whatever name it was addressed to.
+    path = rule_file(tmp_path, rules_text(table_rule("orders", key=["id", "region"], version="xmin")))
+    assert lines(live_check(pg, schema_db, path, "upstream"))[1:] == ["database matches the rules"]
