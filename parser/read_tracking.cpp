@@ -232,9 +232,12 @@ bool names_row_data(const PgQuery__ColumnRef& reference, const std::vector<std::
         prefix.push_back(*part);
     }
     if (!prefix.empty()) {
-        // `a.col`, `s.t.col`: the prefix must be the tail of how the table is reached.
-        if (prefix.size() > qualifier.size()) return false;
-        if (!std::equal(prefix.begin(), prefix.end(), qualifier.end() - static_cast<std::ptrdiff_t>(prefix.size())))
+        // `a.col`, `s.t.col`: the prefix must be the tail of how the table is reached. A longer
+        // prefix (`public.acc.owner` over `FROM acc`) counts when it ends with the same name:
+        // what cannot be told apart counts as data.
+        const std::size_t compared = std::min(prefix.size(), qualifier.size());
+        if (!std::equal(prefix.end() - static_cast<std::ptrdiff_t>(compared), prefix.end(),
+                        qualifier.end() - static_cast<std::ptrdiff_t>(compared)))
             return false;
     }
     const Node* last = reference.fields[reference.n_fields - 1];
@@ -472,6 +475,12 @@ private:
         for (std::size_t i = 0; i < inner.n_from_clause; ++i) {
             collect_from(inner.from_clause[i], inner, inner_candidates, depth + 1);
         }
+        // As for the outer statement: a subquery that looks only at a table's key and version
+        // passes nothing of its rows' data out.
+        std::erase_if(inner_candidates, [&inner](const Candidate& candidate) {
+            return candidate.through_subquery.empty() &&
+                   !reads_row_data(inner.base, candidate.qualifier, *candidate.rule, 0);
+        });
         for (const Candidate& candidate : inner_candidates) {
             Candidate outer{candidate.rule, {alias}, {}};
             for (const std::string& column : hidden_sources(candidate)) {

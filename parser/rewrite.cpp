@@ -48,10 +48,14 @@ bool mentions_name(std::string_view text, std::string_view name) {
 
 // Whether a body staleguard cannot see into (a DO block, a function, a rule) may write rows at
 // all: one that reads a protected table, or only names it in a message or a variable, writes
-// nothing out of sight. FOR UPDATE, COPY and dynamic SQL (EXECUTE) count, to be safe.
+// nothing out of sight. Looked for anywhere in the text, not as words (`$$UPDATE` starts a body),
+// FOR UPDATE, COPY and dynamic SQL (EXECUTE) included; and a body that may spell its words in
+// escapes (`E'\x55PDATE'`, `U&'\0055PDATE'`, with any UESCAPE) is taken to write.
 bool may_write_rows(std::string_view body) {
+    if (body.find('\\') != std::string_view::npos || find_ignoring_ascii_case(body, "u&") != std::string_view::npos)
+        return true;
     for (std::string_view word : {"update", "delete", "insert", "merge", "truncate", "copy", "execute"}) {
-        if (mentions_name(body, word)) return true;
+        if (find_ignoring_ascii_case(body, word) != std::string_view::npos) return true;
     }
     return false;
 }

@@ -10,7 +10,6 @@
 
 #include "parser/lru_cache.hpp"
 #include "parser/pg_query_handle.hpp"
-#include "parser/position_map.hpp"
 #include "rules/identifier.hpp"
 
 namespace staleguard::parser {
@@ -164,10 +163,12 @@ std::string escaped_string_literal(std::string_view value) {
 std::string encoded_key(const std::vector<std::string>& key_values) {
     if (key_values.size() == 1) return key_values.front();
     std::string out;
-    for (const std::string& value : key_values) {
-        out += std::to_string(character_count(value));
-        out += ':';
-        out += value;
+    for (std::size_t i = 0; i < key_values.size(); ++i) {
+        if (i > 0) out += ',';
+        for (char c : key_values[i]) {
+            if (c == '\\' || c == ',') out += '\\';
+            out += c;
+        }
     }
     return out;
 }
@@ -180,8 +181,8 @@ std::string row_key_text(const rules::TableRule& rule, const std::string& qualif
     for (const std::string& column : rule.key) {
         const std::string text = qualifier + "." + rules::quote_identifier(column) + "::pg_catalog.text";
         if (rule.key.size() == 1) return text;
-        if (!key.empty()) key += " || ";
-        key += "pg_catalog.length(" + text + ")::pg_catalog.text || ':' || " + text;
+        if (!key.empty()) key += " || ',' || ";
+        key += "pg_catalog.replace(pg_catalog.replace(" + text + R"(, E'\\', E'\\\\'), ',', E'\\,'))";
     }
     return key;
 }
@@ -237,14 +238,13 @@ std::string version_predicate(const rules::TableRule& rule, std::string_view qua
                               std::string_view pairs_array) {
     const std::string q(qualifier);
     const std::string key = "(" + row_key_text(rule, q) + ")";
-    const std::string pair =
-        "pg_catalog.length(" + key + ")::pg_catalog.text || ':' || " + key + " || " + row_version_text(rule, q);
+    const std::string pair = row_version_text(rule, q) + " || ':' || " + key;
     return "CASE WHEN " + key + " = ANY (" + std::string(keys_array) + ") THEN " + pair + " = ANY (" +
            std::string(pairs_array) + ") ELSE true END";
 }
 
 std::string seen_pair(const SeenVersion& row) {
-    return std::to_string(character_count(row.key)) + ":" + row.key + row.version;
+    return row.version + ":" + row.key;
 }
 
 std::string literal_version_predicate(const rules::TableRule& rule, std::string_view qualifier,

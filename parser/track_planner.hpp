@@ -93,8 +93,8 @@ struct SeenVersion {
     friend bool operator==(const SeenVersion&, const SeenVersion&) = default;
 };
 
-// A seen row as one element of version_predicate()'s pairs: the key's length in characters, a
-// colon, the key, the version (unambiguous however the key and version are spelt).
+// A seen row as one element of version_predicate()'s pairs: the version, a colon, the key
+// (unambiguous: a version's text — digits, sign, point — holds no colon).
 std::string seen_pair(const SeenVersion& row);
 
 // version_predicate() for seen rows known when the statement is written (a simple Query's
@@ -120,8 +120,10 @@ std::string version_text_sql(const rules::TableRule& rule, std::string_view colu
 std::string displayed_version(const rules::TableRule& rule, std::string_view version);
 
 // A row's key values as the one text version_predicate() compares: the value itself for a
-// single-column key; for a composite key each value prefixed by its length in characters and a
-// colon ("1:7" "2:12" → "1:72:12"), so that no two keys read the same.
+// single-column key; for a composite key the values joined by commas, each with its backslashes
+// and commas escaped by a backslash ("7" "1,2" → "7,1\,2"), so that no two keys read the same.
+// Only ASCII bytes are added, which every encoding PostgreSQL converts between keeps as they are:
+// a length prefix counted in characters differed between a LATIN1 client's bytes and the server.
 std::string encoded_key(const std::vector<std::string>& key_values);
 
 // A string literal for SQL text, safe whatever standard_conforming_strings says: E'it''s'.

@@ -631,6 +631,9 @@ awaitable<bool> Session::handle_client_frame(const wire::Frame& frame, char next
             route.tracked = std::move(plan.tracked);
             const std::uint64_t correlation = record_upstream('E', std::move(route));
             if (unlimit) {
+                // Run to its end now: a further Execute of the portal (pipelined behind this one)
+                // gets no rows and must not be judged again.
+                guard_.forget_portal(execute.portal);
                 execute.max_rows = 0;
                 batch.add_owned(execute.encode());
             } else {
@@ -1056,10 +1059,12 @@ bool Session::route_tracked_frame(const wire::Frame& frame, ResponseRoute& route
 
 std::vector<std::uint64_t> Session::failed_or_skipped_requests() const {
     // An error answers the oldest request; the server then skips the rest of its batch, up to
-    // the Sync. A simple Query's error skips nothing.
+    // the Sync. The error of a simple Query or a FunctionCall skips nothing.
     std::vector<std::uint64_t> out;
     const auto& pending = conversation_.pending();
-    if (pending.empty() || pending.front().kind == PendingRequest::Kind::Query) return out;
+    if (pending.empty() || pending.front().kind == PendingRequest::Kind::Query ||
+        pending.front().kind == PendingRequest::Kind::FunctionCall)
+        return out;
     for (const PendingRequest& request : pending) {
         if (request.kind == PendingRequest::Kind::Sync || request.kind == PendingRequest::Kind::Query) break;
         out.push_back(request.correlation);

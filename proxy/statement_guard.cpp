@@ -332,7 +332,8 @@ namespace {
 
 // A command tag of DDL that can change which table a bare name resolves to: a table, view or
 // schema created, dropped or altered (renamed, moved to another schema) — say a temporary table
-// that shadowed a protected one, dropped again.
+// that shadowed a protected one, dropped again. (CREATE TABLE AS answers SELECT: a shadow made so
+// is treated as the protected table until its first write fails on the missing version column.)
 bool changes_relations(std::string_view tag) {
     for (std::string_view verb : {"CREATE ", "DROP ", "ALTER "}) {
         if (!tag.starts_with(verb)) continue;
@@ -340,7 +341,8 @@ bool changes_relations(std::string_view tag) {
         for (std::string_view kind : {"TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE", "SCHEMA"})
             if (object == kind) return true;
     }
-    return tag == "IMPORT FOREIGN SCHEMA";
+    // Temporary tables also go with DISCARD TEMP (DISCARD ALL resets everything anyway).
+    return tag == "IMPORT FOREIGN SCHEMA" || tag == "DISCARD TEMP";
 }
 
 }  // namespace
@@ -375,6 +377,8 @@ void StatementGuard::on_ready_for_query(wire::TransactionStatus status) {
     checks_before_transaction_.reset();
     blind_written_.clear();
     search_path_set_in_transaction_ = false;
+    // A temporary table created ON COMMIT DROP is gone once its transaction ends.
+    if (relations_changed_in_transaction_) forget_schemas();
     relations_changed_in_transaction_ = false;
     // Portals live no longer than their transaction.
     portals_.clear();

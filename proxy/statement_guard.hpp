@@ -196,6 +196,8 @@ public:
     ExecutePlan on_execute(const wire::Execute& execute) const;
     DescribePlan on_describe(const wire::Describe& describe) const;
     void on_close(const wire::Close& close);
+    // A portal whose write ran to its end at one Execute: nothing further of it is judged.
+    void forget_portal(std::string_view portal) { portals_.erase(std::string(portal)); }
     // A Parse or Close changes what a statement name means only if the server runs it: the
     // session notes each before forwarding it (`correlation` names its request), and reports its
     // ParseComplete/CloseComplete, or that it failed or was skipped after an earlier error of its

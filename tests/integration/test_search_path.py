@@ -266,6 +266,8 @@ def test_quoted_mixed_case_identifiers(guarded):
     ["CREATE TEMP TABLE accounts (LIKE public.accounts INCLUDING ALL)", "ALTER TABLE accounts RENAME TO staging"],
     ["BEGIN", "CREATE TEMP TABLE accounts (LIKE public.accounts INCLUDING ALL)", "ROLLBACK"],
     ["SET search_path = archive, public", "ALTER TABLE archive.accounts SET SCHEMA public_old"],
+    ["CREATE TEMP TABLE accounts (LIKE public.accounts INCLUDING ALL)", "DISCARD TEMP"],
+    ["BEGIN", "CREATE TEMP TABLE accounts (LIKE public.accounts INCLUDING ALL) ON COMMIT DROP", "COMMIT"],
 ])
 def test_a_name_that_stops_being_shadowed_resolves_to_the_protected_table_again(guarded, shadow_then_unshadow):
     db = guarded(PUBLIC_ONLY, TWO_SCHEMAS + "CREATE SCHEMA public_old;")

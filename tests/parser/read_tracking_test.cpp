@@ -102,6 +102,16 @@ const std::vector<Case> cases = {
      "SELECT public.accounts.owner, public.accounts.id::text AS staleguard_hidden_1, public.accounts.version::text AS "
      "staleguard_hidden_2 FROM public.accounts",
      Outcome::Tracked, accounts},
+    {"longer_qualified_column", track, "SELECT public.accounts.owner FROM accounts WHERE id = 1",
+     "SELECT public.accounts.owner, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS "
+     "staleguard_hidden_2 FROM accounts WHERE id = 1",
+     Outcome::Tracked, accounts},
+    {"key_only_subquery", track, "SELECT s.id FROM (SELECT id FROM accounts WHERE id = 1) s",
+     "protected table public.accounts only inside a subquery, CTE or aliased join, or under column aliases (not "
+     "tracked in this version)", not_tracked},
+    {"key_only_cte", track, "WITH x AS (SELECT id, version FROM accounts) SELECT x.id FROM x",
+     "protected table public.accounts only inside a subquery, CTE or aliased join, or under column aliases (not "
+     "tracked in this version)", not_tracked},
     {"self_join_key_only_side", track, "SELECT a.id, b.owner FROM accounts a JOIN accounts b ON b.parent_id = a.id",
      "SELECT a.id, b.owner, b.id::text AS staleguard_hidden_1, b.version::text AS staleguard_hidden_2 FROM accounts "
      "a JOIN accounts b ON b.parent_id = a.id",
@@ -225,10 +235,10 @@ const std::vector<Case> cases = {
      "SELECT s.balance, s.staleguard_hidden_in1 AS staleguard_hidden_1, s.staleguard_hidden_in2 AS "
      "staleguard_hidden_2 FROM (SELECT *, accounts.id::text AS staleguard_hidden_in1, "
      "accounts.version::text AS staleguard_hidden_in2 FROM accounts WHERE id = 1) s ORDER BY 1", Outcome::Tracked, accounts},
-    {"subquery_nested", track, "SELECT t.id FROM (SELECT s.id FROM (SELECT id FROM accounts) s LIMIT 5) t",
+    {"subquery_nested", track, "SELECT t.id FROM (SELECT s.id FROM (SELECT id, owner FROM accounts) s LIMIT 5) t",
      "SELECT t.id, t.staleguard_hidden_in3 AS staleguard_hidden_1, t.staleguard_hidden_in4 AS "
      "staleguard_hidden_2 FROM (SELECT s.id, s.staleguard_hidden_in1 AS staleguard_hidden_in3, "
-     "s.staleguard_hidden_in2 AS staleguard_hidden_in4 FROM (SELECT id, accounts.id::text AS "
+     "s.staleguard_hidden_in2 AS staleguard_hidden_in4 FROM (SELECT id, owner, accounts.id::text AS "
      "staleguard_hidden_in1, accounts.version::text AS staleguard_hidden_in2 FROM accounts) s LIMIT 5) t", Outcome::Tracked, accounts},
     {"subqueries_natural_join", track,
      "SELECT id FROM (SELECT id, owner FROM accounts) x NATURAL JOIN (SELECT id, balance FROM accounts) y",
@@ -265,9 +275,9 @@ const std::vector<Case> cases = {
     {"subquery_union", track, "SELECT s.id FROM (SELECT id FROM accounts UNION ALL SELECT 1) s", "protected table public.accounts only inside a subquery, CTE or aliased join, or under column "
      "aliases (not tracked in this version)", not_tracked},
     {"subquery_beside_star_of_other_level", track,
-     "SELECT s.id FROM (SELECT id FROM accounts) s WHERE EXISTS (SELECT * FROM orders)",
+     "SELECT s.id FROM (SELECT id, owner FROM accounts) s WHERE EXISTS (SELECT * FROM orders)",
      "SELECT s.id, s.staleguard_hidden_in1 AS staleguard_hidden_1, s.staleguard_hidden_in2 AS "
-     "staleguard_hidden_2 FROM (SELECT id, accounts.id::text AS staleguard_hidden_in1, "
+     "staleguard_hidden_2 FROM (SELECT id, owner, accounts.id::text AS staleguard_hidden_in1, "
      "accounts.version::text AS staleguard_hidden_in2 FROM accounts) s WHERE EXISTS (SELECT * FROM orders)", Outcome::Tracked, accounts},
     {"subquery_in_where", track, "SELECT * FROM accounts WHERE id IN (SELECT account_id FROM transfers)",
      "SELECT *, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2 FROM "
@@ -288,9 +298,9 @@ const std::vector<Case> cases = {
      "WITH x AS MATERIALIZED (SELECT id, balance, a.id::text AS staleguard_hidden_in1, a.version::text AS "
      "staleguard_hidden_in2 FROM accounts a) SELECT t.balance, t.staleguard_hidden_in1 AS staleguard_hidden_1, "
      "t.staleguard_hidden_in2 AS staleguard_hidden_2 FROM x t WHERE t.id = $1", Outcome::Tracked, accounts},
-    {"cte_inside_subquery", track, "SELECT s.id FROM (WITH x AS (SELECT id FROM accounts) SELECT x.id FROM x) s",
+    {"cte_inside_subquery", track, "SELECT s.id FROM (WITH x AS (SELECT id, owner FROM accounts) SELECT x.id FROM x) s",
      "SELECT s.id, s.staleguard_hidden_in3 AS staleguard_hidden_1, s.staleguard_hidden_in4 AS staleguard_hidden_2 "
-     "FROM (WITH x AS (SELECT id, accounts.id::text AS staleguard_hidden_in1, accounts.version::text AS "
+     "FROM (WITH x AS (SELECT id, owner, accounts.id::text AS staleguard_hidden_in1, accounts.version::text AS "
      "staleguard_hidden_in2 FROM accounts) SELECT x.id, x.staleguard_hidden_in1 AS staleguard_hidden_in3, "
      "x.staleguard_hidden_in2 AS staleguard_hidden_in4 FROM x) s", Outcome::Tracked, accounts},
     // A second reference could count the CTE's columns; so could a recursive one.

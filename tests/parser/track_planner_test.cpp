@@ -206,14 +206,15 @@ std::ostream& operator<<(std::ostream& out, const EncodedKeyCase& test_case) { r
 
 const std::vector<EncodedKeyCase> encoded_key_cases = {
     {"single_value_as_is", {"42"}, "42"},
-    {"single_value_with_colon", {"1:2"}, "1:2"},
-    {"composite", {"7", "12"}, "1:72:12"},
-    {"composite_not_ambiguous", {"1", "7"}, "1:11:7"},
-    {"composite_colon_in_value", {"a:b", "c"}, "3:a:b1:c"},
-    {"composite_empty_value", {"", "x"}, "0:1:x"},
-    // PostgreSQL's length() counts characters, not bytes.
-    {"composite_unicode", {"ünï", "日本"}, "3:ünï2:日本"},
-    {"three_columns", {"1", "22", "333"}, "1:12:223:333"},
+    {"single_value_with_comma", {"1,2"}, "1,2"},
+    {"composite", {"7", "12"}, "7,12"},
+    {"composite_comma_in_value", {"a,b", "c"}, "a\\,b,c"},
+    {"composite_backslash_in_value", {"a\\", "b"}, "a\\\\,b"},
+    {"composite_empty_value", {"", "x"}, ",x"},
+    {"composite_colon_in_value", {"a:b", "c"}, "a:b,c"},
+    // Non-ASCII bytes pass as they are, in whatever encoding the client speaks.
+    {"composite_unicode", {"ünï", "日本"}, "ünï,日本"},
+    {"three_columns", {"1", "22", "333"}, "1,22,333"},
 };
 
 class EncodedKeyGolden : public ::testing::TestWithParam<EncodedKeyCase> {};
@@ -256,38 +257,31 @@ std::ostream& operator<<(std::ostream& out, const PredicateCase& test_case) { re
 
 const std::vector<PredicateCase> predicate_cases = {
     {"single_key_parameters", track, "accounts", "$3", "$4",
-     "CASE WHEN (accounts.id::pg_catalog.text) = ANY ($3) THEN pg_catalog.length((accounts.id::pg_catalog.text))::"
-     "pg_catalog.text || ':' || (accounts.id::pg_catalog.text) || accounts.version::pg_catalog.text = ANY ($4) ELSE "
-     "true END"},
-    {"single_key_literals", track, "a", array_literal({"1", "2"}), array_literal({"1:13", "1:27"}),
-     "CASE WHEN (a.id::pg_catalog.text) = ANY (E'{\"1\",\"2\"}'::pg_catalog.text[]) THEN "
-     "pg_catalog.length((a.id::pg_catalog.text))::pg_catalog.text || ':' || (a.id::pg_catalog.text) || "
-     "a.version::pg_catalog.text = ANY (E'{\"1:13\",\"1:27\"}'::pg_catalog.text[]) ELSE true END"},
+     "CASE WHEN (accounts.id::pg_catalog.text) = ANY ($3) THEN accounts.version::pg_catalog.text || ':' || "
+     "(accounts.id::pg_catalog.text) = ANY ($4) ELSE true END"},
+    {"single_key_literals", track, "a", array_literal({"1", "2"}), array_literal({"3:1", "7:2"}),
+     "CASE WHEN (a.id::pg_catalog.text) = ANY (E'{\"1\",\"2\"}'::pg_catalog.text[]) THEN a.version::pg_catalog.text "
+     "|| ':' || (a.id::pg_catalog.text) = ANY (E'{\"3:1\",\"7:2\"}'::pg_catalog.text[]) ELSE true END"},
     {"schema_qualified", track, "public.accounts", "$1", "$2",
-     "CASE WHEN (public.accounts.id::pg_catalog.text) = ANY ($1) THEN pg_catalog.length((public.accounts.id::"
-     "pg_catalog.text))::pg_catalog.text || ':' || (public.accounts.id::pg_catalog.text) || "
-     "public.accounts.version::pg_catalog.text = ANY ($2) ELSE true END"},
+     "CASE WHEN (public.accounts.id::pg_catalog.text) = ANY ($1) THEN public.accounts.version::pg_catalog.text || ':' "
+     "|| (public.accounts.id::pg_catalog.text) = ANY ($2) ELSE true END"},
+    // Commas join the values, backslashes escape commas and backslashes in them: ASCII only, the
+    // same bytes in every encoding a client may use.
     {"composite_key", composite, "l", "$5", "$6",
-     "CASE WHEN (pg_catalog.length(l.order_id::pg_catalog.text)::pg_catalog.text || ':' || l.order_id::pg_catalog."
-     "text || pg_catalog.length(l.line_no::pg_catalog.text)::pg_catalog.text || ':' || l.line_no::pg_catalog.text) "
-     "= ANY ($5) THEN pg_catalog.length((pg_catalog.length(l.order_id::pg_catalog.text)::pg_catalog.text || ':' || "
-     "l.order_id::pg_catalog.text || pg_catalog.length(l.line_no::pg_catalog.text)::pg_catalog.text || ':' || "
-     "l.line_no::pg_catalog.text))::pg_catalog.text || ':' || (pg_catalog.length(l.order_id::pg_catalog.text)::"
-     "pg_catalog.text || ':' || l.order_id::pg_catalog.text || pg_catalog.length(l.line_no::pg_catalog.text)::"
-     "pg_catalog.text || ':' || l.line_no::pg_catalog.text) || l.version::pg_catalog.text = ANY ($6) ELSE true END"},
+     "CASE WHEN (pg_catalog.replace(pg_catalog.replace(l.order_id::pg_catalog.text, E'\\\\', E'\\\\\\\\'), ',', E'\\\\,') || ',' || "
+     "pg_catalog.replace(pg_catalog.replace(l.line_no::pg_catalog.text, E'\\\\', E'\\\\\\\\'), ',', E'\\\\,')) = ANY ($5) THEN l.version::pg_catalog.text || ':' || "
+     "(pg_catalog.replace(pg_catalog.replace(l.order_id::pg_catalog.text, E'\\\\', E'\\\\\\\\'), ',', E'\\\\,') || ',' || "
+     "pg_catalog.replace(pg_catalog.replace(l.line_no::pg_catalog.text, E'\\\\', E'\\\\\\\\'), ',', E'\\\\,')) = ANY ($6) ELSE true END"},
     {"quoted_columns", "public.\"Accounts\" mode=track key=UserId version=\"RowVersion\"", "\"Accounts\"", "$1",
      "$2",
-     "CASE WHEN (\"Accounts\".\"UserId\"::pg_catalog.text) = ANY ($1) THEN pg_catalog.length((\"Accounts\"."
-     "\"UserId\"::pg_catalog.text))::pg_catalog.text || ':' || (\"Accounts\".\"UserId\"::pg_catalog.text) || "
-     "\"Accounts\".\"RowVersion\"::pg_catalog.text = ANY ($2) ELSE true END"},
+     "CASE WHEN (\"Accounts\".\"UserId\"::pg_catalog.text) = ANY ($1) THEN \"Accounts\".\"RowVersion\"::pg_catalog.text "
+     "|| ':' || (\"Accounts\".\"UserId\"::pg_catalog.text) = ANY ($2) ELSE true END"},
     {"reserved_word_key", "public.accounts mode=track key=order", "accounts", "$1", "$2",
-     "CASE WHEN (accounts.\"order\"::pg_catalog.text) = ANY ($1) THEN pg_catalog.length((accounts.\"order\"::"
-     "pg_catalog.text))::pg_catalog.text || ':' || (accounts.\"order\"::pg_catalog.text) || "
-     "accounts.version::pg_catalog.text = ANY ($2) ELSE true END"},
+     "CASE WHEN (accounts.\"order\"::pg_catalog.text) = ANY ($1) THEN accounts.version::pg_catalog.text || ':' || "
+     "(accounts.\"order\"::pg_catalog.text) = ANY ($2) ELSE true END"},
     {"xmin", xmin, "accounts", "$1", "$2",
-     "CASE WHEN (accounts.id::pg_catalog.text) = ANY ($1) THEN pg_catalog.length((accounts.id::pg_catalog.text))::"
-     "pg_catalog.text || ':' || (accounts.id::pg_catalog.text) || accounts.xmin::pg_catalog.text = ANY ($2) ELSE "
-     "true END"},
+     "CASE WHEN (accounts.id::pg_catalog.text) = ANY ($1) THEN accounts.xmin::pg_catalog.text || ':' || "
+     "(accounts.id::pg_catalog.text) = ANY ($2) ELSE true END"},
 };
 
 class VersionPredicateGolden : public ::testing::TestWithParam<PredicateCase> {};
@@ -336,9 +330,9 @@ const std::vector<LiteralPredicateCase> literal_predicate_cases = {
      "CASE public.accounts.id::pg_catalog.text WHEN E'9' THEN public.accounts.version::pg_catalog.text = E'1' "
      "ELSE true END"},
     {"composite_key", composite, "l", {{encoded_key({"7", "12"}), "4"}},
-     "CASE pg_catalog.length(l.order_id::pg_catalog.text)::pg_catalog.text || ':' || l.order_id::pg_catalog.text "
-     "|| pg_catalog.length(l.line_no::pg_catalog.text)::pg_catalog.text || ':' || l.line_no::pg_catalog.text WHEN "
-     "E'1:72:12' THEN l.version::pg_catalog.text = E'4' ELSE true END"},
+     "CASE pg_catalog.replace(pg_catalog.replace(l.order_id::pg_catalog.text, E'\\\\', E'\\\\\\\\'), ',', "
+     "E'\\\\,') || ',' || pg_catalog.replace(pg_catalog.replace(l.line_no::pg_catalog.text, E'\\\\', "
+     "E'\\\\\\\\'), ',', E'\\\\,') WHEN E'7,12' THEN l.version::pg_catalog.text = E'4' ELSE true END"},
     {"quoted_columns", "public.\"Accounts\" mode=track key=UserId version=\"RowVersion\"", "\"Accounts\"", {{"u1", "2"}},
      "CASE \"Accounts\".\"UserId\"::pg_catalog.text WHEN E'u1' THEN \"Accounts\".\"RowVersion\"::pg_catalog.text = "
      "E'2' ELSE true END"},
@@ -346,9 +340,8 @@ const std::vector<LiteralPredicateCase> literal_predicate_cases = {
     {"nine_rows", track, "a",
      {{"1", "3"}, {"2", "3"}, {"3", "3"}, {"4", "3"}, {"5", "3"}, {"6", "3"}, {"7", "3"}, {"8", "3"}, {"10", "it's"}},
      "CASE WHEN (a.id::pg_catalog.text) = ANY (E'{\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"10\"}'"
-     "::pg_catalog.text[]) THEN pg_catalog.length((a.id::pg_catalog.text))::pg_catalog.text || ':' || "
-     "(a.id::pg_catalog.text) || a.version::pg_catalog.text = ANY (E'{\"1:13\",\"1:23\",\"1:33\",\"1:43\","
-     "\"1:53\",\"1:63\",\"1:73\",\"1:83\",\"2:10it''s\"}'::pg_catalog.text[]) ELSE true END"},
+     "::pg_catalog.text[]) THEN a.version::pg_catalog.text || ':' || (a.id::pg_catalog.text) = ANY (E'{\"3:1\","
+     "\"3:2\",\"3:3\",\"3:4\",\"3:5\",\"3:6\",\"3:7\",\"3:8\",\"it''s:10\"}'::pg_catalog.text[]) ELSE true END"},
     {"xmin", xmin, "accounts", {{"1", "744"}},
      "CASE accounts.id::pg_catalog.text WHEN E'1' THEN accounts.xmin::pg_catalog.text = E'744' ELSE true END"},
     // A timestamp as seconds since 1970, which the session's TimeZone and DateStyle do not change.

@@ -386,7 +386,8 @@ TEST(TrackExtended, KeyedWriteGetsVersionParametersAtBind) {
     EXPECT_NE(parsed.sql->find("CASE WHEN (accounts.id::pg_catalog.text) = ANY ($3::pg_catalog.text[]) THEN "),
               std::string::npos)
         << *parsed.sql;
-    EXPECT_NE(parsed.sql->find("accounts.version::pg_catalog.text = ANY ($4::pg_catalog.text[]) ELSE true END"),
+    EXPECT_NE(parsed.sql->find("THEN accounts.version::pg_catalog.text || ':' || (accounts.id::pg_catalog.text) = ANY "
+                               "($4::pg_catalog.text[]) ELSE true END"),
               std::string::npos)
         << *parsed.sql;
 
@@ -416,7 +417,7 @@ TEST(TrackExtended, KeyedWriteGetsVersionParametersAtBind) {
         return std::string(reinterpret_cast<const char*>(value->data()), value->size());
     };
     EXPECT_EQ(text(sent.value().parameters[2]), "{\"1\"}");
-    EXPECT_EQ(text(sent.value().parameters[3]), "{\"1:13\"}") << "the key's length, a colon, the key, the version";
+    EXPECT_EQ(text(sent.value().parameters[3]), "{\"3:1\"}") << "the version, a colon, the key";
 
     const ExecutePlan execute = guard.on_execute(wire::Execute{"p", 0});
     ASSERT_TRUE(execute.tracked);
