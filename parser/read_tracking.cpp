@@ -265,6 +265,14 @@ bool reads_row_data(ProtobufCMessage& message, const std::vector<std::string>& q
     return found;
 }
 
+// The candidates named directly in `select` whose data it does not look at: nothing to learn.
+// (Those reached through a subquery were judged in it.)
+void drop_tables_whose_data_is_not_read(PgQuery__SelectStmt& select, std::vector<Candidate>& candidates) {
+    std::erase_if(candidates, [&select](const Candidate& candidate) {
+        return candidate.through_subquery.empty() && !reads_row_data(select.base, candidate.qualifier, *candidate.rule, 0);
+    });
+}
+
 // A SELECT whose result columns appended at the end of its list could change: why, or nothing.
 std::optional<std::string> untrackable_select(const PgQuery__SelectStmt& select) {
     if (select.op != PG_QUERY__SET_OPERATION__SETOP_NONE) return "set operation (UNION/INTERSECT/EXCEPT)";
@@ -477,10 +485,7 @@ private:
         }
         // As for the outer statement: a subquery that looks only at a table's key and version
         // passes nothing of its rows' data out.
-        std::erase_if(inner_candidates, [&inner](const Candidate& candidate) {
-            return candidate.through_subquery.empty() &&
-                   !reads_row_data(inner.base, candidate.qualifier, *candidate.rule, 0);
-        });
+        drop_tables_whose_data_is_not_read(inner, inner_candidates);
         for (const Candidate& candidate : inner_candidates) {
             Candidate outer{candidate.rule, {alias}, {}};
             for (const std::string& column : hidden_sources(candidate)) {
@@ -542,10 +547,7 @@ private:
             collect_from(select.from_clause[i], select, candidates, 0);
         }
         const bool any_found = !candidates.empty();
-        std::erase_if(candidates, [&select](const Candidate& candidate) {
-            return candidate.through_subquery.empty() &&
-                   !reads_row_data(select.base, candidate.qualifier, *candidate.rule, 0);
-        });
+        drop_tables_whose_data_is_not_read(select, candidates);
         if (any_found && candidates.empty()) return not_tracked("reads only key or version columns of protected tables");
         if (candidates.empty()) {
             if (const rules::TableRule* rule = protected_anywhere(select.base, 0)) {

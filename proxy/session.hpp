@@ -121,9 +121,9 @@ private:
     asio::awaitable<void> wait_for_server(const std::function<bool()>& done);
 
     const std::shared_ptr<const parser::Rewriter>& current_rules();
-    // Server → client: what one server frame becomes for the client.
     // The requests an ErrorResponse arriving now fails or makes the server skip.
     std::vector<std::uint64_t> failed_or_skipped_requests() const;
+    // Server → client: what one server frame becomes for the client.
     void route_server_frame(const wire::Frame& frame, OutgoingBatch& batch);
     // Track mode's part of it: hidden columns stripped, their values remembered, a tracked
     // write's verdict. False when the frame must not be forwarded as it came.

@@ -90,6 +90,25 @@ namespace {
 
 // The error for a string the rewriter refused, with the ways past it when it could not analyse
 // a statement (a DDL script that creates functions over a protected table hits this).
+// The error for a statement that may touch a protected table and that staleguard cannot
+// analyse, under `unanalysable: reject`: `hint` says how to send it otherwise.
+std::vector<std::uint8_t> unanalysable_error(std::string message, std::string_view hint) {
+    auto error = wire::ErrorResponse::make(std::string(parser::unanalysable_sqlstate), std::move(message));
+    error.fields.emplace_back(wire::field::Hint, std::string(hint) +
+                                                     "; unanalysable: pass in the rule file lets such statements "
+                                                     "through unchecked.");
+    return error.encode();
+}
+
+// A Query plan that makes the server fail the string and shows the client `error` instead.
+QueryPlan refused_query(std::vector<std::uint8_t> error) {
+    QueryPlan plan;
+    plan.kind = QueryPlan::Kind::Replace;
+    plan.sql = std::string(kServerSideFailure);
+    plan.replacement_error = std::move(error);
+    return plan;
+}
+
 std::vector<std::uint8_t> rejection_error(const parser::RewriteResult& result) {
     auto error = wire::ErrorResponse::make(result.error_sqlstate, result.error_message);
     if (result.error_sqlstate == parser::unanalysable_sqlstate) {
@@ -317,13 +336,9 @@ bool StatementGuard::misread_by_parser(const parser::Rewriter& rewriter, std::st
     // Nothing protected in sight (nor an EXECUTE of a checked statement): nothing to misread.
     if (!rewriter.may_need_rewrite(sql) && sql_prepared_.empty()) return false;
     if (rewriter.rules().unanalysable == rules::UnanalysablePolicy::Reject) {
-        auto error = wire::ErrorResponse::make(
-            std::string(parser::unanalysable_sqlstate),
-            "staleguard cannot analyse a statement that may touch a protected table " + why);
-        error.fields.emplace_back(wire::field::Hint,
-                                  hint + "; unanalysable: pass in the rule file lets such statements through unchecked.");
         plan.sql = std::string(kServerSideFailure);
-        plan.replacement_error = error.encode();
+        plan.replacement_error =
+            unanalysable_error("staleguard cannot analyse a statement that may touch a protected table " + why, hint);
     }
     return true;
 }
@@ -561,12 +576,7 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
         if (auto prepared = check_template(rewriter, statement)) sql_prepared_[statement.prepared_name] = std::move(*prepared);
         else sql_prepared_.erase(statement.prepared_name);
     }
-    if (result.outcome == parser::RewriteResult::Outcome::Rejected) {
-        plan.kind = QueryPlan::Kind::Replace;
-        plan.sql = std::string(kServerSideFailure);
-        plan.replacement_error = rejection_error(result);
-        return plan;
-    }
+    if (result.outcome == parser::RewriteResult::Outcome::Rejected) return refused_query(rejection_error(result));
     // The statements as the rewriter left them; a string it did not need to parse (no writes)
     // is split here for track mode's reads.
     std::vector<std::string_view> texts;
@@ -600,13 +610,7 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
                     tracked = tracked_result(*tracking);
                 } else {
                     auto keyed = check_keyed(rewriter, *tracking, literal_tuples(tracking->keyed.target), checks);
-                    if (keyed.error) {
-                        QueryPlan refused;
-                        refused.kind = QueryPlan::Kind::Replace;
-                        refused.sql = std::string(kServerSideFailure);
-                        refused.replacement_error = std::move(keyed.error);
-                        return refused;
-                    }
+                    if (keyed.error) return refused_query(std::move(*keyed.error));
                     text = tracking->keyed.sql_before_slot +
                            parser::literal_version_predicate(*tracking->keyed.target.rule,
                                                              tracking->keyed.qualifier, keyed.seen,
@@ -646,16 +650,11 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
         plan.statements.clear();
         if ((any_check || any_tracked_write) && checks &&
             rewriter.rules().unanalysable == rules::UnanalysablePolicy::Reject) {
-            auto error = wire::ErrorResponse::make(
-                std::string(parser::unanalysable_sqlstate),
-                "staleguard cannot check the writes of a query string that also holds COPY ... FROM STDIN");
-            error.fields.emplace_back(wire::field::Hint,
-                                      "Send the COPY as a query of its own; unanalysable: pass in the rule file lets "
-                                      "such strings through unchecked.");
-            plan.kind = QueryPlan::Kind::Replace;
-            plan.sql = std::string(kServerSideFailure);
-            plan.replacement_error = error.encode();
-        } else if (result.outcome == parser::RewriteResult::Outcome::Rewritten) {
+            return refused_query(unanalysable_error(
+                "staleguard cannot check the writes of a query string that also holds COPY ... FROM STDIN",
+                "Send the COPY as a query of its own"));
+        }
+        if (result.outcome == parser::RewriteResult::Outcome::Rewritten) {
             plan.kind = QueryPlan::Kind::Replace;
             plan.sql = std::move(result.sql);
         }

@@ -5,10 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>

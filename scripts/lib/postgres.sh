@@ -126,7 +126,8 @@ staleguard_pg_stop() {
             # it, the postmaster gets SIGQUIT (immediate shutdown) and then SIGKILL.
             local postmaster
             postmaster=$(head -n 1 "$pid_file" 2>/dev/null || true)
-            if [[ "$postmaster" =~ ^[0-9]+$ ]] && kill -0 "$postmaster" 2>/dev/null; then
+            # Only a postgres process: the file may outlive a crash, its number another process.
+            if [[ "$postmaster" =~ ^[0-9]+$ ]] && [[ "$(ps -o comm= -p "$postmaster" 2>/dev/null)" == postgres* ]]; then
                 kill -QUIT "$postmaster" 2>/dev/null || true
                 for _ in {1..50}; do
                     kill -0 "$postmaster" 2>/dev/null || break
