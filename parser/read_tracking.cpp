@@ -19,6 +19,8 @@
 namespace staleguard::parser {
 namespace {
 
+constexpr std::string_view returning_keyword = " RETURNING ";
+
 using Node = PgQuery__Node;
 using tree::allocate_bytes;
 using tree::allocate;
@@ -567,8 +569,18 @@ private:
         if (count == 0 && !even_without_returning) return not_tracked("no RETURNING");
         if (has_hidden_column(count, items)) return not_tracked("already tracked");
         const bool client_sees_rows = count > 0;
+        // The statement as it reads without the RETURNING added here: the caller may leave that
+        // RETURNING off when it knows the new version without being told.
+        std::optional<std::string> bare;
+        if (!client_sees_rows) {
+            if (auto deparsed = deparse_statement(tree, 0); deparsed.ok()) bare = std::move(deparsed).value();
+        }
         ReadTracking result = append_and_deparse({Candidate{rule, qualifier_of(*relation), {}}}, count, items, tree);
         result.client_sees_rows = client_sees_rows;
+        if (bare && result.outcome == ReadTracking::Outcome::Tracked && result.sql.starts_with(*bare) &&
+            result.sql.compare(bare->size(), returning_keyword.size(), returning_keyword) == 0) {
+            result.added_returning = result.sql.substr(bare->size());
+        }
         return result;
     }
 

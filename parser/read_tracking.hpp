@@ -36,6 +36,9 @@ struct ReadTracking {
     // False when the statement had no RETURNING and the hidden columns are all it yields: the
     // client must then see no rows at all (NoData, not an empty RowDescription).
     bool client_sees_rows = true;
+    // When the RETURNING is all staleguard's: the exact text it added at the end of `sql`
+    // (" RETURNING ..."), so that it can be left off; else empty.
+    std::string added_returning;
     // plan_write_returning of a DELETE: the rows it yields are gone.
     bool rows_deleted = false;
 };

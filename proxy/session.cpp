@@ -1036,6 +1036,12 @@ bool Session::route_tracked_frame(const wire::Frame& frame, ResponseRoute& route
         }
         case 'C': {
             if (!tracked.is_write) return true;
+            if (tracked.written_if_one_row && route.returned.empty()) {
+                // Sent without its RETURNING: every row it changed had the version read, and now
+                // has that + 1 (more than one row only where the key is not unique).
+                const auto complete = wire::CommandComplete::decode(frame);
+                if (complete && complete->row_count().value_or(0) > 0) route.returned.push_back(*tracked.written_if_one_row);
+            }
             if (tracked.check) {
                 auto stale = stale_rows(*tracked.check, route.returned);
                 verdict_ = Verdict{correlation, !stale.empty(), {}, {}, {}, {}, false};

@@ -2,6 +2,8 @@
 #include "proxy/statement_guard.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <limits>
 #include <set>
 
 #include <fmt/format.h>
@@ -491,6 +493,28 @@ std::shared_ptr<const TrackedResult> tracked_result(const parser::TrackedStateme
     return result;
 }
 
+// A checked write of one read row whose version is a counter staleguard bumps: if it changes the
+// row, the version it leaves is the one read + 1 (its check pinned where the bump started), so it
+// can go without its hidden RETURNING, which costs the server more than the check and the bump
+// together. nullopt when that does not hold or the RETURNING has the client's columns too.
+std::optional<ReturnedRow> written_without_returning(const parser::TrackedStatement& plan,
+                                                     const TrackedResult& tracked) {
+    const rules::TableRule& rule = *plan.keyed.target.rule;
+    const std::string& added = plan.tracking.added_returning;
+    if (added.empty() || !plan.keyed.sql_after_slot.ends_with(added) || rule.kind != rules::VersionKind::Counter ||
+        rule.bumped_by != rules::BumpedBy::Staleguard || plan.keyed.is_delete || plan.keyed.assigns_key ||
+        !tracked.check || tracked.check->targeted_rows != 1 || tracked.check->seen.size() != 1 ||
+        !tracked.moved_from.empty()) {
+        return std::nullopt;
+    }
+    const SeenRow& row = tracked.check->seen.front();
+    const char* const end = row.version.data() + row.version.size();
+    std::int64_t version = 0;
+    const auto [stop, error] = std::from_chars(row.version.data(), end, version);
+    if (error != std::errc{} || stop != end || version == std::numeric_limits<std::int64_t>::max()) return std::nullopt;
+    return ReturnedRow{row.keys, std::to_string(version + 1)};
+}
+
 // Key tuples whose values are all known; "$n" in a template is taken from the Bind.
 std::optional<std::vector<std::vector<std::string>>> literal_tuples(const parser::KeyedTarget& target) {
     for (const auto& tuple : target.key_tuples)
@@ -611,12 +635,19 @@ QueryPlan StatementGuard::plan_query(const parser::Rewriter& rewriter, std::stri
                 } else {
                     auto keyed = check_keyed(rewriter, *tracking, literal_tuples(tracking->keyed.target), checks);
                     if (keyed.error) return refused_query(std::move(*keyed.error));
+                    std::string_view after_slot = tracking->keyed.sql_after_slot;
+                    if (auto written = written_without_returning(*tracking, *keyed.tracked)) {
+                        after_slot.remove_suffix(tracking->tracking.added_returning.size());
+                        auto lean = std::make_shared<TrackedResult>(*keyed.tracked);
+                        lean->written_if_one_row = std::move(written);
+                        keyed.tracked = std::move(lean);
+                    }
                     text = tracking->keyed.sql_before_slot +
                            parser::literal_version_predicate(*tracking->keyed.target.rule,
                                                              tracking->keyed.qualifier, keyed.seen,
                                                              tracking->keyed.target.key_tuples.size() == 1 &&
                                                                  !tracking->keyed.target.from_array_parameter) +
-                           tracking->keyed.sql_after_slot;
+                           std::string(after_slot);
                     tracked = std::move(keyed.tracked);
                     any_tracked_write = true;
                 }

@@ -21,6 +21,13 @@ struct SeenRow {
     std::string version;
 };
 
+// A row a write changed and its new version, as its hidden RETURNING shows them (copied out of
+// its DataRow).
+struct ReturnedRow {
+    std::vector<std::string> keys;
+    std::string version;
+};
+
 // A keyed write in track mode: every row in `seen` must still carry its version. The write's
 // hidden RETURNING shows the rows it changed; one it left alone was changed or deleted meanwhile,
 // or passed over by the rest of its WHERE (`AND state = 'queued'`) or by a trigger, which only a
@@ -48,12 +55,10 @@ struct TrackedResult {
     std::optional<TrackCheck> check;
     // Keys a key-setting UPDATE moves rows away from: the ReadSet forgets them once it succeeds.
     std::vector<std::vector<std::string>> moved_from;
-};
-
-// A written row returned by a write's hidden RETURNING (copied out of its DataRow).
-struct ReturnedRow {
-    std::vector<std::string> keys;
-    std::string version;
+    // A checked counter write of one row sent without its hidden RETURNING (it costs the server
+    // more than the rest of the rewrite): if it changed one row, that is this row, at the seen
+    // version + 1, since the check pinned the version the bump started from.
+    std::optional<ReturnedRow> written_if_one_row;
 };
 
 // The rows of `check.seen` that `returned` does not contain: the write left them alone.

@@ -335,6 +335,44 @@ def test_same_session_saves_twice_without_rereading(guarded):
     assert run(a, "DELETE FROM accounts WHERE id = 1")[0] == "DELETE 1"
 
 
+def test_a_checked_counter_write_learns_the_version_it_left(guarded):
+    """A checked write of one read row under a counter goes without the hidden RETURNING that
+    other writes carry: the version it leaves is the one read + 1. The session's next saves are
+    checked against that, whether the write ran alone, inside a longer string or passed the row
+    over; another session that read before it is stale."""
+    db = guarded(TRACK_RULES, ACCOUNTS)
+    a, b = db.connect(), db.connect()
+    run(a, "SELECT balance FROM accounts WHERE id = 1")
+    run(b, "SELECT balance FROM accounts WHERE id = 1")
+    assert run(a, "UPDATE accounts SET balance = 101 WHERE id = 1")[0] == "UPDATE 1"
+    assert run(a, "UPDATE accounts SET balance = 102 WHERE id = 1; SELECT 1")[1] == [(1,)]
+    assert run(a, "UPDATE accounts SET balance = 0 WHERE id = 1 AND balance < 0")[0] == "UPDATE 0"
+    assert run(a, "UPDATE accounts SET balance = 103 WHERE id = 1")[0] == "UPDATE 1"
+    assert account(db, 1) == (103, 4)
+    expect_stale(b, "UPDATE accounts SET balance = 0 WHERE id = 1", 1)
+    # Now a writes after someone else did, without reading: what it learnt is out of date.
+    run(b, "SELECT balance FROM accounts WHERE id = 1")
+    assert run(b, "UPDATE accounts SET balance = 200 WHERE id = 1")[0] == "UPDATE 1"
+    expect_stale(a, "UPDATE accounts SET balance = 104 WHERE id = 1", 1)
+    assert account(db, 1) == (200, 5)
+
+
+def test_a_checked_write_of_a_key_that_is_not_unique_learns_every_row(guarded):
+    """Without a unique key, one key can name several rows: all had the version read, and all
+    have that + 1 after the write."""
+    db = guarded(TRACK_RULES, """
+        CREATE TABLE accounts (id int NOT NULL, balance int NOT NULL, version int NOT NULL DEFAULT 1);
+        INSERT INTO accounts (id, balance) VALUES (1, 10), (1, 20), (2, 30);
+    """)
+    a, b = db.connect(), db.connect()
+    run(a, "SELECT balance FROM accounts WHERE id = 1")
+    run(b, "SELECT balance FROM accounts WHERE id = 1")
+    assert run(a, "UPDATE accounts SET balance = balance + 1 WHERE id = 1")[0] == "UPDATE 2"
+    assert run(a, "UPDATE accounts SET balance = balance + 1 WHERE id = 1")[0] == "UPDATE 2"
+    expect_stale(b, "UPDATE accounts SET balance = 0 WHERE id = 1", 1)
+    assert db.rows("SELECT balance, version FROM accounts WHERE id = 1 ORDER BY balance") == [(12, 3), (22, 3)]
+
+
 def test_strings_of_one_shape_stay_checked(guarded):
     """psycopg2 pastes parameters into the SQL text: every statement below is new text, but after
     two of a shape staleguard plans the shape once and fills in the literals. The checks must not

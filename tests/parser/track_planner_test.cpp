@@ -590,6 +590,19 @@ TEST_P(TrackPlannerGolden, Plans) {
     const TrackedStatement& plan = *planned;
     ASSERT_EQ(plan.kind, test_case.kind) << "reason: " << plan.reason;
     EXPECT_EQ(plan.highest_parameter, test_case.highest_parameter);
+    // A RETURNING that is all staleguard's is named exactly, so that the session can leave it off
+    // (a checked counter write): what is left must still be the statement.
+    const std::string& added = plan.tracking.added_returning;
+    if (plan.kind == Kind::Read || plan.kind == Kind::Untracked || test_case.client_sees_rows) {
+        EXPECT_EQ(added, "");
+    } else {
+        EXPECT_TRUE(added.starts_with(" RETURNING ")) << added;
+        EXPECT_TRUE(plan.tracking.sql.ends_with(added));
+        EXPECT_TRUE(parses_as_one_statement(plan.tracking.sql.substr(0, plan.tracking.sql.size() - added.size())));
+        if (plan.kind == Kind::KeyedWrite) {
+            EXPECT_TRUE(plan.keyed.sql_after_slot.ends_with(added));
+        }
+    }
     switch (plan.kind) {
         case Kind::Untracked:
             EXPECT_EQ(plan.reason, test_case.expected);

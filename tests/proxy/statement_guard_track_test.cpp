@@ -30,6 +30,15 @@ std::shared_ptr<rules::RuleSet> track_rules(rules::UnreadPolicy unread = rules::
     tenants.table = {"public", "tenant_accounts"};
     tenants.key = {"tenant", "id"};
     rules->tables.push_back(tenants);
+    rules::TableRule stamped;
+    stamped.table = {"public", "stamped"};
+    stamped.version_column = "changed_at";
+    stamped.kind = rules::VersionKind::Timestamp;
+    rules->tables.push_back(stamped);
+    rules::TableRule triggered;
+    triggered.table = {"public", "triggered"};
+    triggered.bumped_by = rules::BumpedBy::Trigger;
+    rules->tables.push_back(triggered);
     return rules;
 }
 
@@ -57,9 +66,13 @@ struct TrackQueryCase {
     std::string error_sqlstate = {};
     std::string error_message = {};
     std::string role = "app";
+    // A checked write sent without its hidden RETURNING: "keys=version" it leaves if it changes a
+    // row (empty: it keeps its RETURNING).
+    std::string written_if_one_row = {};
 };
 
-// The session has read accounts 1 (version 3) and 2 (version 5), and tenant 7's account 1 (version 2).
+// The session has read accounts 1 (version 3), 2 (version 5) and 6 (the largest bigint), tenant 7's account 1
+// (version 2), stamped 4 and triggered 4.
 const std::vector<TrackQueryCase> kTrackQueryCases = {
     {"SelectGetsHiddenColumns", "SELECT balance FROM accounts WHERE id = 1", Kind::Replace,
      "SELECT balance, accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2 "
@@ -67,11 +80,50 @@ const std::vector<TrackQueryCase> kTrackQueryCases = {
      2},
     {"AggregateIsNotTracked", "SELECT count(*) FROM accounts", Kind::Forward, ""},
     {"ReadOfAnotherTableIsForwarded", "SELECT * FROM ledger", Kind::Forward, ""},
+    // One seen row, a counter staleguard bumps: if it changes the row, the version is 3 + 1, so
+    // the hidden RETURNING is left off (it costs the server more than the check and bump).
     {"KeyedUpdateOfASeenRowIsChecked", "UPDATE accounts SET balance = 0 WHERE id = 1", Kind::Translate,
      "UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE id = 1 AND "
-     "(accounts.version::pg_catalog.text = E'3') "
-     "RETURNING accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     "(accounts.version::pg_catalog.text = E'3')",
+     2, {"1"}, "", "", "app", "1=4"},
+    {"CompositeKeyOfASeenRowGoesWithoutReturning",
+     "UPDATE tenant_accounts AS t SET note = 'x' WHERE t.tenant = 7 AND t.id = 1 /* saved */", Kind::Translate,
+     "UPDATE tenant_accounts t SET note = 'x', version = t.version + 1 WHERE t.tenant = 7 AND t.id = 1 AND "
+     "(t.version::pg_catalog.text = E'2')",
+     3, {"7,1"}, "", "", "app", "7,1=3"},
+    // The client's own RETURNING stays, and the hidden columns with it.
+    {"ClientReturningKeepsTheHiddenColumns", "UPDATE accounts SET balance = 0 WHERE id = 1 RETURNING balance",
+     Kind::Translate,
+     "UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE id = 1 AND "
+     "(accounts.version::pg_catalog.text = E'3') RETURNING balance, accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2",
      2, {"1"}},
+    // What the write leaves is not known from what was read: the RETURNING tells it.
+    {"SetKeyKeepsTheReturning", "UPDATE accounts SET id = 5 WHERE id = 1", Kind::Translate,
+     "UPDATE accounts SET id = 5, version = accounts.version + 1 WHERE id = 1 AND "
+     "(accounts.version::pg_catalog.text = E'3') RETURNING accounts.id::text AS staleguard_hidden_1, "
+     "accounts.version::text AS staleguard_hidden_2",
+     2, {"1"}},
+    {"DeleteKeepsTheReturning", "DELETE FROM accounts WHERE id = 1", Kind::Translate,
+     "DELETE FROM accounts WHERE id = 1 AND (accounts.version::pg_catalog.text = E'3') RETURNING "
+     "accounts.id::text AS staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     2, {"1"}},
+    {"TimestampKeepsTheReturning", "UPDATE stamped SET note = 'x' WHERE id = 4", Kind::Translate,
+     "UPDATE stamped SET note = 'x', changed_at = clock_timestamp() WHERE id = 4 AND "
+     "(pg_catalog.extract('epoch', stamped.changed_at)::pg_catalog.text = E'2026-11-28 04:10:19.123456+00') "
+     "RETURNING stamped.id::text AS staleguard_hidden_1, pg_catalog.\"extract\"('epoch', stamped.changed_at)::text AS "
+     "staleguard_hidden_2",
+     2, {"4"}},
+    {"TriggerBumpKeepsTheReturning", "UPDATE triggered SET note = 'x' WHERE id = 4", Kind::Translate,
+     "UPDATE triggered SET note = 'x' WHERE id = 4 AND (triggered.version::pg_catalog.text = E'8') RETURNING "
+     "triggered.id::text AS staleguard_hidden_1, triggered.version::text AS staleguard_hidden_2",
+     2, {"4"}},
+    // A counter read as something no integer spells is not guessed at.
+    {"CounterThatIsNotAnIntegerKeepsTheReturning", "UPDATE accounts SET balance = 0 WHERE id = 6", Kind::Translate,
+     "UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE id = 6 AND "
+     "(accounts.version::pg_catalog.text = E'9223372036854775807') RETURNING accounts.id::text AS "
+     "staleguard_hidden_1, accounts.version::text AS staleguard_hidden_2",
+     2, {"6"}},
     {"InListChecksEverySeenRow", "UPDATE accounts SET balance = 0 WHERE id IN (1, 2, 9)", Kind::Translate, "", 2,
      {"1", "2"}},
     // A list with one seen row still names each row it checks: others may match.
@@ -85,7 +137,7 @@ const std::vector<TrackQueryCase> kTrackQueryCases = {
      "accounts.version::text AS staleguard_hidden_2",
      2},
     {"CompositeKey", "UPDATE tenant_accounts SET note = 'x' WHERE tenant = 7 AND id = 1", Kind::Translate, "", 3,
-     {"7,1"}},
+     {"7,1"}, "", "", "app", "7,1=3"},
     // Bumped, not checked; its hidden RETURNING tells the session the versions it wrote.
     {"UnkeyedUpdateIsOnlyBumped", "UPDATE accounts SET balance = 0 WHERE balance < 0", Kind::Replace,
      "UPDATE accounts SET balance = 0, version = accounts.version + 1 WHERE balance < 0 RETURNING "
@@ -113,6 +165,9 @@ TEST_P(TrackQuery, Plans) {
     guard.set_role(c.role);
     read_rows(guard, "public.accounts", {{"1", "3"}, {"2", "5"}});
     read_rows(guard, "public.tenant_accounts", {{"7", "1", "2"}});
+    read_rows(guard, "public.accounts", {{"6", "9223372036854775807"}});
+    read_rows(guard, "public.stamped", {{"4", "2026-11-28 04:10:19.123456+00"}});
+    read_rows(guard, "public.triggered", {{"4", "8"}});
     const QueryPlan plan = guard.plan_query(rewriter, c.sql);
     ASSERT_EQ(plan.kind, c.kind);
     std::shared_ptr<const TrackedResult> tracked;
@@ -131,6 +186,12 @@ TEST_P(TrackQuery, Plans) {
     ASSERT_EQ(tracked != nullptr, c.hidden_columns > 0);
     if (!tracked) return;
     EXPECT_EQ(tracked->layout.hidden_count(), c.hidden_columns);
+    std::string written;
+    if (tracked->written_if_one_row) {
+        for (const auto& key : tracked->written_if_one_row->keys) written += (written.empty() ? "" : ",") + key;
+        written += "=" + tracked->written_if_one_row->version;
+    }
+    EXPECT_EQ(written, c.written_if_one_row);
     ASSERT_EQ(tracked->check.has_value(), !c.seen_keys.empty());
     if (!tracked->check) return;
     std::vector<std::string> seen;
